@@ -1,0 +1,66 @@
+# moonbak — see README.md.  `make` builds ./moonbak; `make check` runs every test.
+PKGS     := lua5.4 sqlite3 libcurl libssl libcrypto libzstd lua5.4-cjson
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Werror
+CPPFLAGS += -std=c11 -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+
+BUILD    ?= build
+BIN      ?= moonbak
+
+CORE_SRC := $(wildcard src/*.c) $(wildcard adapters/*/*.c)
+CORE_SRC := $(filter-out src/main.c,$(CORE_SRC))
+LUA_SRC  := $(shell find lua -name '*.lua' | LC_ALL=C sort)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps demo check check-asan test unit bench clean
+
+all: $(BIN)
+
+$(BIN): $(BUILD)/src/main.o $(BUILD)/lua_bundle.o $(CORE_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c src/*.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+
+$(BUILD)/lua_bundle.c: $(LUA_SRC) scripts/embed-lua.sh
+	@mkdir -p $(BUILD)
+	scripts/embed-lua.sh lua > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/lua_bundle.o: $(BUILD)/lua_bundle.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(WARN) -o $@ $^ $(LDLIBS)
+
+unit: $(UNIT_BIN)
+
+# Installs what is missing (as root), once; idempotent.
+deps:
+	@scripts/install-deps.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh ./$(BIN)
+
+test: $(BIN) $(UNIT_BIN)
+	@tests/run.sh $(BUILD) ./$(BIN)
+
+check: deps
+	@$(MAKE) --no-print-directory test
+
+# The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+check-asan: deps
+	@$(MAKE) --no-print-directory test BUILD=build-asan BIN=build-asan/moonbak \
+	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+
+bench: deps all
+	@bench/run.sh ./$(BIN)
+
+clean:
+	rm -rf build build-asan $(BIN)

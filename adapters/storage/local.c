@@ -1,0 +1,160 @@
+/* local.c — storage in a directory of the local file system. */
+#include "adapters.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct local_storage {
+    char *root;
+};
+
+/* Names come from job names and backup ids; refuse anything that could
+ * step outside the root. */
+static int name_is_safe(const char *name)
+{
+    if (!*name || name[0] == '/')
+        return 0;
+    for (const char *p = name;; p++) {
+        if (p[0] == '.' && p[1] == '.' && (p[2] == '/' || p[2] == '\0'))
+            return 0;
+        if (!(p = strchr(p, '/')))
+            return 1;
+    }
+}
+
+static char *local_path(struct local_storage *s, const char *name, struct mb_error *err)
+{
+    if (!name_is_safe(name)) {
+        mb_error_set(err, "local %s: refusing unsafe name \"%s\"", s->root, name);
+        return NULL;
+    }
+    char *path = mb_strdup_printf("%s/%s", s->root, name);
+    if (!path)
+        mb_error_set(err, "out of memory");
+    return path;
+}
+
+static void *local_open(const struct mb_config *cfg, struct mb_error *err)
+{
+    const char *root = mb_config_get(cfg, "path");
+    if (!root || !*root) {
+        mb_error_set(err, "local storage: \"path\" is required");
+        return NULL;
+    }
+    struct local_storage *s = calloc(1, sizeof *s);
+    if (!s || !(s->root = strdup(root))) {
+        free(s);
+        mb_error_set(err, "out of memory");
+        return NULL;
+    }
+    size_t n = strlen(s->root);
+    while (n > 1 && s->root[n - 1] == '/')
+        s->root[--n] = '\0';
+    return s;
+}
+
+static void local_close(void *storage)
+{
+    struct local_storage *s = storage;
+    if (s)
+        free(s->root);
+    free(s);
+}
+
+static int local_check(void *storage, struct mb_error *err)
+{
+    struct local_storage *s = storage;
+    if (mb_mkdirs(s->root, 0700, err) != 0)
+        return -1;
+    if (access(s->root, W_OK | X_OK) != 0) {
+        mb_error_errno(err, "local %s: not writable", s->root);
+        return -1;
+    }
+    return 0;
+}
+
+static struct mb_writer *local_open_write(void *storage, const char *name, struct mb_error *err)
+{
+    char *path = local_path(storage, name, err);
+    if (!path)
+        return NULL;
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    int rc = mb_mkdirs(path, 0700, err);
+    *slash = '/';
+    struct mb_writer *w = rc == 0 ? mb_file_writer_open(path, err) : NULL;
+    free(path);
+    return w;
+}
+
+static struct mb_reader *local_open_read(void *storage, const char *name, struct mb_error *err)
+{
+    char *path = local_path(storage, name, err);
+    if (!path)
+        return NULL;
+    struct mb_reader *r = mb_file_reader_open(path, err);
+    free(path);
+    return r;
+}
+
+static int local_list(void *storage, const char *prefix, mb_list_fn each, void *ud,
+                      struct mb_error *err)
+{
+    struct local_storage *s = storage;
+    char *dir = *prefix ? local_path(s, prefix, err) : strdup(s->root);
+    if (!dir)
+        return -1;
+    DIR *d = opendir(dir);
+    if (!d) {
+        int missing = errno == ENOENT;
+        if (!missing)
+            mb_error_errno(err, "local: cannot list %s", dir);
+        free(dir);
+        return missing ? 0 : -1; /* nothing stored yet is not an error */
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue; /* ".", "..", and writes in progress */
+        char *path = mb_strdup_printf("%s/%s", dir, e->d_name);
+        struct stat st;
+        if (path && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+            char *name = mb_strdup_printf("%s%s", prefix, e->d_name);
+            rc = name ? each(ud, name, (uint64_t)st.st_size, err) : -1;
+            free(name);
+        }
+        free(path);
+    }
+    closedir(d);
+    free(dir);
+    return rc;
+}
+
+static int local_remove(void *storage, const char *name, struct mb_error *err)
+{
+    char *path = local_path(storage, name, err);
+    if (!path)
+        return -1;
+    int rc = unlink(path);
+    if (rc != 0)
+        mb_error_errno(err, "cannot remove %s", path);
+    free(path);
+    return rc;
+}
+
+const struct mb_storage_ops mb_storage_local = {
+    .version = MB_STORAGE_OPS_VERSION,
+    .type = "local",
+    .open = local_open,
+    .close = local_close,
+    .check = local_check,
+    .open_write = local_open_write,
+    .open_read = local_open_read,
+    .list = local_list,
+    .remove = local_remove,
+};

@@ -1,0 +1,129 @@
+-- Backups as the storages know them: listed from sidecars, verified and
+-- restored by streaming the artifact back through the reverse transforms.
+-- Needs no state database: the storage is self-describing.
+local artifact = require "moonbak.artifact"
+local cjson = require "cjson.safe"
+local storage = require "moonbak.storage"
+local stream = require "moonbak.stream"
+
+local M = {}
+
+local function open_storage(spec)
+  local handle, err = storage.open(spec)
+  if not handle then return nil, err end
+  return handle
+end
+
+-- Backups of one storage: sidecars whose artifact is present, newest first.
+local function list_storage(job, spec, handle)
+  local entries, err = handle:list(job.name .. "/")
+  if not entries then return nil, err end
+  local present = {}
+  for _, e in ipairs(entries) do present[e.name] = e.size end
+  local found, problems = {}, {}
+  for _, e in ipairs(entries) do
+    if e.name:sub(-#artifact.sidecar_suffix) == artifact.sidecar_suffix then
+      local path = e.name:sub(1, -#artifact.sidecar_suffix - 1)
+      local text, gerr = handle:get(e.name)
+      local meta, derr = nil, gerr
+      if text then meta, derr = cjson.decode(text) end
+      if not meta then
+        problems[#problems + 1] = ("%s: unreadable sidecar %s: %s"):format(spec.name, e.name, derr)
+      elseif not present[path] then
+        problems[#problems + 1] = ("%s: sidecar %s has no artifact"):format(spec.name, e.name)
+      else
+        meta.storage = spec.name
+        meta.path = path
+        found[#found + 1] = meta
+      end
+    end
+  end
+  return found, problems
+end
+
+-- backups.list(job [, storage_name]) -> { meta, ... }, problems
+-- Storages that cannot be listed are reported in problems, not fatal.
+function M.list(job, storage_name)
+  local all, problems = {}, {}
+  for _, spec in ipairs(job.storage) do
+    if not storage_name or spec.name == storage_name then
+      local handle, err = open_storage(spec)
+      local found, more
+      if handle then found, more = list_storage(job, spec, handle); handle:close() end
+      if not found then
+        problems[#problems + 1] = err or more
+      else
+        table.move(found, 1, #found, #all + 1, all)
+        table.move(more, 1, #more, #problems + 1, problems)
+      end
+    end
+  end
+  table.sort(all, function(a, b)
+    if a.backup_id ~= b.backup_id then return a.backup_id > b.backup_id end
+    return a.storage < b.storage
+  end)
+  return all, problems
+end
+
+-- The backup with id (or the newest when id is nil), on the storage named
+-- (or the first that has it).
+function M.find(job, id, storage_name)
+  local all, problems = M.list(job, storage_name)
+  for _, meta in ipairs(all) do
+    if id == nil or meta.backup_id == id then return meta end
+  end
+  local where = storage_name and (" on storage " .. storage_name) or ""
+  local why = #problems > 0 and (" (" .. table.concat(problems, "; ") .. ")") or ""
+  if id then return nil, ("job %s has no backup %s%s%s"):format(job.name, id, where, why) end
+  return nil, ("job %s has no backups%s%s"):format(job.name, where, why)
+end
+
+local function spec_named(job, name)
+  for _, spec in ipairs(job.storage) do
+    if spec.name == name then return spec end
+  end
+end
+
+-- Streams the artifact of meta through the reverse transforms into writers
+-- (none: just check).  Both checksums must match before any writer commits.
+local function replay(job, meta, writers)
+  local handle, err = open_storage(spec_named(job, meta.storage))
+  if not handle then return nil, err end
+  local reader, rerr = handle:reader(meta.path)
+  if not reader then handle:close(); return nil, rerr end
+  local transforms, terr = artifact.reverse_transforms(meta)
+  local result, perr
+  if transforms then
+    result, perr = stream.new(reader, transforms):pump(writers, {
+      expect_sha256_in = meta.sha256, expect_sha256_out = meta.plain_sha256 })
+    for _, t in ipairs(transforms) do t:close() end
+  end
+  reader:close()
+  handle:close()
+  if not transforms then return nil, terr end
+  if not result then
+    return nil, ("backup %s on %s is damaged: %s"):format(meta.backup_id, meta.storage, perr)
+  end
+  return result
+end
+
+function M.verify(job, meta)
+  return replay(job, meta, {})
+end
+
+-- Restores the dump into the file at output; nothing is written there
+-- unless the whole backup checks out.
+function M.restore_to_file(job, meta, output, force)
+  local f = io.open(output, "rb")
+  if f then
+    f:close()
+    if not force then return nil, ("%s already exists (use --force to replace it)"):format(output) end
+  end
+  local writer, err = storage.file_writer(output)
+  if not writer then return nil, err end
+  local result, rerr = replay(job, meta, { writer })
+  writer:close()
+  return result, rerr
+end
+
+return M

@@ -1,0 +1,339 @@
+-- The command line: one function per subcommand, dispatched from one table.
+-- Exit status: 0 success, 1 a failed run (or check), 2 bad usage or a bad job file.
+local mb = require "moonbak"
+local cjson = require "cjson"
+local sys = require "moonbak.sys"
+
+local M = {}
+local commands = {}
+
+local USAGE = [[
+usage: moonbak [--state DIR] [--jobs DIR] COMMAND [ARGS]
+
+  run JOB                       run a job once, now
+  jobs                          list the jobs, their schedule and last result
+  history [JOB]                 executions, newest first
+  log EXECUTION                 the log of one execution
+  backups JOB                   backups on the job's storages (from their sidecars)
+  verify JOB [BACKUP|--all]     re-read backups and check both checksums
+  restore JOB [BACKUP] --output FILE [--force]
+                                restore a backup's dump into FILE
+  script FILE.lua [ARGS]        run a Lua script with the moonbak API
+  version                       print the version
+
+JOB is a job name from the jobs directory or a path to a job file.
+Listings take --json.  Environment: MOONBAK_STATE, MOONBAK_JOBS.
+]]
+
+-- Raised to stop a command with a message and an exit status.
+local Exit = {}
+
+local function exit_with(status, fmt, ...)
+  error(setmetatable({ status = status, message = fmt:format(...) }, Exit), 0)
+end
+
+local function usage_error(fmt, ...)
+  exit_with(2, fmt, ...)
+end
+
+local function eprint(fmt, ...)
+  io.stderr:write(fmt:format(...), "\n")
+end
+
+-- Splits argv into the command, its positional arguments and its options.
+-- Options may come before or after the command.
+local value_options = { state = true, jobs = true, output = true, storage = true, to = true }
+local flag_options = { json = true, all = true, force = true, help = true, quiet = true }
+
+local function parse(argv)
+  local opts, args = {}, {}
+  local i = 1
+  while i <= #argv do
+    local a = argv[i]
+    local name, inline = a:match("^%-%-([%w-]+)=(.*)$")
+    name = name or a:match("^%-%-([%w-]+)$")
+    if a == "-h" then name = "help" end
+    if args[1] == "script" and #args >= 2 then
+      args[#args + 1] = a -- everything after the script file belongs to it
+    elseif name and value_options[name] then
+      if inline == nil then
+        i = i + 1
+        if argv[i] == nil then usage_error("--%s needs a value", name) end
+        inline = argv[i]
+      end
+      opts[name] = inline
+    elseif name and flag_options[name] then
+      opts[name] = true
+    elseif name then
+      usage_error("unknown option --%s", name)
+    else
+      args[#args + 1] = a
+    end
+    i = i + 1
+  end
+  return table.remove(args, 1), args, opts
+end
+
+local function default_state_dir()
+  local xdg = os.getenv("XDG_STATE_HOME")
+  if xdg and xdg ~= "" then return xdg .. "/moonbak" end
+  local home = os.getenv("HOME")
+  if home and home ~= "" and home ~= "/" then return home .. "/.local/state/moonbak" end
+  return "/var/lib/moonbak"
+end
+
+local function settings(opts)
+  return {
+    state_dir = opts.state or os.getenv("MOONBAK_STATE") or default_state_dir(),
+    jobs_dir = opts.jobs or os.getenv("MOONBAK_JOBS") or "jobs",
+  }
+end
+
+local function open_state(cfg)
+  local st, err = mb.state.open(cfg.state_dir)
+  if not st then exit_with(1, "%s", err) end
+  return st
+end
+
+-- Loads JOB or exits 2 with the validation message.
+local function load_job(cfg, name)
+  if not name then usage_error("missing JOB") end
+  local job, err = mb.job.load(mb.job.find(name, cfg.jobs_dir))
+  if not job then exit_with(2, "%s", err) end
+  return job
+end
+
+local function human_size(n)
+  if not n then return "-" end
+  local units = { "B", "KiB", "MiB", "GiB", "TiB" }
+  local u = 1
+  while n >= 1024 and u < #units do n = n / 1024; u = u + 1 end
+  return u == 1 and ("%d B"):format(n) or ("%.1f %s"):format(n, units[u])
+end
+
+local function print_table(header, rows)
+  local widths = {}
+  for i, h in ipairs(header) do widths[i] = #h end
+  for _, row in ipairs(rows) do
+    for i = 1, #header do
+      row[i] = tostring(row[i] == nil and "-" or row[i])
+      widths[i] = math.max(widths[i], #row[i])
+    end
+  end
+  local function line(cells)
+    local out = {}
+    for i, c in ipairs(cells) do
+      out[i] = i < #cells and c .. (" "):rep(widths[i] - #c) or c
+    end
+    print((table.concat(out, "  ")))
+  end
+  line(header)
+  for _, row in ipairs(rows) do line(row) end
+end
+
+local function json_out(value)
+  print(cjson.encode(value))
+end
+
+local function duration(e)
+  local function parse_ts(ts)
+    if not ts then return nil end
+    local y, mo, d, h, mi, s, ms = ts:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.?(%d*)Z$")
+    if not y then return nil end
+    local t = os.time { year = y, month = mo, day = d, hour = h, min = mi, sec = s }
+    return t + (tonumber(ms) or 0) / 1000
+  end
+  local a, b = parse_ts(e.started_at), parse_ts(e.finished_at)
+  return a and b and ("%.1fs"):format(b - a) or "-"
+end
+
+function commands.version()
+  print("moonbak " .. mb.version)
+  return 0
+end
+
+function commands.help()
+  io.write(USAGE)
+  return 0
+end
+
+function commands.run(cfg, args, opts)
+  local job = load_job(cfg, args[1])
+  local st <close> = open_state(cfg)
+  local interactive = sys.isatty(2)
+  local ok, ctx = mb.runner.run(job, {
+    state = st,
+    trigger = "manual",
+    on_log = function(entry)
+      if entry.level == "error" or (interactive and not opts.quiet) then
+        eprint("%s [%s] %s", entry.level, entry.step or "-", entry.message)
+      end
+    end,
+  })
+  if ok then
+    print(("%s: success, backup %s (%s stored, %s dumped) in execution %d"):format(
+      job.name, ctx.backup_id, human_size(ctx.metadata.size), human_size(ctx.metadata.logical_size),
+      ctx.execution.id))
+    return 0
+  end
+  if ctx.status == "partial" then
+    eprint("%s: partial, backup %s: %s (execution %d)", job.name, ctx.backup_id, ctx.status_message, ctx.execution.id)
+  else
+    eprint("%s: failed in step %s: %s (execution %d)", job.name, ctx.failed_step or "completion",
+           ctx.error or ctx.status_message, ctx.execution.id)
+  end
+  return 1
+end
+
+function commands.jobs(cfg, _, opts)
+  local jobs, broken = mb.job.load_dir(cfg.jobs_dir)
+  if not jobs then eprint("moonbak: %s", broken); return 2 end
+  local st <close> = open_state(cfg)
+  local rows, list = {}, {}
+  for _, job in ipairs(jobs) do
+    local last = st:last_execution(job.name)
+    list[#list + 1] = { name = job.name, file = job.file, schedule = job.schedule,
+                        last_status = last and last.status, last_started_at = last and last.started_at }
+    rows[#rows + 1] = { job.name, job.schedule or "(manual)", last and last.status or "never run",
+                        last and last.started_at, job.file }
+  end
+  if opts.json then
+    json_out { jobs = list, broken = broken }
+  else
+    print_table({ "JOB", "SCHEDULE", "LAST RESULT", "LAST RUN", "FILE" }, rows)
+    for _, b in ipairs(broken) do eprint("broken job file: %s", b.error) end
+  end
+  return #broken > 0 and 2 or 0
+end
+
+function commands.history(cfg, args, opts)
+  local st <close> = open_state(cfg)
+  local list = st:history(args[1], 100)
+  if opts.json then json_out(list) return 0 end
+  local rows = {}
+  for _, e in ipairs(list) do
+    rows[#rows + 1] = { e.id, e.job, e.status, e.trigger, e.started_at, duration(e), e.error }
+  end
+  print_table({ "ID", "JOB", "STATUS", "TRIGGER", "STARTED", "TOOK", "ERROR" }, rows)
+  return 0
+end
+
+function commands.log(cfg, args, opts)
+  local id = math.tointeger(tonumber(args[1]))
+  if not id then usage_error("log: expected an execution id") end
+  local st <close> = open_state(cfg)
+  local e = st:execution(id)
+  if not e then eprint("moonbak: no execution %d", id); return 1 end
+  local logs = st:logs(id)
+  if opts.json then
+    e.metadata = e.metadata and cjson.decode(e.metadata) or nil
+    e.logs = logs
+    json_out(e)
+    return 0
+  end
+  print(("execution %d of %s: %s (%s, started %s, took %s)"):format(e.id, e.job, e.status, e.trigger,
+    e.started_at, duration(e)))
+  for _, l in ipairs(logs) do
+    print(("%s %-7s %-10s %s"):format(l.time, l.level, l.step or "-", l.message))
+  end
+  return 0
+end
+
+function commands.backups(cfg, args, opts)
+  local job = load_job(cfg, args[1])
+  local list, problems = mb.backups.list(job, opts.storage)
+  for _, p in ipairs(problems) do eprint("warning: %s", p) end
+  if opts.json then json_out(list) return 0 end
+  local rows = {}
+  for _, b in ipairs(list) do
+    rows[#rows + 1] = { b.backup_id, b.storage, human_size(b.size), human_size(b.logical_size),
+                        b.finished_at, b.path }
+  end
+  print_table({ "BACKUP", "STORAGE", "SIZE", "DUMP SIZE", "FINISHED", "PATH" }, rows)
+  return 0
+end
+
+function commands.verify(cfg, args, opts)
+  local job = load_job(cfg, args[1])
+  local targets = {}
+  if opts.all then
+    targets = mb.backups.list(job, opts.storage)
+    if #targets == 0 then eprint("moonbak: job %s has no backups", job.name); return 1 end
+  else
+    local meta, err = mb.backups.find(job, args[2], opts.storage)
+    if not meta then eprint("moonbak: %s", err); return 1 end
+    targets[1] = meta
+  end
+  local failed = 0
+  for _, meta in ipairs(targets) do
+    local result, err = mb.backups.verify(job, meta)
+    if result then
+      print(("ok      %s on %s: %s stored, %s dump, sha256 %s"):format(meta.backup_id, meta.storage,
+        human_size(result.bytes_in), human_size(result.bytes_out), result.sha256_out))
+    else
+      failed = failed + 1
+      print(("FAILED  %s on %s: %s"):format(meta.backup_id, meta.storage, err))
+    end
+  end
+  return failed == 0 and 0 or 1
+end
+
+function commands.restore(cfg, args, opts)
+  local job = load_job(cfg, args[1])
+  if opts.to then
+    eprint("moonbak: restore --to is for database sources, which this build does not have yet; use --output FILE")
+    return 2
+  end
+  if not opts.output then usage_error("restore: --output FILE is required") end
+  local meta, err = mb.backups.find(job, args[2], opts.storage)
+  if not meta then eprint("moonbak: %s", err); return 1 end
+  local result, rerr = mb.backups.restore_to_file(job, meta, opts.output, opts.force)
+  if not result then eprint("moonbak: restore failed: %s", rerr); return 1 end
+  print(("restored backup %s from %s into %s (%s, sha256 %s)"):format(meta.backup_id, meta.storage,
+    opts.output, human_size(result.bytes_out), result.sha256_out))
+  return 0
+end
+
+function commands.script(_, args)
+  local file = args[1]
+  if not file then usage_error("script: expected FILE.lua") end
+  local chunk, err = loadfile(file, "t")
+  if not chunk then eprint("moonbak: %s", err); return 2 end
+  local script_args = table.move(args, 2, #args, 1, {})
+  script_args[0] = file
+  _G.arg = script_args
+  local result = chunk(table.unpack(script_args))
+  return math.tointeger(result) or 0
+end
+
+local not_yet = { daemon = true, console = true, prune = true, keygen = true, secret = true }
+
+local function keep_traceback(err)
+  if getmetatable(err) == Exit then return err end
+  return debug.traceback(tostring(err), 2)
+end
+
+function M.main(argv)
+  local ok, status = xpcall(function()
+    local command, args, opts = parse(argv)
+    if opts.help or command == nil then
+      io.write(USAGE)
+      return command == nil and not opts.help and 2 or 0
+    end
+    if not_yet[command] then
+      eprint("moonbak: %q is not implemented in this build yet", command)
+      return 2
+    end
+    local fn = commands[command]
+    if not fn then usage_error("unknown command %q (see moonbak --help)", command) end
+    return fn(settings(opts), args, opts)
+  end, keep_traceback)
+  if ok then return status end
+  if getmetatable(status) == Exit then
+    eprint("moonbak: %s", status.message)
+    return status.status
+  end
+  error(status, 0)
+end
+
+return M

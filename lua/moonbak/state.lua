@@ -1,0 +1,169 @@
+-- The state database: jobs, executions, execution logs, the backup
+-- catalog and secrets, in one SQLite file in the state directory.
+local sqlite = require "moonbak.sqlite"
+local sys = require "moonbak.sys"
+local cjson = require "cjson"
+
+local M = {}
+local State = {}
+State.__index = State
+
+-- Each entry migrates from user_version i-1 to i.
+local migrations = {
+  [[
+  CREATE TABLE jobs (
+    name TEXT PRIMARY KEY, file TEXT, schedule TEXT, updated_at TEXT);
+  CREATE TABLE executions (
+    id INTEGER PRIMARY KEY, job TEXT NOT NULL, status TEXT NOT NULL
+      CHECK (status IN ('pending','running','success','partial','failed','cancelled','interrupted')),
+    trigger TEXT NOT NULL, pid INTEGER, host TEXT, started_at TEXT NOT NULL,
+    finished_at TEXT, error TEXT, metadata TEXT);
+  CREATE INDEX executions_by_job ON executions (job, id);
+  CREATE TABLE execution_logs (
+    id INTEGER PRIMARY KEY, execution_id INTEGER NOT NULL REFERENCES executions (id),
+    time TEXT NOT NULL, level TEXT NOT NULL, step TEXT, message TEXT NOT NULL);
+  CREATE INDEX execution_logs_by_execution ON execution_logs (execution_id, id);
+  CREATE TABLE catalog (
+    job TEXT NOT NULL, backup_id TEXT NOT NULL, storage TEXT NOT NULL, path TEXT NOT NULL,
+    size INTEGER, logical_size INTEGER, sha256 TEXT, plain_sha256 TEXT,
+    execution_id INTEGER REFERENCES executions (id), created_at TEXT,
+    PRIMARY KEY (job, backup_id, storage));
+  CREATE TABLE secrets (
+    name TEXT PRIMARY KEY, sealed BLOB NOT NULL, created_at TEXT, updated_at TEXT);
+  ]],
+}
+
+M.schema_version = #migrations
+
+-- ISO 8601 UTC with milliseconds: sorts as text, reads as time.
+function M.timestamp(t)
+  t = t or sys.now()
+  local seconds = math.floor(t)
+  return os.date("!%Y-%m-%dT%H:%M:%S", seconds) .. (".%03dZ"):format(math.floor((t - seconds) * 1000))
+end
+
+local function migrate(db, path)
+  local version = db:query("PRAGMA user_version")[1].user_version
+  if version > #migrations then
+    error(("state database %s has schema version %d, newer than this moonbak knows (%d)")
+      :format(path, version, #migrations), 0)
+  end
+  for v = version + 1, #migrations do
+    db:exec("BEGIN IMMEDIATE")
+    local ok, err = pcall(db.exec, db, migrations[v] .. ("; PRAGMA user_version = %d"):format(v))
+    if not ok then
+      db:exec("ROLLBACK")
+      error(err, 0)
+    end
+    db:exec("COMMIT")
+  end
+end
+
+-- state.open(dir) -> State | nil, message
+function M.open(dir)
+  local ok, err = sys.mkdirs(dir, 448) -- 0700: it holds sealed secrets and logs
+  if not ok then return nil, err end
+  local path = dir .. "/moonbak.db"
+  local db, derr = sqlite.open(path)
+  if not db then return nil, derr end
+  local fine, merr = pcall(function()
+    db:exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
+    migrate(db, path)
+  end)
+  if not fine then
+    db:close()
+    return nil, merr
+  end
+  return setmetatable({ db = db, dir = dir, path = path }, State)
+end
+
+function State:close()
+  if self.db then self.db:close() end
+  self.db = nil
+end
+State.__close = State.close
+
+function State:temp_dir()
+  local dir = self.dir .. "/tmp"
+  assert(sys.mkdirs(dir, 448))
+  return dir
+end
+
+function State:remember_job(job)
+  self.db:run([[INSERT INTO jobs (name, file, schedule, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET file = excluded.file,
+                  schedule = excluded.schedule, updated_at = excluded.updated_at]],
+              job.name, job.file, job.schedule, M.timestamp())
+end
+
+function State:start_execution(job_name, trigger)
+  local _, id = self.db:run([[INSERT INTO executions (job, status, trigger, pid, host, started_at)
+                              VALUES (?, 'running', ?, ?, ?, ?)]],
+                            job_name, trigger or "manual", sys.pid(), sys.hostname(), M.timestamp())
+  return self:execution(id)
+end
+
+function State:finish_execution(id, status, err, metadata)
+  self.db:run([[UPDATE executions SET status = ?, error = ?, metadata = ?, finished_at = ?
+                WHERE id = ?]],
+              status, err, metadata and cjson.encode(metadata) or nil, M.timestamp(), id)
+end
+
+function State:execution(id)
+  return self.db:query("SELECT * FROM executions WHERE id = ?", id)[1]
+end
+
+-- Executions, newest first; job may be nil for all jobs.
+function State:history(job_name, limit)
+  if job_name then
+    return self.db:query("SELECT * FROM executions WHERE job = ? ORDER BY id DESC LIMIT ?",
+                         job_name, limit or 50)
+  end
+  return self.db:query("SELECT * FROM executions ORDER BY id DESC LIMIT ?", limit or 50)
+end
+
+function State:last_execution(job_name)
+  return self:history(job_name, 1)[1]
+end
+
+function State:add_log(execution_id, level, step, message)
+  self.db:run([[INSERT INTO execution_logs (execution_id, time, level, step, message)
+                VALUES (?, ?, ?, ?, ?)]], execution_id, M.timestamp(), level, step, message)
+end
+
+function State:logs(execution_id)
+  return self.db:query("SELECT * FROM execution_logs WHERE execution_id = ? ORDER BY id",
+                       execution_id)
+end
+
+function State:add_to_catalog(entry)
+  self.db:run([[INSERT OR REPLACE INTO catalog (job, backup_id, storage, path, size, logical_size,
+                  sha256, plain_sha256, execution_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)]],
+              entry.job, entry.backup_id, entry.storage, entry.path, entry.size,
+              entry.logical_size, entry.sha256, entry.plain_sha256, entry.execution_id,
+              entry.created_at)
+end
+
+function State:catalog(job_name)
+  return self.db:query("SELECT * FROM catalog WHERE job = ? ORDER BY backup_id DESC", job_name)
+end
+
+function State:remove_from_catalog(job_name, backup_id, storage_name)
+  self.db:run("DELETE FROM catalog WHERE job = ? AND backup_id = ? AND storage = ?",
+              job_name, backup_id, storage_name)
+end
+
+-- Executions left "running" by a process that no longer exists.
+function State:mark_interrupted()
+  local host = sys.hostname()
+  local n = 0
+  for _, e in ipairs(self.db:query("SELECT id, pid FROM executions WHERE status = 'running' AND host = ?", host)) do
+    if not sys.process_alive(e.pid) then
+      self:finish_execution(e.id, "interrupted", "the process running it ended unexpectedly")
+      n = n + 1
+    end
+  end
+  return n
+end
+
+return M

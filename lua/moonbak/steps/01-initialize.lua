@@ -1,0 +1,37 @@
+-- 01-initialize: resolve references (secrets), then check that the source
+-- answers and that every storage is reachable, before any byte moves.
+local ref = require "moonbak.ref"
+local source = require "moonbak.source"
+local storage = require "moonbak.storage"
+
+local function resolve(ctx)
+  local resolved, err = ref.resolve(ctx.job, ctx.secret_store or ctx.state, ctx.redactor.add)
+  if not resolved then error(err, 0) end
+  ctx.resolved = resolved -- holds secret values: never logged, never stored
+end
+
+local function open_storages(ctx)
+  ctx.storages = {}
+  for _, spec in ipairs(ctx.resolved.storage) do
+    local handle, err = storage.open(spec)
+    local ok
+    if handle then ok, err = handle:check() end
+    if ok then
+      ctx.storages[#ctx.storages + 1] = { name = spec.name, spec = spec, handle = handle }
+      ctx:defer(function() handle:close() end)
+    else
+      if handle then handle:close() end
+      ctx.failures[#ctx.failures + 1] = { storage = spec.name, error = err }
+      ctx:log("error", err)
+    end
+  end
+  if #ctx.storages == 0 then error("no storage is reachable: " .. ctx.failures[1].error, 0) end
+end
+
+return function(ctx)
+  resolve(ctx)
+  local ok, err = source.check(ctx.resolved.source)
+  if not ok then error(err, 0) end
+  ctx:log("info", ("source %s is reachable"):format(ctx.job.source.type))
+  open_storages(ctx)
+end

@@ -1,0 +1,57 @@
+-- 02-dump: start the dump and wire it through compression (and, later,
+-- encryption).  The bytes move in 03-upload; in spool mode they go to a
+-- temporary file here first, exposed as ctx.temp_file.
+local artifact = require "moonbak.artifact"
+local source = require "moonbak.source"
+local storage = require "moonbak.storage"
+local stream = require "moonbak.stream"
+local sys = require "moonbak.sys"
+
+-- Two runs of one job within a second would share a backup id: wait.
+local function claim_backup_id(ctx)
+  local t = sys.now()
+  local id = artifact.backup_id(t)
+  while ctx.state and #ctx.state.db:query("SELECT 1 FROM catalog WHERE job = ? AND backup_id = ?",
+                                          ctx.job.name, id) > 0 do
+    sys.sleep(math.ceil(t) - t + 0.01)
+    t = sys.now()
+    id = artifact.backup_id(t)
+  end
+  return id
+end
+
+local function spool(ctx, dump_stream)
+  local dir = ctx.state and ctx.state:temp_dir() or (os.getenv("TMPDIR") or "/tmp")
+  ctx.temp_file = ("%s/%s-%s.%s"):format(dir, ctx.job.name, ctx.backup_id, artifact.extension(ctx.job))
+  local writer = assert(storage.file_writer(ctx.temp_file))
+  ctx:defer(function() os.remove(ctx.temp_file) end)
+  local result, err = dump_stream:pump({ writer })
+  writer:close()
+  if not result then error("dump failed: " .. err, 0) end
+  ctx.dump_result = result
+  ctx:log("info", ("spooled %d bytes to %s"):format(result.bytes_out, ctx.temp_file))
+  -- upload streams the spooled file, unchanged
+  local file = assert(source.open { type = "file", path = ctx.temp_file })
+  ctx:defer(function() file:close() end)
+  ctx.stream = stream.new(file, {})
+end
+
+return function(ctx)
+  local job = ctx.job
+  ctx.backup_id = claim_backup_id(ctx)
+  ctx.artifact_path = artifact.path(job, ctx.backup_id)
+  local spec = {}
+  for k, v in pairs(ctx.resolved.source) do spec[k] = v end
+  if ctx.state then spec.temp_dir = ctx.state:temp_dir() end
+  local src, err = source.open(spec)
+  if not src then error(err, 0) end
+  ctx:defer(function() src:close() end)
+  local meta = src:metadata()
+  ctx.metadata.engine_version = meta.engine_version
+  ctx.metadata.databases = meta.databases
+  local transforms = artifact.forward_transforms(job)
+  for _, t in ipairs(transforms) do ctx:defer(function() t:close() end) end
+  local s = stream.new(src, transforms)
+  ctx:log("info", ("dumping %s to %s"):format(job.source.type, ctx.artifact_path))
+  if job.spool then spool(ctx, s) else ctx.stream = s end
+end

@@ -1,0 +1,28 @@
+-- 04-completion: always runs.  Releases what the run holds (temporary
+-- files, handles, half-written uploads), then records the outcome.
+local function cleanup(ctx)
+  for i = #ctx.cleanups, 1, -1 do
+    local ok, err = pcall(ctx.cleanups[i])
+    if not ok then ctx:log("warning", "cleanup: " .. tostring(err)) end
+  end
+  ctx.cleanups = {}
+end
+
+local function outcome(ctx)
+  if ctx.error then return "failed", ctx.error end
+  if #ctx.failures > 0 then
+    local names = {}
+    for _, f in ipairs(ctx.failures) do names[#names + 1] = f.storage .. ": " .. f.error end
+    return "partial", "some storages failed: " .. table.concat(names, "; ")
+  end
+  return "success"
+end
+
+return function(ctx)
+  cleanup(ctx)
+  ctx.status, ctx.status_message = outcome(ctx)
+  if ctx.state then
+    ctx.state:finish_execution(ctx.execution.id, ctx.status, ctx.status_message, ctx.metadata)
+  end
+  ctx:log(ctx.status == "success" and "info" or "error", ("finished: %s"):format(ctx.status))
+end

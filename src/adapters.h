@@ -1,0 +1,53 @@
+/* adapters.h — the plug-in interfaces for sources and storages.
+ *
+ * Modelled on sqlite3_io_methods: a versioned table of function pointers per
+ * adapter (adapters/<kind>/<name>.c), all listed in one registry
+ * (src/registry.c).  Adapters see only C types: the Lua bindings turn a
+ * job's table into a struct mb_config, so a new adapter needs no Lua glue. */
+#ifndef MB_ADAPTERS_H
+#define MB_ADAPTERS_H
+
+#include "mb.h"
+
+#define MB_SOURCE_OPS_VERSION 1
+
+struct mb_source_ops {
+    int version; /* MB_SOURCE_OPS_VERSION */
+    const char *type;
+    /* Cheap connectivity test run by 01-initialize, before any dump starts. */
+    int (*check)(const struct mb_config *cfg, struct mb_error *err);
+    /* Starts the dump; the reader's meta says what was dumped. */
+    struct mb_reader *(*open)(const struct mb_config *cfg, struct mb_error *err);
+};
+
+#define MB_STORAGE_OPS_VERSION 1
+
+typedef int (*mb_list_fn)(void *ud, const char *name, uint64_t size, struct mb_error *err);
+
+/* Names are relative to the storage's root ("shop/20261129T030000Z.sql.zst"). */
+struct mb_storage_ops {
+    int version; /* MB_STORAGE_OPS_VERSION */
+    const char *type;
+    void *(*open)(const struct mb_config *cfg, struct mb_error *err);
+    void (*close)(void *storage);
+    int (*check)(void *storage, struct mb_error *err);
+    struct mb_writer *(*open_write)(void *storage, const char *name, struct mb_error *err);
+    struct mb_reader *(*open_read)(void *storage, const char *name, struct mb_error *err);
+    /* Calls each() for every complete object directly under prefix ("shop/"). */
+    int (*list)(void *storage, const char *prefix, mb_list_fn each, void *ud,
+                struct mb_error *err);
+    int (*remove)(void *storage, const char *name, struct mb_error *err);
+};
+
+const struct mb_source_ops *mb_source_find(const char *type);
+const struct mb_storage_ops *mb_storage_find(const char *type);
+
+/* Plain files, shared by the local storage, the file source and restore.
+ * The writer creates a hidden temporary file next to path and renames it
+ * over path on commit, after fsync of the file and of its directory. */
+struct mb_writer *mb_file_writer_open(const char *path, struct mb_error *err);
+struct mb_reader *mb_file_reader_open(const char *path, struct mb_error *err);
+/* Takes ownership of fd; label names the data in messages. */
+struct mb_reader *mb_fd_reader_new(int fd, const char *label, struct mb_error *err);
+
+#endif

@@ -1,0 +1,187 @@
+/* fileio.c — atomic file writer and plain file reader. */
+#include "adapters.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct file_writer {
+    struct mb_writer base;
+    int fd;           /* -1 once closed */
+    int committed;
+    char *path;       /* final name */
+    char *temp_path;  /* hidden name while writing; unlinked on abort */
+};
+
+static int fsync_parent(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -1;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    free(copy);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static int file_write(struct mb_writer *w, const void *buf, size_t len, struct mb_error *err)
+{
+    struct file_writer *f = (struct file_writer *)w;
+    if (mb_write_all(f->fd, buf, len) != 0) {
+        mb_error_errno(err, "cannot write %s", f->path);
+        return -1;
+    }
+    return 0;
+}
+
+static int file_commit(struct mb_writer *w, struct mb_error *err)
+{
+    struct file_writer *f = (struct file_writer *)w;
+    if (fsync(f->fd) != 0) {
+        mb_error_errno(err, "cannot flush %s to disk", f->path);
+        return -1;
+    }
+    int rc = close(f->fd);
+    f->fd = -1;
+    if (rc != 0) {
+        mb_error_errno(err, "cannot close %s", f->path);
+        return -1;
+    }
+    if (rename(f->temp_path, f->path) != 0) {
+        mb_error_errno(err, "cannot rename %s to %s", f->temp_path, f->path);
+        return -1;
+    }
+    f->committed = 1;
+    if (fsync_parent(f->path) != 0) {
+        mb_error_errno(err, "cannot flush the directory of %s", f->path);
+        return -1;
+    }
+    return 0;
+}
+
+static void file_abort(struct mb_writer *w)
+{
+    struct file_writer *f = (struct file_writer *)w;
+    if (f->fd >= 0) {
+        close(f->fd);
+        f->fd = -1;
+    }
+    if (!f->committed && f->temp_path)
+        unlink(f->temp_path);
+}
+
+static void file_writer_close(struct mb_writer *w)
+{
+    struct file_writer *f = (struct file_writer *)w;
+    if (!f)
+        return;
+    if (!f->committed)
+        file_abort(w);
+    free(f->path);
+    free(f->temp_path);
+    free(f);
+}
+
+struct mb_writer *mb_file_writer_open(const char *path, struct mb_error *err)
+{
+    struct file_writer *f = calloc(1, sizeof *f);
+    char *dir = strdup(path);
+    if (!f || !dir) {
+        free(f);
+        free(dir);
+        mb_error_set(err, "out of memory");
+        return NULL;
+    }
+    f->base = (struct mb_writer){ file_write, file_commit, file_abort, file_writer_close };
+    f->fd = -1;
+    char *base = strdup(path);
+    f->path = strdup(path);
+    f->temp_path = base ? mb_strdup_printf("%s/.%s.partial-XXXXXX", dirname(dir), basename(base))
+                        : NULL;
+    free(base);
+    free(dir);
+    if (!f->path || !f->temp_path) {
+        file_writer_close(&f->base);
+        mb_error_set(err, "out of memory");
+        return NULL;
+    }
+    f->fd = mkostemp(f->temp_path, O_CLOEXEC);
+    if (f->fd < 0) {
+        mb_error_errno(err, "cannot create %s", f->path);
+        free(f->temp_path);
+        f->temp_path = NULL; /* nothing to unlink */
+        file_writer_close(&f->base);
+        return NULL;
+    }
+    fchmod(f->fd, 0600);
+    return &f->base;
+}
+
+struct fd_reader {
+    struct mb_reader base;
+    int fd;
+    char *label;
+};
+
+static ssize_t fd_read(struct mb_reader *r, void *buf, size_t len, struct mb_error *err)
+{
+    struct fd_reader *f = (struct fd_reader *)r;
+    for (;;) {
+        ssize_t n = read(f->fd, buf, len);
+        if (n >= 0)
+            return n;
+        if (errno != EINTR) {
+            mb_error_errno(err, "cannot read %s", f->label);
+            return -1;
+        }
+    }
+}
+
+static void fd_close(struct mb_reader *r)
+{
+    struct fd_reader *f = (struct fd_reader *)r;
+    if (!f)
+        return;
+    if (f->fd >= 0)
+        close(f->fd);
+    mb_config_free(&f->base.meta);
+    free(f->label);
+    free(f);
+}
+
+struct mb_reader *mb_fd_reader_new(int fd, const char *label, struct mb_error *err)
+{
+    struct fd_reader *f = calloc(1, sizeof *f);
+    char *copy = strdup(label);
+    if (!f || !copy) {
+        free(f);
+        free(copy);
+        close(fd);
+        mb_error_set(err, "out of memory");
+        return NULL;
+    }
+    f->base.read = fd_read;
+    f->base.close = fd_close;
+    f->fd = fd;
+    f->label = copy;
+    return &f->base;
+}
+
+struct mb_reader *mb_file_reader_open(const char *path, struct mb_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        mb_error_errno(err, "cannot open %s", path);
+        return NULL;
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    return mb_fd_reader_new(fd, path, err);
+}

@@ -1,0 +1,56 @@
+/* lmb.h — what the Lua bindings (src/l*.c) share. */
+#ifndef MB_LMB_H
+#define MB_LMB_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "adapters.h"
+#include "transform.h"
+
+/* Expected failure: pushes nil, message and returns 2 (luaL_fileresult style). */
+int mb_lua_fail(lua_State *L, const struct mb_error *err);
+
+/* Fills cfg from the string/number/boolean fields of the table at idx
+ * (lists of strings are joined with newlines).  Raises on a value that is
+ * not plain data, such as an unresolved secret reference; cfg is owned by a
+ * to-be-closed userdata pushed on the stack, so nothing leaks on error. */
+struct mb_config *mb_lua_config(lua_State *L, int idx);
+
+/* Userdata handles the byte layer hands to Lua. */
+#define MB_SOURCE_TYPE "moonbak.Source"
+#define MB_WRITER_TYPE "moonbak.Writer"
+#define MB_TRANSFORM_TYPE "moonbak.Transform"
+
+struct mb_lua_source {
+    struct mb_reader *reader; /* NULL once closed */
+};
+
+struct mb_lua_writer {
+    struct mb_writer *writer; /* NULL once closed */
+    char label[256];
+};
+
+struct mb_lua_transform {
+    struct mb_transform *transform; /* NULL once closed */
+};
+
+/* Wraps an open reader or writer in a new userdata; takes ownership. */
+void mb_lua_push_source(lua_State *L, struct mb_reader *reader);
+void mb_lua_push_writer(lua_State *L, struct mb_writer *writer, const char *label);
+struct mb_lua_source *mb_lua_check_source(lua_State *L, int idx);
+struct mb_lua_writer *mb_lua_check_writer(lua_State *L, int idx);
+struct mb_lua_transform *mb_lua_check_transform(lua_State *L, int idx);
+
+/* Creates the metatable tname with methods in __index and close as __gc and __close. */
+void mb_lua_new_class(lua_State *L, const char *tname, const luaL_Reg *methods,
+                      lua_CFunction close);
+
+int luaopen_moonbak_source(lua_State *L);
+int luaopen_moonbak_storage(lua_State *L);
+int luaopen_moonbak_transform(lua_State *L);
+int luaopen_moonbak_stream(lua_State *L);
+int luaopen_moonbak_sqlite(lua_State *L);
+int luaopen_moonbak_sys(lua_State *L);
+
+#endif

@@ -1,0 +1,103 @@
+/* lsource.c — Lua module moonbak.source: start dumps, hold readers. */
+#include "lmb.h"
+
+#include <string.h>
+
+static int source_close(lua_State *L)
+{
+    struct mb_lua_source *s = luaL_checkudata(L, 1, MB_SOURCE_TYPE);
+    if (s->reader) {
+        s->reader->close(s->reader);
+        s->reader = NULL;
+    }
+    return 0;
+}
+
+struct mb_lua_source *mb_lua_check_source(lua_State *L, int idx)
+{
+    struct mb_lua_source *s = luaL_checkudata(L, idx, MB_SOURCE_TYPE);
+    if (!s->reader)
+        luaL_argerror(L, idx, "source is closed");
+    return s;
+}
+
+void mb_lua_push_source(lua_State *L, struct mb_reader *reader)
+{
+    struct mb_lua_source *s = lua_newuserdatauv(L, sizeof *s, 0);
+    s->reader = reader;
+    luaL_setmetatable(L, MB_SOURCE_TYPE);
+}
+
+/* source:metadata() -> table of what the adapter learned while dumping. */
+static int source_metadata(lua_State *L)
+{
+    struct mb_lua_source *s = mb_lua_check_source(L, 1);
+    lua_createtable(L, 0, (int)s->reader->meta.count);
+    for (size_t i = 0; i < s->reader->meta.count; i++) {
+        lua_pushstring(L, s->reader->meta.items[i].value);
+        lua_setfield(L, -2, s->reader->meta.items[i].key);
+    }
+    return 1;
+}
+
+static const struct mb_source_ops *check_source_type(lua_State *L, int idx)
+{
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_getfield(L, idx, "type");
+    const char *type = lua_tostring(L, -1);
+    const struct mb_source_ops *ops = type ? mb_source_find(type) : NULL;
+    if (!ops)
+        luaL_error(L, "unknown source type \"%s\"", type ? type : "(none)");
+    lua_pop(L, 1);
+    return ops;
+}
+
+/* source.open(spec) -> Source | nil, message */
+static int source_open(lua_State *L)
+{
+    const struct mb_source_ops *ops = check_source_type(L, 1);
+    struct mb_config *cfg = mb_lua_config(L, 1);
+    struct mb_error err = { { 0 } };
+    struct mb_reader *r = ops->open(cfg, &err);
+    if (!r)
+        return mb_lua_fail(L, &err);
+    mb_lua_push_source(L, r);
+    return 1;
+}
+
+/* source.check(spec) -> true | nil, message */
+static int source_check(lua_State *L)
+{
+    const struct mb_source_ops *ops = check_source_type(L, 1);
+    struct mb_config *cfg = mb_lua_config(L, 1);
+    struct mb_error err = { { 0 } };
+    if (ops->check(cfg, &err) != 0)
+        return mb_lua_fail(L, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* source.exists(type) -> boolean: lets job validation ask the registry */
+static int source_exists(lua_State *L)
+{
+    lua_pushboolean(L, mb_source_find(luaL_checkstring(L, 1)) != NULL);
+    return 1;
+}
+
+int luaopen_moonbak_source(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        { "metadata", source_metadata },
+        { "close", source_close },
+        { NULL, NULL },
+    };
+    static const luaL_Reg functions[] = {
+        { "open", source_open },
+        { "check", source_check },
+        { "exists", source_exists },
+        { NULL, NULL },
+    };
+    mb_lua_new_class(L, MB_SOURCE_TYPE, methods, source_close);
+    luaL_newlib(L, functions);
+    return 1;
+}

@@ -1,0 +1,251 @@
+/* lstorage.c — Lua module moonbak.storage: storages and writers. */
+#include "lmb.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define STORAGE_TYPE "moonbak.Storage"
+#define SMALL_OBJECT_MAX (16u << 20) /* get() is for sidecars, not for backups */
+
+struct lua_storage {
+    const struct mb_storage_ops *ops;
+    void *self; /* NULL once closed */
+    char label[256];
+};
+
+static int storage_close(lua_State *L)
+{
+    struct lua_storage *s = luaL_checkudata(L, 1, STORAGE_TYPE);
+    if (s->self) {
+        s->ops->close(s->self);
+        s->self = NULL;
+    }
+    return 0;
+}
+
+static struct lua_storage *check_storage(lua_State *L, int idx)
+{
+    struct lua_storage *s = luaL_checkudata(L, idx, STORAGE_TYPE);
+    if (!s->self)
+        luaL_argerror(L, idx, "storage is closed");
+    return s;
+}
+
+/* Prefixes an adapter's message with the storage's name unless it has it. */
+static int storage_fail(lua_State *L, struct lua_storage *s, const struct mb_error *err)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, "storage %s: %s", s->label, err->msg);
+    return 2;
+}
+
+/* storage.open(spec) -> Storage | nil, message */
+static int storage_open(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "type");
+    const char *type = lua_tostring(L, -1);
+    const struct mb_storage_ops *ops = type ? mb_storage_find(type) : NULL;
+    if (!ops)
+        return luaL_error(L, "unknown storage type \"%s\"", type ? type : "(none)");
+    lua_getfield(L, 1, "name");
+    const char *name = luaL_optstring(L, -1, type);
+    struct mb_config *cfg = mb_lua_config(L, 1);
+    struct lua_storage *s = lua_newuserdatauv(L, sizeof *s, 0);
+    s->ops = ops;
+    s->self = NULL; /* created closed: an error below leaves it consistent */
+    snprintf(s->label, sizeof s->label, "%s", name);
+    luaL_setmetatable(L, STORAGE_TYPE);
+    struct mb_error err = { { 0 } };
+    s->self = ops->open(cfg, &err);
+    if (!s->self)
+        return storage_fail(L, s, &err);
+    return 1;
+}
+
+static int storage_check(lua_State *L)
+{
+    struct lua_storage *s = check_storage(L, 1);
+    struct mb_error err = { { 0 } };
+    if (s->ops->check(s->self, &err) != 0)
+        return storage_fail(L, s, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* storage:writer(name) -> Writer | nil, message */
+static int storage_writer(lua_State *L)
+{
+    struct lua_storage *s = check_storage(L, 1);
+    const char *name = luaL_checkstring(L, 2);
+    struct mb_error err = { { 0 } };
+    struct mb_writer *w = s->ops->open_write(s->self, name, &err);
+    if (!w)
+        return storage_fail(L, s, &err);
+    const char *label = lua_pushfstring(L, "storage %s", s->label);
+    mb_lua_push_writer(L, w, label);
+    return 1;
+}
+
+/* storage:reader(name) -> Source | nil, message */
+static int storage_reader(lua_State *L)
+{
+    struct lua_storage *s = check_storage(L, 1);
+    struct mb_error err = { { 0 } };
+    struct mb_reader *r = s->ops->open_read(s->self, luaL_checkstring(L, 2), &err);
+    if (!r)
+        return storage_fail(L, s, &err);
+    mb_lua_push_source(L, r);
+    return 1;
+}
+
+static int list_collect(void *ud, const char *name, uint64_t size, struct mb_error *err)
+{
+    (void)err;
+    lua_State *L = ud;
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "name");
+    lua_pushinteger(L, (lua_Integer)size);
+    lua_setfield(L, -2, "size");
+    lua_seti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+    return 0;
+}
+
+/* storage:list(prefix) -> { {name=, size=}, ... } | nil, message */
+static int storage_list(lua_State *L)
+{
+    struct lua_storage *s = check_storage(L, 1);
+    const char *prefix = luaL_optstring(L, 2, "");
+    struct mb_error err = { { 0 } };
+    lua_newtable(L);
+    if (s->ops->list(s->self, prefix, list_collect, L, &err) != 0)
+        return storage_fail(L, s, &err);
+    return 1;
+}
+
+static int storage_remove(lua_State *L)
+{
+    struct lua_storage *s = check_storage(L, 1);
+    struct mb_error err = { { 0 } };
+    if (s->ops->remove(s->self, luaL_checkstring(L, 2), &err) != 0)
+        return storage_fail(L, s, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* storage:put(name, text): small objects (sidecars), written atomically. */
+static int storage_put(lua_State *L)
+{
+    struct lua_storage *s = check_storage(L, 1);
+    size_t len;
+    const char *name = luaL_checkstring(L, 2);
+    const char *data = luaL_checklstring(L, 3, &len);
+    struct mb_error err = { { 0 } };
+    struct mb_writer *w = s->ops->open_write(s->self, name, &err);
+    int rc = w ? w->write(w, data, len, &err) : -1;
+    if (rc == 0)
+        rc = w->commit(w, &err);
+    if (w)
+        w->close(w);
+    if (rc != 0)
+        return storage_fail(L, s, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* storage:get(name) -> text | nil, message: small objects only. */
+static int storage_get(lua_State *L)
+{
+    struct lua_storage *s = check_storage(L, 1);
+    const char *name = luaL_checkstring(L, 2);
+    struct mb_error err = { { 0 } };
+    struct mb_reader *r = s->ops->open_read(s->self, name, &err);
+    if (!r)
+        return storage_fail(L, s, &err);
+    mb_lua_push_source(L, r); /* owns r from here: closed even if we raise */
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    size_t total = 0;
+    ssize_t n;
+    do {
+        char *p = luaL_prepbuffer(&b);
+        n = r->read(r, p, LUAL_BUFFERSIZE, &err);
+        if (n > 0)
+            luaL_addsize(&b, (size_t)n);
+        total += n > 0 ? (size_t)n : 0;
+    } while (n > 0 && total <= SMALL_OBJECT_MAX);
+    if (n < 0)
+        return storage_fail(L, s, &err);
+    if (total > SMALL_OBJECT_MAX)
+        return luaL_error(L, "storage %s: %s is too large for get()", s->label, name);
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int writer_close(lua_State *L)
+{
+    struct mb_lua_writer *w = luaL_checkudata(L, 1, MB_WRITER_TYPE);
+    if (w->writer) {
+        w->writer->close(w->writer);
+        w->writer = NULL;
+    }
+    return 0;
+}
+
+struct mb_lua_writer *mb_lua_check_writer(lua_State *L, int idx)
+{
+    struct mb_lua_writer *w = luaL_checkudata(L, idx, MB_WRITER_TYPE);
+    if (!w->writer)
+        luaL_argerror(L, idx, "writer is closed");
+    return w;
+}
+
+void mb_lua_push_writer(lua_State *L, struct mb_writer *writer, const char *label)
+{
+    struct mb_lua_writer *w = lua_newuserdatauv(L, sizeof *w, 0);
+    w->writer = writer;
+    snprintf(w->label, sizeof w->label, "%s", label);
+    luaL_setmetatable(L, MB_WRITER_TYPE);
+}
+
+/* storage.file_writer(path) -> Writer | nil, message: restore's --output */
+static int storage_file_writer(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct mb_error err = { { 0 } };
+    struct mb_writer *w = mb_file_writer_open(path, &err);
+    if (!w)
+        return mb_lua_fail(L, &err);
+    mb_lua_push_writer(L, w, lua_pushfstring(L, "file %s", path));
+    return 1;
+}
+
+static int storage_exists(lua_State *L)
+{
+    lua_pushboolean(L, mb_storage_find(luaL_checkstring(L, 1)) != NULL);
+    return 1;
+}
+
+int luaopen_moonbak_storage(lua_State *L)
+{
+    static const luaL_Reg storage_methods[] = {
+        { "check", storage_check }, { "writer", storage_writer }, { "reader", storage_reader },
+        { "list", storage_list },   { "remove", storage_remove }, { "put", storage_put },
+        { "get", storage_get },     { "close", storage_close },   { NULL, NULL },
+    };
+    static const luaL_Reg writer_methods[] = {
+        { "close", writer_close },
+        { NULL, NULL },
+    };
+    static const luaL_Reg functions[] = {
+        { "open", storage_open },
+        { "file_writer", storage_file_writer },
+        { "exists", storage_exists },
+        { NULL, NULL },
+    };
+    mb_lua_new_class(L, STORAGE_TYPE, storage_methods, storage_close);
+    mb_lua_new_class(L, MB_WRITER_TYPE, writer_methods, writer_close);
+    luaL_newlib(L, functions);
+    return 1;
+}

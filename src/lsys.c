@@ -1,0 +1,151 @@
+/* lsys.c — Lua module moonbak.sys: the few POSIX calls Lua's os lacks. */
+#include "lmb.h"
+#include "pump.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int sys_fail_errno(lua_State *L, const char *what, const char *path)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s %s: %s", what, path, strerror(errno));
+    return 2;
+}
+
+/* sys.now() -> seconds since the epoch, with fractions */
+static int sys_now(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
+}
+
+static int sys_monotonic(lua_State *L)
+{
+    lua_pushnumber(L, mb_now());
+    return 1;
+}
+
+static int sys_hostname(lua_State *L)
+{
+    char name[HOST_NAME_MAX + 1] = "";
+    gethostname(name, sizeof name - 1);
+    lua_pushstring(L, name);
+    return 1;
+}
+
+static int sys_pid(lua_State *L)
+{
+    lua_pushinteger(L, getpid());
+    return 1;
+}
+
+static int sys_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
+/* sys.mkdirs(path [, mode]) -> true | nil, message */
+static int sys_mkdirs(lua_State *L)
+{
+    struct mb_error err = { { 0 } };
+    if (mb_mkdirs(luaL_checkstring(L, 1), (mode_t)luaL_optinteger(L, 2, 0700), &err) != 0)
+        return mb_lua_fail(L, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* sys.listdir(path) -> sorted names (without . and ..) | nil, message */
+static int sys_listdir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct dirent **names;
+    int n = scandir(path, &names, NULL, alphasort);
+    if (n < 0)
+        return sys_fail_errno(L, "cannot list", path);
+    lua_createtable(L, n, 0);
+    lua_Integer k = 1;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(names[i]->d_name, ".") != 0 && strcmp(names[i]->d_name, "..") != 0) {
+            lua_pushstring(L, names[i]->d_name);
+            lua_seti(L, -2, k++);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return 1;
+}
+
+/* sys.stat(path) -> { type = "file"|"directory"|"other", size =, mtime = } | nil, message */
+static int sys_stat(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return sys_fail_errno(L, "cannot stat", path);
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : "other");
+    lua_setfield(L, -2, "type");
+    lua_pushinteger(L, (lua_Integer)st.st_size);
+    lua_setfield(L, -2, "size");
+    lua_pushinteger(L, (lua_Integer)st.st_mtime);
+    lua_setfield(L, -2, "mtime");
+    lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+    lua_setfield(L, -2, "mode");
+    return 1;
+}
+
+static int sys_realpath(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    char *full = realpath(path, NULL);
+    if (!full)
+        return sys_fail_errno(L, "cannot resolve", path);
+    lua_pushstring(L, full);
+    free(full);
+    return 1;
+}
+
+/* sys.sleep(seconds) */
+static int sys_sleep(lua_State *L)
+{
+    lua_Number s = luaL_checknumber(L, 1);
+    struct timespec ts = { (time_t)s, (long)((s - (lua_Number)(time_t)s) * 1e9) };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+/* sys.process_alive(pid) -> boolean: for executions left "running" */
+static int sys_process_alive(lua_State *L)
+{
+    pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+    lua_pushboolean(L, pid > 0 && (kill(pid, 0) == 0 || errno == EPERM));
+    return 1;
+}
+
+int luaopen_moonbak_sys(lua_State *L)
+{
+    static const luaL_Reg functions[] = {
+        { "now", sys_now },         { "monotonic", sys_monotonic },
+        { "hostname", sys_hostname }, { "pid", sys_pid },
+        { "isatty", sys_isatty },   { "mkdirs", sys_mkdirs },
+        { "listdir", sys_listdir }, { "stat", sys_stat },
+        { "realpath", sys_realpath }, { "sleep", sys_sleep }, { "process_alive", sys_process_alive },
+        { NULL, NULL },
+    };
+    luaL_newlib(L, functions);
+    lua_pushstring(L, MB_VERSION);
+    lua_setfield(L, -2, "version");
+    return 1;
+}

@@ -1,0 +1,45 @@
+/* transform.h — one stage of the byte pipeline (zstd, age, ...).
+ *
+ * A transform consumes input with write() and hands its output, in as many
+ * pieces as it likes, to the emit callback of the next stage.  finish() is
+ * called once after the last write: it flushes what is buffered and checks
+ * that the input was complete (a truncated zstd frame or age stream is an
+ * error there).  A transform never keeps a pointer to the caller's buffer
+ * after write() returns. */
+#ifndef MB_TRANSFORM_H
+#define MB_TRANSFORM_H
+
+#include "mb.h"
+
+/* Returns 0, or -1 with err set; an emit error stops the transform. */
+typedef int (*mb_emit_fn)(void *emit_ud, const uint8_t *buf, size_t len, struct mb_error *err);
+
+#define MB_TRANSFORM_OPS_VERSION 1
+
+struct mb_transform;
+
+struct mb_transform_ops {
+    int version; /* MB_TRANSFORM_OPS_VERSION */
+    const char *name;
+    int (*write)(struct mb_transform *t, const uint8_t *buf, size_t len, struct mb_error *err);
+    int (*finish)(struct mb_transform *t, struct mb_error *err);
+    void (*destroy)(struct mb_transform *t);
+};
+
+struct mb_transform {
+    const struct mb_transform_ops *ops;
+    mb_emit_fn emit; /* set by whoever chains the transform */
+    void *emit_ud;
+};
+
+static inline int mb_transform_emit(struct mb_transform *t, const uint8_t *buf, size_t len,
+                                    struct mb_error *err)
+{
+    return len ? t->emit(t->emit_ud, buf, len, err) : 0;
+}
+
+/* Constructors: NULL with err set when the options are unusable. */
+struct mb_transform *mb_zstd_compress_new(int level, int workers, struct mb_error *err);
+struct mb_transform *mb_zstd_decompress_new(struct mb_error *err);
+
+#endif
