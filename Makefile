@@ -16,7 +16,7 @@ CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps demo check check-asan test unit bench clean
+.PHONY: all deps demo check asan test test-fast unit bench clean
 
 all: $(BIN)
 
@@ -48,16 +48,25 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh ./$(BIN)
 
-test: $(BIN) $(UNIT_BIN)
+SANITIZE := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+# The same code built with AddressSanitizer and UndefinedBehaviorSanitizer.
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/moonbak CFLAGS="$(SANITIZE)" \
+	    build-asan/moonbak unit
+
+# One run of the whole suite, on the plain build and on the sanitizer build,
+# ending with a single "N passed, N failed" line.
+test: $(BIN) $(UNIT_BIN) asan
+	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh $(BUILD) ./$(BIN) build-asan build-asan/moonbak
+
+# The plain build only, for a quick run while developing.
+test-fast: $(BIN) $(UNIT_BIN)
 	@tests/run.sh $(BUILD) ./$(BIN)
 
-check: deps
+check:
+	@scripts/install-deps.sh --test
 	@$(MAKE) --no-print-directory test
-
-# The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
-check-asan: deps
-	@$(MAKE) --no-print-directory test BUILD=build-asan BIN=build-asan/moonbak \
-	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 
 bench: deps all
 	@bench/run.sh ./$(BIN)

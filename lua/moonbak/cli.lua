@@ -103,6 +103,16 @@ local function load_job(cfg, name)
   return job
 end
 
+-- A job whose storage settings may hold references (env "X", secret "y"),
+-- resolved for commands that read the storages directly.
+local function load_resolved_job(cfg, name)
+  local job = load_job(cfg, name)
+  local st <close> = open_state(cfg)
+  local resolved, err = mb.ref.resolve(job, st)
+  if not resolved then exit_with(1, "%s: %s", job.name, err) end
+  return resolved
+end
+
 local function human_size(n)
   if not n then return "-" end
   local units = { "B", "KiB", "MiB", "GiB", "TiB" }
@@ -240,7 +250,7 @@ function commands.log(cfg, args, opts)
 end
 
 function commands.backups(cfg, args, opts)
-  local job = load_job(cfg, args[1])
+  local job = load_resolved_job(cfg, args[1])
   local list, problems = mb.backups.list(job, opts.storage)
   for _, p in ipairs(problems) do eprint("warning: %s", p) end
   if opts.json then json_out(list) return 0 end
@@ -254,7 +264,7 @@ function commands.backups(cfg, args, opts)
 end
 
 function commands.verify(cfg, args, opts)
-  local job = load_job(cfg, args[1])
+  local job = load_resolved_job(cfg, args[1])
   local targets = {}
   if opts.all then
     targets = mb.backups.list(job, opts.storage)
@@ -279,7 +289,7 @@ function commands.verify(cfg, args, opts)
 end
 
 function commands.restore(cfg, args, opts)
-  local job = load_job(cfg, args[1])
+  local job = load_resolved_job(cfg, args[1])
   if opts.to then
     eprint("moonbak: restore --to is for database sources, which this build does not have yet; use --output FILE")
     return 2

@@ -1,0 +1,31 @@
+#!/bin/sh
+# install-deps.sh [--test] — installs the Debian packages moonbak needs to
+# build and run (and, with --test, to run its test suite).  Idempotent:
+# installs only what is missing, and only when run as root.
+set -eu
+
+build="gcc make pkg-config liblua5.4-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
+       lua-cjson-dev libzstd-dev"
+runtime="sqlite3 zstd age"
+test_only=""
+
+packages="$build $runtime"
+[ "${1:-}" = "--test" ] && packages="$packages $test_only"
+
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+    echo "moonbak needs these Debian packages:$missing" >&2
+    echo "install them with: sudo apt-get install$missing" >&2
+    exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

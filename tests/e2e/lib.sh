@@ -1,0 +1,25 @@
+# lib.sh — helpers for the end-to-end tests, which drive the real binary.
+# Each test prints "ok - name" or "not ok - name"; tests/run.sh counts them.
+set -u
+: "${MOONBAK:?run through tests/run.sh or set MOONBAK}"
+failures=0
+T=$(mktemp -d "${MOONBAK_TEST_ROOT:-/tmp}/e2e-XXXXXX")
+export MOONBAK_STATE=$T/state
+
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
+
+# check NAME COMMAND... : passes when COMMAND succeeds
+check() {
+    local name=$1; shift
+    if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+
+# mb ARGS... : runs moonbak, keeping stdout in $T/out and stderr in $T/err
+mb() {
+    "$MOONBAK" "$@" >"$T/out" 2>"$T/err"
+}
+
+finish() {
+    exit $((failures > 0))
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# End to end: a SQLite database backed up while another process writes to it,
+# listed, verified, restored; then damaged artifacts.
+. "$(dirname "$0")/lib.sh"
+
+db=$T/live.db
+sqlite3 "$db" <<'SQL'
+CREATE TABLE events (id INTEGER PRIMARY KEY, payload BLOB, note TEXT);
+CREATE INDEX events_note ON events (note);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+INSERT INTO events (payload, note) SELECT randomblob(1000), 'before ' || i FROM n;
+SQL
+
+cat > "$T/live.lua" <<JOB
+return {
+  name = "live",
+  source = { type = "sqlite", path = "$db" },
+  compression = { type = "zstd", level = 3 },
+  storage = { { type = "local", path = "$T/backups" } },
+}
+JOB
+
+json_check() { # json_check FILE LUA-ASSERTION-ON-t
+    "$MOONBAK" script /dev/stdin <<<"local t = require('cjson').decode(io.open('$1'):read('a')) assert($2)"
+}
+
+for journal in wal delete; do
+    sqlite3 "$db" "PRAGMA journal_mode = $journal" >/dev/null
+    rm -f "$T/progress" "$T/stop"
+    "$MOONBAK" script tests/e2e/sqlite_writer.lua "$db" "$T/progress" "$T/stop" &
+    writer=$!
+    for _ in $(seq 200); do # until the writer has committed a few rows
+        [ -s "$T/progress" ] && [ "$(wc -l <"$T/progress")" -ge 20 ] && break
+        sleep 0.05
+    done
+    before=$(tail -n 1 "$T/progress")
+    mb run "$T/live.lua"; status=$?
+    during=$(tail -n 1 "$T/progress")
+    touch "$T/stop"; wait $writer
+    check "[$journal] backup succeeds while another process writes (exit $status)" [ $status -eq 0 ]
+    check "[$journal] the writer kept committing during the backup (row $before, then $during)" [ "$during" -gt "$before" ]
+    id=$(sed -n 's/.*backup \([0-9TZ]*\).*/\1/p' "$T/out")
+    rm -f "$T/restored.db"
+    mb restore "$T/live.lua" "$id" --output "$T/restored.db"
+    check "[$journal] restore of backup $id succeeds" [ $? -eq 0 ]
+    check "[$journal] the restored database passes PRAGMA integrity_check" \
+        [ "$(sqlite3 "$T/restored.db" 'PRAGMA integrity_check')" = ok ]
+    missing=$(sqlite3 "$T/restored.db" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $before)
+                                        SELECT count(*) FROM n WHERE i NOT IN (SELECT id FROM events)")
+    check "[$journal] every row committed before the backup began is restored (ids 1..$before, $missing missing)" [ "$missing" = 0 ]
+    sleep 1 # the next backup gets an id of its own
+done
+
+mb backups "$T/live.lua"
+check "backups lists both backups from the sidecars" [ "$(grep -c '^2[0-9]*T[0-9]*Z' "$T/out")" -eq 2 ]
+mb backups "$T/live.lua" --json
+check "backups --json is valid JSON with both checksums" json_check "$T/out" "#t == 2 and #t[1].sha256 == 64 and #t[1].plain_sha256 == 64"
+
+mb verify "$T/live.lua" --all
+check "verify --all checks every backup" [ $? -eq 0 -a "$(grep -c '^ok' "$T/out")" -eq 2 ]
+
+artifact=$(ls "$T"/backups/live/*.sqlite3.zst | tail -n 1)
+check "the artifact is a standard zstd file: zstd -d gives the restored database" \
+    bash -c "zstd -dc '$artifact' | cmp -s - '$T/restored.db'"
+check "the sidecar records the sha256 of the stored bytes" \
+    grep -q "\"sha256\":\"$(sha256sum "$artifact" | cut -d' ' -f1)\"" "$artifact.meta.json"
+check "the sidecar records the sha256 of the dump" \
+    grep -q "\"plain_sha256\":\"$(sha256sum "$T/restored.db" | cut -d' ' -f1)\"" "$artifact.meta.json"
+
+# Damage: one flipped byte in the middle of the newest artifact.
+cp "$artifact" "$T/artifact.orig"
+size=$(stat -c %s "$artifact")
+printf '\xff' | dd of="$artifact" bs=1 seek=$((size / 2)) conv=notrunc status=none
+mb verify "$T/live.lua"
+check "verify fails on a flipped byte, exit 1" [ $? -eq 1 ]
+check "verify says the backup is damaged" grep -q "damaged" "$T/out"
+mb restore "$T/live.lua" --output "$T/r2.db"
+check "restore of a damaged backup fails" [ $? -eq 1 ]
+check "restore of a damaged backup writes nothing, not even a temporary file" \
+    bash -c "! ls -A '$T' | grep -q r2.db"
+
+head -c $((size - 100)) "$T/artifact.orig" > "$artifact"
+mb verify "$T/live.lua"
+check "verify fails on a truncated artifact" [ $? -eq 1 ]
+cp "$T/artifact.orig" "$artifact"
+mb verify "$T/live.lua"
+check "verify passes again once the artifact is intact" [ $? -eq 0 ]
+
+mv "$artifact" "$T/moved"
+mb backups "$T/live.lua" --json
+check "a sidecar whose artifact is missing is not listed as a backup" json_check "$T/out" "#t == 1"
+check "...and the missing artifact is reported" grep -q "has no artifact" "$T/err"
+mv "$T/moved" "$artifact"
+
+finish

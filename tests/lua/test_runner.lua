@@ -1,0 +1,166 @@
+-- The runner pipeline: step order, custom steps, failures and cleanup.
+local T = dofile("tests/lua/testlib.lua")
+local mb = require "moonbak"
+
+local function fixture()
+  local dir = T.tempdir()
+  T.sh(("sqlite3 %s/src.db 'CREATE TABLE t(x); INSERT INTO t VALUES (1),(2),(3);'"):format(dir))
+  local st = assert(mb.state.open(dir .. "/state"))
+  local function job(extra)
+    local j = { name = "runner", source = { type = "sqlite", path = dir .. "/src.db" },
+                storage = { { type = "local", path = dir .. "/backups" } } }
+    for k, v in pairs(extra or {}) do j[k] = v end
+    return assert(mb.job.validate(j))
+  end
+  return dir, st, job
+end
+
+local function files_under(dir)
+  local p = io.popen(("find %s -type f 2>/dev/null | sort"):format(dir))
+  local list = {}
+  for line in p:lines() do list[#list + 1] = line end
+  p:close()
+  return list
+end
+
+T.test("the default pipeline runs and records a success", function()
+  local dir, st, job = fixture()
+  local ok, ctx = mb.runner.run(job(), { state = st })
+  assert(ok, ctx.error)
+  T.eq(ctx.status, "success")
+  T.eq(st:execution(ctx.execution.id).status, "success", "recorded status")
+  local files = files_under(dir .. "/backups")
+  T.eq(#files, 2, "artifact and sidecar")
+  T.matches(files[2], "%.sqlite3%.zst%.meta%.json$")
+  T.eq(#st:catalog("runner"), 1, "catalog entries")
+end)
+
+T.test("custom steps run in the order the job lists them", function()
+  local _, st, job = fixture()
+  local order = {}
+  local function mark(name) return function(ctx) order[#order + 1] = name .. ":" .. ctx.status end end
+  local ok, ctx = mb.runner.run(job { steps = { mark("first"), "initialize", "dump", mark("middle"),
+                                                "upload", mark("last"), "completion" } }, { state = st })
+  assert(ok, ctx.error)
+  T.eq(table.concat(order, ","), "first:running,middle:running,last:running")
+end)
+
+T.test("a custom step can read the context and log into the execution", function()
+  local _, st, job = fixture()
+  local seen
+  local ok, ctx = mb.runner.run(job { steps = { "initialize", "dump", "upload", function(ctx)
+    seen = ctx.artifacts["local"] and ctx.artifacts["local"].sha256
+    ctx:log("info", "custom step saw " .. tostring(seen))
+  end } }, { state = st })
+  assert(ok, ctx.error)
+  T.matches(seen, "^%x+$", "artifact sha256")
+  local logs = st:logs(ctx.execution.id)
+  local found = false
+  for _, l in ipairs(logs) do
+    if l.step == "custom" and l.message:find("custom step saw", 1, true) then found = true end
+  end
+  assert(found, "the custom step's log line is in the execution log")
+end)
+
+T.test("a failing step fails the run, is logged with its step, and completion still cleans up", function()
+  local dir, st, job = fixture()
+  local cleaned, after = false, false
+  local ok, ctx = mb.runner.run(job { steps = { "initialize", "dump", function(ctx)
+    ctx:defer(function() cleaned = true end)
+    error("disk on fire")
+  end, function() after = true end, "upload" } }, { state = st })
+  assert(not ok)
+  T.eq(ctx.status, "failed")
+  T.eq(ctx.failed_step, "custom")
+  assert(cleaned, "the deferred cleanup ran")
+  assert(not after, "steps after the failure did not run")
+  local e = st:execution(ctx.execution.id)
+  T.eq(e.status, "failed", "recorded status")
+  T.matches(e.error, "disk on fire")
+  local logged = false
+  for _, l in ipairs(st:logs(e.id)) do
+    if l.level == "error" and l.step == "custom" and l.message:find("disk on fire") then logged = true end
+  end
+  assert(logged, "the error is in the log with its step")
+  T.eq(#files_under(dir .. "/backups"), 0, "nothing stored")
+end)
+
+T.test("a source that vanishes before the dump fails the dump step and stores nothing", function()
+  local dir, st, job = fixture()
+  -- A source path that vanishes between initialize and dump: dump fails.
+  local ok, ctx = mb.runner.run(job { steps = { "initialize", function(ctx)
+    os.remove(ctx.resolved.source.path)
+  end, "dump", "upload" } }, { state = st })
+  assert(not ok)
+  T.eq(ctx.failed_step, "dump")
+  T.matches(ctx.error, "src%.db")
+  T.eq(#files_under(dir .. "/backups"), 0, "no artifact, no sidecar, no temporary file")
+  T.eq(#st:catalog("runner"), 0, "nothing catalogued")
+end)
+
+T.test("a read error in the middle of the upload leaves no artifact, sidecar or temporary file", function()
+  local dir, st, job = fixture()
+  T.sh(("mkdir -p %s/a-directory"):format(dir))
+  local j = job()
+  j.source = { type = "file", path = dir .. "/a-directory" } -- opens, then read() fails
+  local ok, ctx = mb.runner.run(j, { state = st })
+  assert(not ok)
+  T.eq(ctx.failed_step, "upload")
+  T.matches(ctx.error, "a%-directory")
+  T.eq(#files_under(dir .. "/backups"), 0, "nothing left in the storage")
+  T.eq(#st:catalog("runner"), 0, "nothing catalogued")
+end)
+
+T.test("an unreachable source fails in initialize with a message naming it", function()
+  local _, st, job = fixture()
+  local j = job()
+  j.source.path = "/nonexistent/db.sqlite"
+  local ok, ctx = mb.runner.run(j, { state = st })
+  assert(not ok)
+  T.eq(ctx.failed_step, "initialize")
+  T.matches(ctx.error, "/nonexistent/db%.sqlite")
+end)
+
+T.test("a storage that cannot be written to fails the run, naming the storage", function()
+  local _, st, job = fixture()
+  local j = job()
+  j.storage[1].path = "/proc/moonbak-cannot-write-here"
+  local ok, ctx = mb.runner.run(j, { state = st })
+  assert(not ok)
+  T.matches(ctx.error, "storage local")
+end)
+
+T.test("one good storage and one bad storage make a partial run", function()
+  local dir, st, job = fixture()
+  local j = job { storage = { { type = "local", path = dir .. "/good" },
+                              { type = "local", name = "broken", path = "/proc/moonbak-nope" } } }
+  local ok, ctx = mb.runner.run(j, { state = st })
+  assert(not ok)
+  T.eq(ctx.status, "partial")
+  T.matches(ctx.status_message, "broken")
+  T.eq(st:execution(ctx.execution.id).status, "partial")
+  T.eq(#files_under(dir .. "/good"), 2, "the good storage has the backup")
+end)
+
+T.test("secret values never reach the execution log or the error", function()
+  local dir, st, job = fixture()
+  local value = "s3cr3t-" .. tostring(os.time())
+  T.write(dir .. "/secret", value .. "\n")
+  local j = job { steps = { "initialize", function(ctx)
+    ctx:log("info", "about to use " .. ctx.resolved.source.password)
+    error("leaked " .. ctx.resolved.source.password)
+  end } }
+  j.source.password = mb.ref.file(dir .. "/secret") -- any option may hold a reference
+  local ok, ctx = mb.runner.run(j, { state = st })
+  assert(not ok)
+  assert(not ctx.error:find(value, 1, true), "the error is redacted")
+  T.matches(ctx.error, "leaked %*%*%*")
+  for _, l in ipairs(st:logs(ctx.execution.id)) do
+    assert(not l.message:find(value, 1, true), "log line leaks the secret: " .. l.message)
+  end
+  local e = st:execution(ctx.execution.id)
+  assert(not (e.error or ""):find(value, 1, true), "the recorded error is redacted")
+  assert(not (e.metadata or ""):find(value, 1, true), "the metadata is clean")
+end)
+
+return T.done()
