@@ -21,22 +21,27 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 all: $(BIN)
 
 $(BIN): $(BUILD)/src/main.o $(BUILD)/lua_bundle.o $(CORE_OBJ)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%.o: %.c src/*.h Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+	@echo "  CC      $@"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
 
 $(BUILD)/lua_bundle.c: $(LUA_SRC) scripts/embed-lua.sh
 	@mkdir -p $(BUILD)
-	scripts/embed-lua.sh lua > $@.tmp && mv $@.tmp $@
+	@echo "  EMBED   $@"
+	@scripts/embed-lua.sh lua > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/lua_bundle.o: $(BUILD)/lua_bundle.c
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $@"
+	@$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(WARN) -o $@ $^ $(LDLIBS)
+	@echo "  TEST    $@"
+	@$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(WARN) -o $@ $^ $(LDLIBS)
 
 unit: $(UNIT_BIN)
 

@@ -3,6 +3,7 @@
 #include "pump.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <signal.h>
 #include <limits.h>
@@ -116,6 +117,28 @@ static int sys_realpath(lua_State *L)
     return 1;
 }
 
+/* sys.create_private(path, data) -> true | nil, message
+ * Creates a new file readable by its owner only (keys, the master key);
+ * never replaces an existing one. */
+static int sys_create_private(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return sys_fail_errno(L, "cannot create", path);
+    int rc = mb_write_all(fd, data, len) == 0 && fsync(fd) == 0 ? 0 : -1;
+    if (close(fd) != 0 || rc != 0) {
+        int saved = errno;
+        unlink(path);
+        errno = saved;
+        return sys_fail_errno(L, "cannot write", path);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* sys.sleep(seconds) */
 static int sys_sleep(lua_State *L)
 {
@@ -141,7 +164,8 @@ int luaopen_moonbak_sys(lua_State *L)
         { "hostname", sys_hostname }, { "pid", sys_pid },
         { "isatty", sys_isatty },   { "mkdirs", sys_mkdirs },
         { "listdir", sys_listdir }, { "stat", sys_stat },
-        { "realpath", sys_realpath }, { "sleep", sys_sleep }, { "process_alive", sys_process_alive },
+        { "realpath", sys_realpath }, { "sleep", sys_sleep },
+        { "create_private", sys_create_private }, { "process_alive", sys_process_alive },
         { NULL, NULL },
     };
     luaL_newlib(L, functions);

@@ -1,4 +1,5 @@
 /* ltransform.c — Lua module moonbak.transform: constructors of pipeline stages. */
+#include "age.h"
 #include "lmb.h"
 
 static int transform_close(lua_State *L)
@@ -60,6 +61,62 @@ static int transform_unzstd(lua_State *L)
     return t->transform ? 1 : mb_lua_fail(L, &err);
 }
 
+/* Collects the strings of list field key of the options table at index 1
+ * into a GC-owned array; they stay valid while the table is on the stack. */
+static const char **string_list(lua_State *L, const char *key, size_t *n)
+{
+    lua_getfield(L, 1, key);
+    *n = lua_istable(L, -1) ? (size_t)luaL_len(L, -1) : 0;
+    const char **list = lua_newuserdatauv(L, (*n + 1) * sizeof *list, 0);
+    for (size_t i = 0; i < *n; i++) {
+        lua_geti(L, -2, (lua_Integer)i + 1);
+        list[i] = lua_tostring(L, -1);
+        if (!list[i])
+            luaL_error(L, "%s[%d] is not a string", key, (int)i + 1);
+        lua_pop(L, 1); /* still referenced by the list table */
+    }
+    return list;
+}
+
+static const char *opt_field_string(lua_State *L, const char *key)
+{
+    lua_getfield(L, 1, key);
+    return lua_tostring(L, -1); /* left on the stack: stays valid */
+}
+
+/* transform.age{ recipients = { "age1..." } } or { passphrase = "..." } */
+static int transform_age(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    size_t n;
+    const char **recipients = string_list(L, "recipients", &n);
+    const char *passphrase = opt_field_string(L, "passphrase");
+    struct mb_lua_transform *t = push_transform(L);
+    struct mb_error err = { { 0 } };
+    t->transform = mb_age_encrypt_new(recipients, n, passphrase, &err);
+    return t->transform ? 1 : mb_lua_fail(L, &err);
+}
+
+/* transform.unage{ identities = { "AGE-SECRET-KEY-1..." }, passphrase = "..." } */
+static int transform_unage(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    size_t n;
+    const char **identities = string_list(L, "identities", &n);
+    const char *passphrase = opt_field_string(L, "passphrase");
+    struct mb_lua_transform *t = push_transform(L);
+    struct mb_error err = { { 0 } };
+    t->transform = mb_age_decrypt_new(identities, n, passphrase, &err);
+    return t->transform ? 1 : mb_lua_fail(L, &err);
+}
+
+/* transform.set_scrypt_work_factor(n): tests only (0 restores the default) */
+static int transform_set_scrypt_work_factor(lua_State *L)
+{
+    lua_pushboolean(L, mb_age_set_scrypt_work_factor((int)luaL_checkinteger(L, 1)) == 0);
+    return 1;
+}
+
 static int transform_name(lua_State *L)
 {
     lua_pushstring(L, mb_lua_check_transform(L, 1)->transform->ops->name);
@@ -76,6 +133,9 @@ int luaopen_moonbak_transform(lua_State *L)
     static const luaL_Reg functions[] = {
         { "zstd", transform_zstd },
         { "unzstd", transform_unzstd },
+        { "age", transform_age },
+        { "unage", transform_unage },
+        { "set_scrypt_work_factor", transform_set_scrypt_work_factor },
         { NULL, NULL },
     };
     mb_lua_new_class(L, MB_TRANSFORM_TYPE, methods, transform_close);

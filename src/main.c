@@ -26,6 +26,7 @@ static const luaL_Reg c_modules[] = {
     { "moonbak.storage", luaopen_moonbak_storage },
     { "moonbak.transform", luaopen_moonbak_transform },
     { "moonbak.stream", luaopen_moonbak_stream },
+    { "moonbak.crypto", luaopen_moonbak_crypto },
     { "cjson", luaopen_cjson },
     { NULL, NULL },
 };

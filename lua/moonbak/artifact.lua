@@ -30,22 +30,48 @@ function M.path(job, backup_id)
   return ("%s/%s.%s"):format(job.name, backup_id, M.extension(job))
 end
 
--- Transforms that turn a dump into the stored bytes.
+-- Transforms that turn a dump into the stored bytes: compress, then
+-- encrypt.  job must be resolved (a passphrase is a secret).
+-- Returns the list, or nil and a message.
 function M.forward_transforms(job)
   local list = {}
-  local c = job.compression
+  local c, e = job.compression, job.encryption
   if c.type == "zstd" then
     list[#list + 1] = assert(transform.zstd { level = c.level or 3, workers = c.workers })
+  end
+  if e.type == "age" then
+    local t, err = transform.age { recipients = e.recipients, passphrase = e.passphrase }
+    if not t then return nil, err end
+    list[#list + 1] = t
   end
   return list
 end
 
+-- What the sidecar says about encryption: public facts only.
+function M.encryption_facts(job)
+  local e = job.encryption
+  if e.type ~= "age" then return { type = "none" } end
+  if e.passphrase then return { type = "age", passphrase = true } end
+  return { type = "age", recipients = e.recipients }
+end
+
 -- Transforms that turn stored bytes back into the dump, from its sidecar.
-function M.reverse_transforms(meta)
+-- keys = { identities = { "AGE-SECRET-KEY-1..." }, passphrase = "..." }
+function M.reverse_transforms(meta, keys)
   local list = {}
   local enc = meta.encryption and meta.encryption.type or "none"
-  if enc ~= "none" then
-    return nil, ("backup %s is encrypted with %s, which this build cannot decrypt yet"):format(meta.backup_id, enc)
+  if enc == "age" then
+    keys = keys or {}
+    if #(keys.identities or {}) == 0 and not keys.passphrase then
+      return nil, ("backup %s is encrypted with age: %s"):format(meta.backup_id,
+        meta.encryption.passphrase and "its passphrase is needed (the job's encryption.passphrase)"
+          or "pass --identity FILE with a key of one of its recipients")
+    end
+    local t, err = transform.unage { identities = keys.identities, passphrase = keys.passphrase }
+    if not t then return nil, err end
+    list[#list + 1] = t
+  elseif enc ~= "none" then
+    return nil, ("backup %s uses unknown encryption %q"):format(meta.backup_id, enc)
   end
   local comp = meta.compression and meta.compression.type or "none"
   if comp == "zstd" then
@@ -53,6 +79,26 @@ function M.reverse_transforms(meta)
   elseif comp ~= "none" then
     return nil, ("backup %s uses unknown compression %q"):format(meta.backup_id, comp)
   end
+  return list
+end
+
+-- Identities from an age identity file (as age-keygen writes it).
+function M.read_identities(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, ("identity file: %s"):format(err) end
+  local list = {}
+  for line in f:lines() do
+    line = line:match("^%s*(.-)%s*$")
+    if line ~= "" and not line:match("^#") then
+      if not line:match("^AGE%-SECRET%-KEY%-1") then
+        f:close()
+        return nil, ("identity file %s: line is not an age identity (AGE-SECRET-KEY-1...)"):format(path)
+      end
+      list[#list + 1] = line
+    end
+  end
+  f:close()
+  if #list == 0 then return nil, ("identity file %s holds no identity"):format(path) end
   return list
 end
 

@@ -86,34 +86,54 @@ end
 
 -- Streams the artifact of meta through the reverse transforms into writers
 -- (none: just check).  Both checksums must match before any writer commits.
-local function replay(job, meta, writers)
+-- Streams the artifact of meta through transforms into writers (none: just
+-- check).  The expected checksums are checked before any writer commits.
+local function replay(job, meta, transforms, writers, expect)
   local handle, err = open_storage(spec_named(job, meta.storage))
   if not handle then return nil, err end
   local reader, rerr = handle:reader(meta.path)
   if not reader then handle:close(); return nil, rerr end
-  local transforms, terr = artifact.reverse_transforms(meta)
-  local result, perr
-  if transforms then
-    result, perr = stream.new(reader, transforms):pump(writers, {
-      expect_sha256_in = meta.sha256, expect_sha256_out = meta.plain_sha256 })
-    for _, t in ipairs(transforms) do t:close() end
-  end
+  local result, perr = stream.new(reader, transforms):pump(writers, expect)
+  for _, t in ipairs(transforms) do t:close() end
   reader:close()
   handle:close()
-  if not transforms then return nil, terr end
   if not result then
-    return nil, ("backup %s on %s is damaged: %s"):format(meta.backup_id, meta.storage, perr)
+    return nil, ("backup %s on %s is damaged or the key is wrong: %s"):format(meta.backup_id, meta.storage, perr)
   end
   return result
 end
 
-function M.verify(job, meta)
-  return replay(job, meta, {})
+local function restore_stream(job, meta, writers, keys)
+  local transforms, terr = artifact.reverse_transforms(meta, keys)
+  if not transforms then return nil, terr end
+  return replay(job, meta, transforms, writers,
+                { expect_sha256_in = meta.sha256, expect_sha256_out = meta.plain_sha256 })
+end
+
+-- The keys that open backups of job: identities given by the operator, and
+-- the job's own passphrase (job must be resolved).
+function M.keys(job, identities)
+  return { identities = identities, passphrase = job.encryption and job.encryption.passphrase }
+end
+
+-- Checks both checksums; an encrypted backup without its key gets the
+-- stored bytes checked only, and says so (result.plain_checked = false).
+function M.verify(job, meta, keys)
+  local encrypted = meta.encryption and meta.encryption.type ~= "none"
+  keys = keys or {}
+  if encrypted and #(keys.identities or {}) == 0 and not keys.passphrase then
+    local result, err = replay(job, meta, {}, {}, { expect_sha256_in = meta.sha256 })
+    if result then result.plain_checked = false end
+    return result, err
+  end
+  local result, err = restore_stream(job, meta, {}, keys)
+  if result then result.plain_checked = true end
+  return result, err
 end
 
 -- Restores the dump into the file at output; nothing is written there
 -- unless the whole backup checks out.
-function M.restore_to_file(job, meta, output, force)
+function M.restore_to_file(job, meta, output, force, keys)
   local f = io.open(output, "rb")
   if f then
     f:close()
@@ -121,7 +141,7 @@ function M.restore_to_file(job, meta, output, force)
   end
   local writer, err = storage.file_writer(output)
   if not writer then return nil, err end
-  local result, rerr = replay(job, meta, { writer })
+  local result, rerr = restore_stream(job, meta, { writer }, keys)
   writer:close()
   return result, rerr
 end

@@ -143,7 +143,19 @@ local function check_encryption(e, where)
   check_fields(e, { type = "string!", recipients = "strings", passphrase = "string" }, where)
   if e.type == "none" then return end
   if e.type ~= "age" then fail(where .. ".type", "expected \"age\" or \"none\", got %q", e.type) end
-  fail(where, "age encryption is not available in this build of moonbak yet")
+  if (e.recipients == nil) == (e.passphrase == nil) then
+    fail(where, "age needs either \"recipients\" (a list of age1... public keys) or \"passphrase\", not both")
+  end
+  if e.recipients then
+    if #e.recipients == 0 then fail(where .. ".recipients", "expected at least one recipient") end
+    local crypto = require "moonbak.crypto"
+    for i, r in ipairs(e.recipients) do
+      if type(r) == "string" then
+        local ok, err = crypto.check_recipient(r)
+        if not ok then fail(("%s.recipients[%d]"):format(where, i), "%s", err) end
+      end
+    end
+  end
 end
 
 local function check_schedule(s, where)

@@ -153,6 +153,53 @@ function State:remove_from_catalog(job_name, backup_id, storage_name)
               job_name, backup_id, storage_name)
 end
 
+-- The master key seals the secrets at rest: MOONBAK_MASTER_KEY_FILE, or
+-- master.key in the state directory, created (mode 0600) on first use.
+-- The file holds 64 hex digits.
+function State:master_key()
+  if self.key then return self.key end
+  local crypto = require "moonbak.crypto"
+  local path = os.getenv("MOONBAK_MASTER_KEY_FILE")
+  if not path or path == "" then
+    path = self.dir .. "/master.key"
+    if not io.open(path, "rb") then
+      local hex = crypto.random(32):gsub(".", function(c) return ("%02x"):format(c:byte()) end)
+      local ok, err = sys.create_private(path, hex .. "\n")
+      if not ok and not io.open(path, "rb") then error(err, 0) end -- lost a race: fine
+    end
+  end
+  local f, err = io.open(path, "rb")
+  if not f then error(("master key: %s"):format(err), 0) end
+  local hex = (f:read("a") or ""):match("^%s*(%x+)%s*$")
+  f:close()
+  if not hex or #hex ~= 64 then error(("master key %s: expected 64 hex digits"):format(path), 0) end
+  self.key = hex:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)
+  return self.key
+end
+
+function State:set_secret(name, value)
+  local sealed = require("moonbak.crypto").seal(self:master_key(), name, value)
+  local now = M.timestamp()
+  self.db:run([[INSERT INTO secrets (name, sealed, created_at, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at]],
+              name, sealed, now, now)
+end
+
+-- state:get_secret(name) -> value | nil, message
+function State:get_secret(name)
+  local row = self.db:query("SELECT sealed FROM secrets WHERE name = ?", name)[1]
+  if not row then return nil, "no such secret in the store (moonbak secret set " .. name .. ")" end
+  return require("moonbak.crypto").unseal(self:master_key(), name, row.sealed)
+end
+
+function State:secrets()
+  return self.db:query("SELECT name, created_at, updated_at FROM secrets ORDER BY name")
+end
+
+function State:remove_secret(name)
+  return self.db:run("DELETE FROM secrets WHERE name = ?", name) > 0
+end
+
 -- Executions left "running" by a process that no longer exists.
 function State:mark_interrupted()
   local host = sys.hostname()

@@ -48,8 +48,10 @@ return function(ctx)
   ctx:defer(function() src:close() end)
   local meta = src:metadata()
   ctx.metadata.engine_version = meta.engine_version
-  ctx.metadata.databases = meta.databases
-  local transforms = artifact.forward_transforms(job)
+  ctx.metadata.databases = {}
+  for db in (meta.databases or ""):gmatch("[^\n]+") do ctx.metadata.databases[#ctx.metadata.databases + 1] = db end
+  local transforms, terr = artifact.forward_transforms(ctx.resolved)
+  if not transforms then error(terr, 0) end
   for _, t in ipairs(transforms) do ctx:defer(function() t:close() end) end
   local s = stream.new(src, transforms)
   ctx:log("info", ("dumping %s to %s"):format(job.source.type, ctx.artifact_path))

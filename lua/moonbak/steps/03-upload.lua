@@ -26,7 +26,6 @@ end
 -- What the sidecar says: enough to list, verify and restore with no state.
 local function sidecar(ctx, st, size)
   local job, m = ctx.job, ctx.metadata
-  local enc = { type = job.encryption.type, recipients = job.encryption.recipients }
   return {
     format = artifact.format_version,
     job = job.name,
@@ -44,7 +43,7 @@ local function sidecar(ctx, st, size)
     sha256 = m.sha256,
     plain_sha256 = m.plain_sha256,
     compression = { type = job.compression.type, level = job.compression.level },
-    encryption = enc,
+    encryption = artifact.encryption_facts(job),
     execution_id = ctx.execution.id,
     locked = false,
   }
