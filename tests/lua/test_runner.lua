@@ -111,6 +111,23 @@ T.test("a read error in the middle of the upload leaves no artifact, sidecar or 
   T.eq(#st:catalog("runner"), 0, "nothing catalogued")
 end)
 
+T.test("spool mode exposes the transformed dump as ctx.temp_file and removes it afterwards", function()
+  local dir, st, job = fixture()
+  local seen_size, temp
+  local ok, ctx = mb.runner.run(job { spool = true, steps = { "initialize", "dump", function(ctx)
+    temp = ctx.temp_file
+    seen_size = require("moonbak.sys").stat(ctx.temp_file).size
+  end, "upload" } }, { state = st })
+  assert(ok, ctx.error)
+  assert(seen_size and seen_size > 0, "the custom step saw the spooled file")
+  T.eq(seen_size, ctx.metadata.size, "the spooled file is the stored artifact")
+  assert(not io.open(temp, "rb"), "the temporary file is gone")
+  local meta = assert(mb.backups.find(job(), ctx.backup_id))
+  T.eq(meta.plain_sha256, ctx.metadata.plain_sha256, "plaintext checksum from the dump")
+  assert(mb.backups.verify(job(), meta))
+  local _ = dir
+end)
+
 T.test("an unreachable source fails in initialize with a message naming it", function()
   local _, st, job = fixture()
   local j = job()
