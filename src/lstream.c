@@ -69,6 +69,8 @@ static void push_result(lua_State *L, const struct mb_pump_result *r,
     lua_setfield(L, -2, "read_seconds");
     lua_pushnumber(L, r->write_seconds);
     lua_setfield(L, -2, "write_seconds");
+    lua_pushnumber(L, r->transform_seconds);
+    lua_setfield(L, -2, "transform_seconds");
     lua_createtable(L, (int)n_sinks, 0);
     for (size_t i = 0; i < n_sinks; i++) {
         lua_createtable(L, 0, 3);
@@ -85,7 +87,7 @@ static void push_result(lua_State *L, const struct mb_pump_result *r,
     lua_setfield(L, -2, "sinks");
 }
 
-/* stream:pump({ writer, ... } [, { expect_sha256_in =, expect_sha256_out = }])
+/* stream:pump({ writer, ... } [, { expect_sha256_in =, expect_sha256_out =, progress = label }])
  *   -> result | nil, message, result
  * Every writer is committed on success and aborted on failure. */
 static int stream_pump(lua_State *L)
@@ -94,8 +96,9 @@ static int stream_pump(lua_State *L)
     luaL_checktype(L, 2, LUA_TTABLE);
     if (s->used)
         return luaL_error(L, "stream was already pumped");
-    struct mb_pump_expect expect = { opt_string_field(L, 3, "expect_sha256_in"),
-                                     opt_string_field(L, 3, "expect_sha256_out") };
+    struct mb_pump_options options = { opt_string_field(L, 3, "expect_sha256_in"),
+                                       opt_string_field(L, 3, "expect_sha256_out"),
+                                       opt_string_field(L, 3, "progress") };
     lua_getiuservalue(L, 1, 1);
     struct mb_reader *reader = mb_lua_check_source(L, -1)->reader;
     lua_getiuservalue(L, 1, 2);
@@ -121,7 +124,7 @@ static int stream_pump(lua_State *L)
     s->used = 1;
     struct mb_pump_result result;
     struct mb_error err = { { 0 } };
-    int rc = mb_pump(reader, transforms, n_transforms, sinks, n_sinks, &expect, &result, &err);
+    int rc = mb_pump(reader, transforms, n_transforms, sinks, n_sinks, &options, &result, &err);
     if (rc != 0) {
         lua_pushnil(L);
         lua_pushstring(L, err.msg);

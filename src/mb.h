@@ -44,12 +44,15 @@ void mb_config_free(struct mb_config *cfg);
 
 /* A stream of bytes to read: a dump, a stored artifact, a file.
  * read returns the number of bytes read, 0 at the end, -1 on error (err set).
- * finish is called once after the last read (or after an abandoned read)
- * and reports whether the producer ended well: a dump tool's exit status is
- * only known then.  close releases everything and may be called at any time. */
+ * finish (optional) is called once after the last read (or after an
+ * abandoned read) and reports whether the producer ended well: a dump
+ * tool's exit status is only known then.  cancel (optional) may be called
+ * from another thread to make a blocked read return soon (it stops the
+ * producer).  close releases everything and may be called at any time. */
 struct mb_reader {
     ssize_t (*read)(struct mb_reader *r, void *buf, size_t len, struct mb_error *err);
     int (*finish)(struct mb_reader *r, struct mb_error *err);
+    void (*cancel)(struct mb_reader *r);
     void (*close)(struct mb_reader *r);
     struct mb_config meta; /* facts learned while dumping: engine_version, databases ... */
 };

@@ -1,21 +1,55 @@
-/* pump.c — the byte path: reader -> sha256 -> transforms -> sha256 -> sinks. */
+/* pump.c — the byte path, on three threads (see pump.h). */
 #include "pump.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define PUMP_BUFFER (1u << 20)
+#define BLOCK_SIZE (1u << 20)
+#define QUEUE_DEPTH 4 /* blocks in flight per queue: 2 x 4 MiB at most */
+#define PROGRESS_INTERVAL 0.25
+
+struct block {
+    size_t len;
+    uint8_t data[BLOCK_SIZE];
+};
+
+/* A bounded blocking queue of blocks.  Each stage has two: full blocks
+ * flow downstream, empty ones come back, so nothing is allocated while
+ * the bytes flow and a slow consumer stalls its producer. */
+struct queue {
+    pthread_mutex_t mu;
+    pthread_cond_t changed;
+    struct block *items[QUEUE_DEPTH + 1];
+    size_t head, count;
+    int closed;           /* the producer is done: pop returns NULL once empty */
+    atomic_int *aborted;  /* shared by the whole pump: everyone stops */
+};
+
+struct stage {
+    struct queue full, empty;
+};
 
 struct pump {
+    struct mb_reader *reader;
+    struct mb_transform **transforms;
+    size_t n_transforms;
     struct mb_pump_sink *sinks;
-    size_t n_sinks;
-    size_t live_sinks;
-    EVP_MD_CTX *sha_out;
-    uint64_t bytes_out;
-    double write_seconds;
+    size_t n_sinks, live_sinks;
+    const struct mb_pump_options *options;
+    struct stage input, output; /* reader -> transforms, transforms -> writer */
+    struct block *current;      /* output block being filled by emit */
+    atomic_int aborted;
+    atomic_uint_fast64_t bytes_in, bytes_out;
+    EVP_MD_CTX *sha_in, *sha_out;
+    struct mb_error reader_err, writer_err;
+    int reader_failed, writer_failed;
+    double read_seconds, transform_seconds, write_seconds;
+    double started, last_progress;
 };
 
 double mb_now(void)
@@ -25,30 +59,226 @@ double mb_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The end of the transform chain: hash and fan out to every live sink. */
-static int pump_fanout(void *ud, const uint8_t *buf, size_t len, struct mb_error *err)
+/* ---- queues ------------------------------------------------------------ */
+
+static void queue_init(struct queue *q, atomic_int *aborted)
 {
-    struct pump *p = ud;
-    EVP_DigestUpdate(p->sha_out, buf, len);
-    p->bytes_out += len;
-    double started = mb_now();
+    memset(q, 0, sizeof *q);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->changed, NULL);
+    q->aborted = aborted;
+}
+
+static void queue_destroy(struct queue *q)
+{
+    for (size_t i = 0; i < q->count; i++)
+        free(q->items[(q->head + i) % (QUEUE_DEPTH + 1)]);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->changed);
+}
+
+/* Never blocks: a queue holds every block its stage owns. */
+static void queue_push(struct queue *q, struct block *b)
+{
+    pthread_mutex_lock(&q->mu);
+    q->items[(q->head + q->count) % (QUEUE_DEPTH + 1)] = b;
+    q->count++;
+    pthread_cond_broadcast(&q->changed);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Blocks until an item arrives; NULL once closed and drained, or aborted.
+ * With a timeout, also NULL when it expires (*timed_out set). */
+static struct block *queue_pop(struct queue *q, double timeout, int *timed_out)
+{
+    struct block *b = NULL;
+    pthread_mutex_lock(&q->mu);
+    while (!q->count && !q->closed && !atomic_load(q->aborted)) {
+        if (timeout <= 0) {
+            pthread_cond_wait(&q->changed, &q->mu);
+            continue;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)(timeout * 1e9);
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        if (pthread_cond_timedwait(&q->changed, &q->mu, &until) != 0) {
+            *timed_out = 1;
+            break;
+        }
+    }
+    if (q->count && !atomic_load(q->aborted)) {
+        b = q->items[q->head];
+        q->head = (q->head + 1) % (QUEUE_DEPTH + 1);
+        q->count--;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return b;
+}
+
+static void queue_close(struct queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->closed = 1;
+    pthread_cond_broadcast(&q->changed);
+    pthread_mutex_unlock(&q->mu);
+}
+
+static void queue_wake(struct queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    pthread_cond_broadcast(&q->changed);
+    pthread_mutex_unlock(&q->mu);
+}
+
+static int stage_init(struct stage *s, atomic_int *aborted)
+{
+    queue_init(&s->full, aborted);
+    queue_init(&s->empty, aborted);
+    for (int i = 0; i < QUEUE_DEPTH; i++) {
+        struct block *b = malloc(sizeof *b);
+        if (!b)
+            return -1;
+        queue_push(&s->empty, b);
+    }
+    return 0;
+}
+
+static void stage_destroy(struct stage *s)
+{
+    queue_destroy(&s->full);
+    queue_destroy(&s->empty);
+}
+
+/* Stops every thread: blocked pops return NULL, the producer is cancelled. */
+static void pump_abort(struct pump *p)
+{
+    if (atomic_exchange(&p->aborted, 1))
+        return;
+    queue_wake(&p->input.full);
+    queue_wake(&p->input.empty);
+    queue_wake(&p->output.full);
+    queue_wake(&p->output.empty);
+    if (p->reader->cancel)
+        p->reader->cancel(p->reader);
+}
+
+/* ---- reader thread ----------------------------------------------------- */
+
+static void *reader_main(void *arg)
+{
+    struct pump *p = arg;
+    for (;;) {
+        int timed_out = 0;
+        struct block *b = queue_pop(&p->input.empty, 0, &timed_out);
+        if (!b)
+            break; /* aborted */
+        double t0 = mb_now();
+        ssize_t n = p->reader->read(p->reader, b->data, BLOCK_SIZE, &p->reader_err);
+        p->read_seconds += mb_now() - t0;
+        if (n <= 0) {
+            queue_push(&p->input.empty, b);
+            if (n < 0) {
+                p->reader_failed = 1;
+                pump_abort(p);
+            }
+            break;
+        }
+        b->len = (size_t)n;
+        EVP_DigestUpdate(p->sha_in, b->data, b->len);
+        atomic_fetch_add(&p->bytes_in, b->len);
+        queue_push(&p->input.full, b);
+    }
+    queue_close(&p->input.full);
+    return NULL;
+}
+
+/* ---- writer thread ----------------------------------------------------- */
+
+static void write_to_sinks(struct pump *p, const struct block *b)
+{
+    double t0 = mb_now();
     for (size_t i = 0; i < p->n_sinks; i++) {
         struct mb_pump_sink *s = &p->sinks[i];
         if (s->failed)
             continue;
-        if (s->writer->write(s->writer, buf, len, &s->err) != 0) {
+        if (s->writer->write(s->writer, b->data, b->len, &s->err) != 0) {
             s->failed = 1;
             s->writer->abort(s->writer);
             p->live_sinks--;
             continue;
         }
-        s->bytes += len;
+        s->bytes += b->len;
     }
-    p->write_seconds += mb_now() - started;
-    if (p->n_sinks && !p->live_sinks) {
-        mb_error_set(err, "every destination failed; first: %s: %s", p->sinks[0].label,
-                     p->sinks[0].err.msg);
-        return -1;
+    p->write_seconds += mb_now() - t0;
+}
+
+static void *writer_main(void *arg)
+{
+    struct pump *p = arg;
+    int timed_out = 0;
+    struct block *b;
+    while ((b = queue_pop(&p->output.full, 0, &timed_out)) != NULL) {
+        EVP_DigestUpdate(p->sha_out, b->data, b->len);
+        write_to_sinks(p, b);
+        queue_push(&p->output.empty, b);
+        if (p->n_sinks && !p->live_sinks) {
+            mb_error_set(&p->writer_err, "every destination failed; first: %s: %s",
+                         p->sinks[0].label, p->sinks[0].err.msg);
+            p->writer_failed = 1;
+            pump_abort(p);
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* ---- the calling thread: transforms ------------------------------------ */
+
+static void progress_show(struct pump *p, int final)
+{
+    double now = mb_now();
+    if (!p->options || !p->options->progress_label)
+        return;
+    if (!final && now - p->last_progress < PROGRESS_INTERVAL)
+        return;
+    p->last_progress = now;
+    double elapsed = now - p->started;
+    double in = (double)atomic_load(&p->bytes_in) / 1048576.0;
+    double out = (double)atomic_load(&p->bytes_out) / 1048576.0;
+    fprintf(stderr, "\r\033[K%s: %.1f MiB read, %.1f MiB written, %.1f MiB/s, %02d:%02d%s",
+            p->options->progress_label, in, out, elapsed > 0 ? in / elapsed : 0.0,
+            (int)elapsed / 60, (int)elapsed % 60, final ? "\n" : "");
+    fflush(stderr);
+}
+
+/* End of the transform chain: copy into output blocks for the writer. */
+static int pump_emit(void *ud, const uint8_t *buf, size_t len, struct mb_error *err)
+{
+    struct pump *p = ud;
+    atomic_fetch_add(&p->bytes_out, len);
+    while (len) {
+        if (!p->current) {
+            int timed_out = 0;
+            p->current = queue_pop(&p->output.empty, 0, &timed_out);
+            if (!p->current) {
+                mb_error_set(err, "the pipeline was stopped");
+                return -1;
+            }
+            p->current->len = 0;
+        }
+        size_t n = BLOCK_SIZE - p->current->len;
+        if (n > len)
+            n = len;
+        memcpy(p->current->data + p->current->len, buf, n);
+        p->current->len += n;
+        buf += n;
+        len -= n;
+        if (p->current->len == BLOCK_SIZE) {
+            queue_push(&p->output.full, p->current);
+            p->current = NULL;
+        }
     }
     return 0;
 }
@@ -59,6 +289,47 @@ static int transform_input(void *ud, const uint8_t *buf, size_t len, struct mb_e
     return t->ops->write(t, buf, len, err);
 }
 
+static int push_through(struct pump *p, const uint8_t *buf, size_t len, struct mb_error *err)
+{
+    double t0 = mb_now();
+    int rc = p->n_transforms ? p->transforms[0]->ops->write(p->transforms[0], buf, len, err)
+                             : pump_emit(p, buf, len, err);
+    p->transform_seconds += mb_now() - t0;
+    return rc;
+}
+
+/* Runs the middle stage until the input ends; then flushes the transforms. */
+static int transform_loop(struct pump *p, struct mb_error *err)
+{
+    for (;;) {
+        int timed_out = 0;
+        struct block *b = queue_pop(&p->input.full, PROGRESS_INTERVAL, &timed_out);
+        progress_show(p, 0);
+        if (!b && timed_out)
+            continue;
+        if (!b)
+            break;
+        int rc = push_through(p, b->data, b->len, err);
+        queue_push(&p->input.empty, b);
+        if (rc != 0)
+            return -1;
+    }
+    if (atomic_load(&p->aborted))
+        return -1;
+    double t0 = mb_now();
+    for (size_t i = 0; i < p->n_transforms; i++)
+        if (p->transforms[i]->ops->finish(p->transforms[i], err) != 0)
+            return -1;
+    p->transform_seconds += mb_now() - t0;
+    if (p->current) {
+        queue_push(&p->output.full, p->current);
+        p->current = NULL;
+    }
+    return 0;
+}
+
+/* ---- setup, checks, commit --------------------------------------------- */
+
 static void hex_digest(EVP_MD_CTX *ctx, char out[65])
 {
     unsigned char md[32];
@@ -66,16 +337,6 @@ static void hex_digest(EVP_MD_CTX *ctx, char out[65])
     EVP_DigestFinal_ex(ctx, md, &n);
     for (unsigned int i = 0; i < n; i++)
         snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-static void abort_sinks(struct pump *p)
-{
-    for (size_t i = 0; i < p->n_sinks; i++) {
-        if (!p->sinks[i].failed) {
-            p->sinks[i].writer->abort(p->sinks[i].writer);
-            p->sinks[i].failed = 1;
-        }
-    }
 }
 
 static int check_digest(const char *what, const char *expected, const char *actual,
@@ -86,47 +347,6 @@ static int check_digest(const char *what, const char *expected, const char *actu
     mb_error_set(err, "checksum mismatch on the %s: expected sha256 %s, got %s", what,
                  expected, actual);
     return -1;
-}
-
-/* Reads everything, pushing it into the head of the chain. */
-static int pump_read_all(struct mb_reader *reader, EVP_MD_CTX *sha_in, mb_emit_fn head,
-                         void *head_ud, struct mb_pump_result *res, struct mb_error *err)
-{
-    uint8_t *buf = malloc(PUMP_BUFFER);
-    if (!buf) {
-        mb_error_set(err, "out of memory");
-        return -1;
-    }
-    int rc = 0;
-    for (;;) {
-        double started = mb_now();
-        ssize_t n = reader->read(reader, buf, PUMP_BUFFER, err);
-        res->read_seconds += mb_now() - started;
-        if (n <= 0) {
-            rc = n < 0 ? -1 : 0;
-            break;
-        }
-        EVP_DigestUpdate(sha_in, buf, (size_t)n);
-        res->bytes_in += (uint64_t)n;
-        if (head(head_ud, buf, (size_t)n, err) != 0) {
-            rc = -1;
-            break;
-        }
-    }
-    free(buf);
-    return rc;
-}
-
-static int finish_chain(struct mb_reader *reader, int *reader_finished, struct mb_transform **t,
-                        size_t n, struct mb_error *err)
-{
-    *reader_finished = 1;
-    if (reader->finish && reader->finish(reader, err) != 0)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (t[i]->ops->finish(t[i], err) != 0)
-            return -1;
-    return 0;
 }
 
 static void commit_sinks(struct pump *p)
@@ -145,55 +365,122 @@ static void commit_sinks(struct pump *p)
     }
 }
 
+static void abort_sinks(struct pump *p)
+{
+    for (size_t i = 0; i < p->n_sinks; i++) {
+        if (!p->sinks[i].failed) {
+            p->sinks[i].writer->abort(p->sinks[i].writer);
+            p->sinks[i].failed = 1;
+        }
+    }
+}
+
+static int pump_setup(struct pump *p, struct mb_error *err)
+{
+    atomic_init(&p->aborted, 0);
+    atomic_init(&p->bytes_in, 0);
+    atomic_init(&p->bytes_out, 0);
+    p->sha_in = EVP_MD_CTX_new();
+    p->sha_out = EVP_MD_CTX_new();
+    int ok = stage_init(&p->input, &p->aborted) == 0 && stage_init(&p->output, &p->aborted) == 0
+             && p->sha_in && p->sha_out && EVP_DigestInit_ex(p->sha_in, EVP_sha256(), NULL)
+             && EVP_DigestInit_ex(p->sha_out, EVP_sha256(), NULL);
+    if (!ok)
+        mb_error_set(err, "out of memory");
+    /* Chain: each transform emits into the next; the last one into the output queue. */
+    for (size_t i = 0; i < p->n_transforms; i++) {
+        int last = i + 1 == p->n_transforms;
+        p->transforms[i]->emit = last ? pump_emit : transform_input;
+        p->transforms[i]->emit_ud = last ? (void *)p : (void *)p->transforms[i + 1];
+    }
+    return ok ? 0 : -1;
+}
+
+static void pump_teardown(struct pump *p)
+{
+    free(p->current);
+    stage_destroy(&p->input);
+    stage_destroy(&p->output);
+    EVP_MD_CTX_free(p->sha_in);
+    EVP_MD_CTX_free(p->sha_out);
+}
+
+/* Joins the threads; returns 0 when every stage ended well. */
+static int pump_run(struct pump *p, struct mb_error *err)
+{
+    pthread_t reader, writer;
+    if (pthread_create(&reader, NULL, reader_main, p) != 0) {
+        mb_error_set(err, "cannot start the reader thread");
+        return -1;
+    }
+    if (pthread_create(&writer, NULL, writer_main, p) != 0) {
+        pump_abort(p);
+        pthread_join(reader, NULL);
+        mb_error_set(err, "cannot start the writer thread");
+        return -1;
+    }
+    struct mb_error transform_err = { { 0 } };
+    int rc = transform_loop(p, &transform_err);
+    if (rc != 0)
+        pump_abort(p);
+    queue_close(&p->output.full);
+    pthread_join(reader, NULL);
+    pthread_join(writer, NULL);
+    /* The most specific message first: the reader's, the sinks', then ours. */
+    if (p->reader_failed)
+        mb_error_set(err, "%s", p->reader_err.msg);
+    if (p->writer_failed)
+        mb_error_set(err, "%s", p->writer_err.msg);
+    if (rc != 0 || p->reader_failed || p->writer_failed) {
+        mb_error_set(err, "%s", transform_err.msg);
+        return -1;
+    }
+    return 0;
+}
+
 int mb_pump(struct mb_reader *reader, struct mb_transform **transforms, size_t n_transforms,
-            struct mb_pump_sink *sinks, size_t n_sinks, const struct mb_pump_expect *expect,
+            struct mb_pump_sink *sinks, size_t n_sinks, const struct mb_pump_options *options,
             struct mb_pump_result *res, struct mb_error *err)
 {
-    struct pump p = { sinks, n_sinks, n_sinks, EVP_MD_CTX_new(), 0, 0 };
-    EVP_MD_CTX *sha_in = EVP_MD_CTX_new();
+    struct pump *p = calloc(1, sizeof *p);
     memset(res, 0, sizeof *res);
-    double started = mb_now();
-    int rc = -1, reader_finished = 0;
-    if (!p.sha_out || !sha_in || !EVP_DigestInit_ex(sha_in, EVP_sha256(), NULL)
-        || !EVP_DigestInit_ex(p.sha_out, EVP_sha256(), NULL)) {
-        mb_error_set(err, "cannot initialise sha256");
-        goto done;
+    if (!p) {
+        mb_error_set(err, "out of memory");
+        return -1;
     }
-    /* Chain: each transform emits into the next; the last one into the sinks. */
-    for (size_t i = 0; i < n_transforms; i++) {
-        transforms[i]->emit = i + 1 < n_transforms ? transform_input : pump_fanout;
-        transforms[i]->emit_ud = i + 1 < n_transforms ? (void *)transforms[i + 1] : (void *)&p;
+    *p = (struct pump){ .reader = reader, .transforms = transforms, .n_transforms = n_transforms,
+                        .sinks = sinks, .n_sinks = n_sinks, .live_sinks = n_sinks,
+                        .options = options, .started = mb_now() };
+    int rc = pump_setup(p, err) == 0 ? pump_run(p, err) : -1;
+    /* The producer's verdict (a dump tool's exit status) counts even when
+     * every byte arrived: partial output of a failed tool is no backup. */
+    if (reader->finish && reader->finish(reader, err) != 0)
+        rc = -1;
+    if (rc == 0) {
+        hex_digest(p->sha_in, res->sha256_in);
+        hex_digest(p->sha_out, res->sha256_out);
+        if (options && (check_digest("input", options->expect_sha256_in, res->sha256_in, err) != 0
+                        || check_digest("output", options->expect_sha256_out, res->sha256_out, err) != 0))
+            rc = -1;
     }
-    mb_emit_fn head = n_transforms ? transform_input : pump_fanout;
-    void *head_ud = n_transforms ? (void *)transforms[0] : (void *)&p;
-
-    if (pump_read_all(reader, sha_in, head, head_ud, res, err) != 0
-        || finish_chain(reader, &reader_finished, transforms, n_transforms, err) != 0)
-        goto done;
-    hex_digest(sha_in, res->sha256_in);
-    hex_digest(p.sha_out, res->sha256_out);
-    if (expect && (check_digest("input", expect->sha256_in, res->sha256_in, err) != 0
-                   || check_digest("output", expect->sha256_out, res->sha256_out, err) != 0))
-        goto done;
-    commit_sinks(&p);
-    if (n_sinks && !p.live_sinks) {
-        mb_error_set(err, "every destination failed; first: %s: %s", sinks[0].label,
-                     sinks[0].err.msg);
-        goto done;
+    if (rc == 0) {
+        commit_sinks(p);
+        if (n_sinks && !p->live_sinks) {
+            mb_error_set(err, "every destination failed; first: %s: %s", sinks[0].label,
+                         sinks[0].err.msg);
+            rc = -1;
+        }
     }
-    rc = 0;
-done:
-    if (rc != 0) {
-        /* A reader abandoned early still owes us its exit; its message
-         * only matters if nothing more specific was said already. */
-        if (!reader_finished && reader->finish)
-            reader->finish(reader, err);
-        abort_sinks(&p);
-    }
-    res->bytes_out = p.bytes_out;
-    res->write_seconds = p.write_seconds;
-    res->seconds = mb_now() - started;
-    EVP_MD_CTX_free(sha_in);
-    EVP_MD_CTX_free(p.sha_out);
+    if (rc != 0)
+        abort_sinks(p);
+    progress_show(p, 1);
+    res->bytes_in = atomic_load(&p->bytes_in);
+    res->bytes_out = atomic_load(&p->bytes_out);
+    res->read_seconds = p->read_seconds;
+    res->transform_seconds = p->transform_seconds;
+    res->write_seconds = p->write_seconds;
+    res->seconds = mb_now() - p->started;
+    pump_teardown(p);
+    free(p);
     return rc;
 }

@@ -1,5 +1,13 @@
 /* pump.h — moves bytes from one reader through transforms into sinks.
  *
+ * Three threads, joined by bounded queues of fixed-size blocks, so memory
+ * stays constant whatever the size of the dump and a slow stage holds the
+ * others back (backpressure):
+ *
+ *   reader thread:    read() -> sha256 of the input  --queue-->
+ *   calling thread:   transforms (zstd with its own workers, age)  --queue-->
+ *   writer thread:    sha256 of the output -> every sink
+ *
  * The caller owns every object passed in; mb_pump only borrows them.
  * Sinks fail one by one: a sink whose write fails is aborted and left out,
  * the others go on.  The pump fails as a whole when the reader, a
@@ -12,7 +20,7 @@
 
 struct mb_pump_sink {
     struct mb_writer *writer; /* borrowed */
-    const char *label;        /* names the sink in messages: "local /var/backups" */
+    const char *label;        /* names the sink in messages: "storage local" */
     int failed;
     int committed;
     uint64_t bytes;
@@ -23,17 +31,19 @@ struct mb_pump_result {
     uint64_t bytes_in, bytes_out;
     char sha256_in[65], sha256_out[65]; /* lower-case hex */
     double seconds;
-    double read_seconds;   /* time spent waiting for the reader */
-    double write_seconds;  /* time spent in sink writes */
+    double read_seconds;      /* reader thread: inside read() */
+    double transform_seconds; /* calling thread: inside the transforms */
+    double write_seconds;     /* writer thread: inside the sinks' write() */
 };
 
-struct mb_pump_expect {
-    const char *sha256_in;  /* NULL: not checked */
-    const char *sha256_out;
+struct mb_pump_options {
+    const char *expect_sha256_in;  /* NULL: not checked */
+    const char *expect_sha256_out;
+    const char *progress_label;    /* non-NULL: a progress line on stderr */
 };
 
 int mb_pump(struct mb_reader *reader, struct mb_transform **transforms, size_t n_transforms,
-            struct mb_pump_sink *sinks, size_t n_sinks, const struct mb_pump_expect *expect,
+            struct mb_pump_sink *sinks, size_t n_sinks, const struct mb_pump_options *options,
             struct mb_pump_result *result, struct mb_error *err);
 
 double mb_now(void); /* monotonic seconds */

@@ -5,11 +5,13 @@
 
 extern const struct mb_source_ops mb_source_sqlite;
 extern const struct mb_source_ops mb_source_file;
+extern const struct mb_source_ops mb_source_command;
 extern const struct mb_storage_ops mb_storage_local;
 
 static const struct mb_source_ops *const sources[] = {
     &mb_source_sqlite,
     &mb_source_file,
+    &mb_source_command,
 };
 
 static const struct mb_storage_ops *const storages[] = {

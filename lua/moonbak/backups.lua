@@ -88,12 +88,12 @@ end
 -- (none: just check).  Both checksums must match before any writer commits.
 -- Streams the artifact of meta through transforms into writers (none: just
 -- check).  The expected checksums are checked before any writer commits.
-local function replay(job, meta, transforms, writers, expect)
+local function replay(job, meta, transforms, writers, options)
   local handle, err = open_storage(spec_named(job, meta.storage))
   if not handle then return nil, err end
   local reader, rerr = handle:reader(meta.path)
   if not reader then handle:close(); return nil, rerr end
-  local result, perr = stream.new(reader, transforms):pump(writers, expect)
+  local result, perr = stream.new(reader, transforms):pump(writers, options)
   for _, t in ipairs(transforms) do t:close() end
   reader:close()
   handle:close()
@@ -103,11 +103,11 @@ local function replay(job, meta, transforms, writers, expect)
   return result
 end
 
-local function restore_stream(job, meta, writers, keys)
+local function restore_stream(job, meta, writers, keys, progress)
   local transforms, terr = artifact.reverse_transforms(meta, keys)
   if not transforms then return nil, terr end
-  return replay(job, meta, transforms, writers,
-                { expect_sha256_in = meta.sha256, expect_sha256_out = meta.plain_sha256 })
+  return replay(job, meta, transforms, writers, { expect_sha256_in = meta.sha256,
+    expect_sha256_out = meta.plain_sha256, progress = progress })
 end
 
 -- The keys that open backups of job: identities given by the operator, and
@@ -118,22 +118,23 @@ end
 
 -- Checks both checksums; an encrypted backup without its key gets the
 -- stored bytes checked only, and says so (result.plain_checked = false).
-function M.verify(job, meta, keys)
+-- progress: a label to show a progress line on stderr, or nil.
+function M.verify(job, meta, keys, progress)
   local encrypted = meta.encryption and meta.encryption.type ~= "none"
   keys = keys or {}
   if encrypted and #(keys.identities or {}) == 0 and not keys.passphrase then
-    local result, err = replay(job, meta, {}, {}, { expect_sha256_in = meta.sha256 })
+    local result, err = replay(job, meta, {}, {}, { expect_sha256_in = meta.sha256, progress = progress })
     if result then result.plain_checked = false end
     return result, err
   end
-  local result, err = restore_stream(job, meta, {}, keys)
+  local result, err = restore_stream(job, meta, {}, keys, progress)
   if result then result.plain_checked = true end
   return result, err
 end
 
 -- Restores the dump into the file at output; nothing is written there
 -- unless the whole backup checks out.
-function M.restore_to_file(job, meta, output, force, keys)
+function M.restore_to_file(job, meta, output, force, keys, progress)
   local f = io.open(output, "rb")
   if f then
     f:close()
@@ -141,7 +142,7 @@ function M.restore_to_file(job, meta, output, force, keys)
   end
   local writer, err = storage.file_writer(output)
   if not writer then return nil, err end
-  local result, rerr = restore_stream(job, meta, { writer }, keys)
+  local result, rerr = restore_stream(job, meta, { writer }, keys, progress)
   writer:close()
   return result, rerr
 end

@@ -162,6 +162,12 @@ local function duration(e)
   return a and b and ("%.1fs"):format(b - a) or "-"
 end
 
+-- A progress line (bytes, rate, elapsed) only when a person watches.
+local function progress_label(opts, label)
+  if opts.quiet or not sys.isatty(1) then return nil end
+  return label
+end
+
 function commands.version()
   print("moonbak " .. mb.version)
   return 0
@@ -179,6 +185,7 @@ function commands.run(cfg, args, opts)
   local ok, ctx = mb.runner.run(job, {
     state = st,
     trigger = "manual",
+    progress = progress_label(opts, job.name),
     on_log = function(entry)
       if entry.level == "error" or (interactive and not opts.quiet) then
         eprint("%s [%s] %s", entry.level, entry.step or "-", entry.message)
@@ -293,7 +300,7 @@ function commands.verify(cfg, args, opts)
   end
   local failed = 0
   for _, meta in ipairs(targets) do
-    local result, err = mb.backups.verify(job, meta, keys)
+    local result, err = mb.backups.verify(job, meta, keys, progress_label(opts, "verify " .. meta.backup_id))
     if result and result.plain_checked then
       print(("ok      %s on %s: %s stored, %s dump, sha256 %s"):format(meta.backup_id, meta.storage,
         human_size(result.bytes_in), human_size(result.bytes_out), result.sha256_out))
@@ -317,7 +324,8 @@ function commands.restore(cfg, args, opts)
   if not opts.output then usage_error("restore: --output FILE is required") end
   local meta, err = mb.backups.find(job, args[2], opts.storage)
   if not meta then eprint("moonbak: %s", err); return 1 end
-  local result, rerr = mb.backups.restore_to_file(job, meta, opts.output, opts.force, backup_keys(job, opts))
+  local result, rerr = mb.backups.restore_to_file(job, meta, opts.output, opts.force, backup_keys(job, opts),
+                                                  progress_label(opts, "restore " .. meta.backup_id))
   if not result then eprint("moonbak: restore failed: %s", rerr); return 1 end
   print(("restored backup %s from %s into %s (%s, sha256 %s)"):format(meta.backup_id, meta.storage,
     opts.output, human_size(result.bytes_out), result.sha256_out))
@@ -382,7 +390,11 @@ function commands.script(_, args)
   local script_args = table.move(args, 2, #args, 1, {})
   script_args[0] = file
   _G.arg = script_args
-  local result = chunk(table.unpack(script_args))
+  local ok, result = xpcall(chunk, debug.traceback, table.unpack(script_args))
+  if not ok then
+    eprint("moonbak: script %s failed: %s", file, result)
+    return 1
+  end
   return math.tointeger(result) or 0
 end
 

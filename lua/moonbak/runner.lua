@@ -35,6 +35,15 @@ function Context:log(level, message)
   if self.on_log then self.on_log(entry) end
 end
 
+-- What the dump tool said on stderr, into the execution log (redacted like
+-- every log line).  Called once its stream has been pumped.
+function Context:log_dump_stderr()
+  local said = self.dump_source and self.dump_source:metadata().stderr
+  if said and said:match("%S") then
+    self:log("warning", ("%s said: %s"):format(self.job.source.type, (said:gsub("%s+$", ""))))
+  end
+end
+
 -- Registers a function that completion calls, newest first, whatever happened.
 function Context:defer(fn)
   self.cleanups[#self.cleanups + 1] = fn
@@ -46,6 +55,7 @@ local function new_context(job, opts)
     trigger = opts.trigger or "manual",
     state = opts.state,
     on_log = opts.on_log,
+    progress_label = opts.progress,
     logs = {},
     metadata = {},
     artifacts = {},
@@ -89,7 +99,7 @@ local function run_step(ctx, step)
   return ok
 end
 
--- runner.run(job, { state =, trigger =, on_log = }) -> ok, ctx
+-- runner.run(job, { state =, trigger =, on_log =, progress = label }) -> ok, ctx
 function M.run(job, opts)
   opts = opts or {}
   local ctx = new_context(job, opts)

@@ -20,6 +20,12 @@ mb() {
     "$MOONBAK" "$@" >"$T/out" 2>"$T/err"
 }
 
+# json FILE LUA : evaluates LUA with t = the JSON in FILE (prints, asserts ...)
+json() {
+    printf "local t = require('cjson').decode(io.open('%s'):read('a'))\n%s\n" "$1" "$2" > "$T/json.lua"
+    "$MOONBAK" script "$T/json.lua"
+}
+
 finish() {
     exit $((failures > 0))
 }

@@ -52,18 +52,18 @@ check "jobs reports every broken file, not only the first" \
 check "jobs exits 2 when a job file is broken" [ $status -eq 2 ]
 mb --jobs "$jobs" jobs --json
 check "jobs --json lists jobs and broken files" \
-    "$MOONBAK" script /dev/stdin <<<"local t = require('cjson').decode(io.open('$T/out'):read('a')) assert(#t.jobs == 1 and #t.broken == 2)"
+    json "$T/out" "assert(#t.jobs == 1 and #t.broken == 2)"
 
 mb history
 check "history shows the executions" [ "$(grep -c ' app *success' "$T/out")" -eq 2 ]
 mb history app --json
 check "history --json is JSON" \
-    "$MOONBAK" script /dev/stdin <<<"local t = require('cjson').decode(io.open('$T/out'):read('a')) assert(#t == 2 and t[1].status == 'success')"
+    json "$T/out" "assert(#t == 2 and t[1].status == 'success')"
 mb log 1
 check "log shows the steps of an execution" grep -q 'upload.*stored app/' "$T/out"
 mb log 1 --json
 check "log --json has the logs and the metadata" \
-    "$MOONBAK" script /dev/stdin <<<"local t = require('cjson').decode(io.open('$T/out'):read('a')) assert(#t.logs > 0 and t.metadata.sha256)"
+    json "$T/out" "assert(#t.logs > 0 and t.metadata.sha256)"
 mb log 999
 check "log of an unknown execution exits 1" [ $? -eq 1 ]
 
@@ -74,7 +74,7 @@ check "a failed run exits 1" [ $? -eq 1 ]
 check "...and says which step failed and why" grep -q 'failed in step initialize: sqlite .*app.db' "$T/err"
 mb history app --json
 check "...and the execution is recorded as failed, not left running" \
-    "$MOONBAK" script /dev/stdin <<<"local t = require('cjson').decode(io.open('$T/out'):read('a')) assert(t[1].status == 'failed' and t[1].error:find('app.db'))"
+    json "$T/out" "assert(t[1].status == 'failed' and t[1].error:find('app.db'))"
 
 mb restore "$jobs/app.lua" --output "$T/x.db" --jobs "$jobs"
 check "restore without a backup id restores the newest" [ $? -eq 0 -a -s "$T/x.db" ]

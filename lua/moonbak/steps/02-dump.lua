@@ -27,6 +27,7 @@ local function spool(ctx, dump_stream)
   ctx:defer(function() os.remove(ctx.temp_file) end)
   local result, err = dump_stream:pump({ writer })
   writer:close()
+  ctx:log_dump_stderr()
   if not result then error("dump failed: " .. err, 0) end
   ctx.dump_result = result
   ctx:log("info", ("spooled %d bytes to %s"):format(result.bytes_out, ctx.temp_file))
@@ -42,10 +43,16 @@ return function(ctx)
   ctx.artifact_path = artifact.path(job, ctx.backup_id)
   local spec = {}
   for k, v in pairs(ctx.resolved.source) do spec[k] = v end
+  if type(spec.env) == "table" then -- the C side takes "NAME=value" lines
+    local lines = {}
+    for name, value in pairs(spec.env) do lines[#lines + 1] = name .. "=" .. tostring(value) end
+    spec.env = lines
+  end
   if ctx.state then spec.temp_dir = ctx.state:temp_dir() end
   local src, err = source.open(spec)
   if not src then error(err, 0) end
   ctx:defer(function() src:close() end)
+  ctx.dump_source = src
   local meta = src:metadata()
   ctx.metadata.engine_version = meta.engine_version
   ctx.metadata.databases = {}

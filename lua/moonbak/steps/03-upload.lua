@@ -57,7 +57,7 @@ local function record_result(ctx, result)
   ctx.metadata.size = result.bytes_out
   ctx.metadata.sha256 = result.sha256_out
   ctx.metadata.pump = { seconds = result.seconds, read_seconds = result.read_seconds,
-                        write_seconds = result.write_seconds }
+                        transform_seconds = result.transform_seconds, write_seconds = result.write_seconds }
 end
 
 local function write_sidecar(ctx, st, sink)
@@ -80,14 +80,17 @@ end
 
 return function(ctx)
   local writers, targets = open_writers(ctx)
-  local result, err, partial = ctx.stream:pump(writers)
+  local result, err, partial = ctx.stream:pump(writers, { progress = ctx.progress_label })
+  if not ctx.job.spool then ctx:log_dump_stderr() end
   if not result then
     ctx.metadata.failed_after_bytes = partial and partial.bytes_in
     error(err, 0)
   end
   record_result(ctx, result)
-  ctx:log("info", ("dumped %d bytes, stored %d bytes in %.2fs"):format(
-    ctx.metadata.logical_size, ctx.metadata.size, result.seconds))
+  ctx:log("info", ("dumped %d bytes, stored %d bytes in %.2fs (%.1f MB/s); reading %.2fs, transforms %.2fs, writing %.2fs")
+    :format(ctx.metadata.logical_size, ctx.metadata.size, result.seconds,
+            result.bytes_in / 1e6 / math.max(result.seconds, 1e-6),
+            result.read_seconds, result.transform_seconds, result.write_seconds))
   local stored = 0
   for i, st in ipairs(targets) do
     local sink = result.sinks[i]
