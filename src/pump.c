@@ -9,8 +9,10 @@
 #include <string.h>
 #include <time.h>
 
-#define BLOCK_SIZE (1u << 20)
-#define QUEUE_DEPTH 4 /* blocks in flight per queue: 2 x 4 MiB at most */
+/* 2 stages x 8 blocks x 256 KiB = 4 MiB in flight at most, whatever the
+ * size of the dump. */
+#define BLOCK_SIZE (256u << 10)
+#define QUEUE_DEPTH 8
 #define PROGRESS_INTERVAL 0.25
 
 struct block {
