@@ -79,6 +79,21 @@ mb run pass.lua
 check "a missing secret fails the run in initialize, naming the secret" \
     bash -c "[ $? -eq 1 ] && grep -q 'initialize.*secret \"backup-pass\"' '$T/err'"
 
+# The other direction: a file made by the standard tools, opened by moonbak's Lua API.
+seq 1 200000 > numbers.txt
+zstd -q -3 < numbers.txt | age -r "$pub" > numbers.txt.zst.age
+cat > open.lua <<'LUA'
+local mb = require "moonbak"
+local input, identity_file, output = arg[1], arg[2], arg[3]
+local src <close> = assert(mb.source.open { type = "file", path = input })
+local ids = assert(mb.artifact.read_identities(identity_file))
+local writer <close> = assert(mb.storage.file_writer(output))
+local s = mb.stream.new(src, { assert(mb.transform.unage { identities = ids }), mb.transform.unzstd() })
+assert(s:pump({ writer }))
+LUA
+mb script open.lua numbers.txt.zst.age key.txt numbers.out
+check "a file made by zstd | age -r restores through moonbak" cmp -s numbers.out numbers.txt
+
 cat > bad.lua <<'JOB'
 return { source = { type = "sqlite", path = "/x" }, storage = { { type = "local", path = "/y" } },
          encryption = { type = "age", recipients = { "age1notakey" } } }
