@@ -18,7 +18,21 @@ struct mb_source_ops {
     int (*check)(const struct mb_config *cfg, struct mb_error *err);
     /* Starts the dump; the reader's meta says what was dumped. */
     struct mb_reader *(*open)(const struct mb_config *cfg, struct mb_error *err);
+    /* Optional: a writer that loads a dump into database target of the
+     * server cfg names (creating it first when create is set).  NULL when
+     * the engine has no online load (restore to a file instead). */
+    struct mb_writer *(*restore)(const struct mb_config *cfg, const char *target, int create,
+                                 struct mb_error *err);
 };
+
+/* Shared by the database adapters (adapters/source/dbtool.c). */
+struct mb_strv;
+/* The program to run: the "tool" option when set (a path, for tools not on
+ * PATH), else fallback; sibling names a tool of the same package
+ * ("psql" next to "pg_dump"), looked up beside "tool" when it is a path. */
+char *mb_tool_path(const struct mb_config *cfg, const char *fallback, const char *sibling);
+/* A database identifier quoted for SQL: "name" (quote = '"') or `name`. */
+char *mb_quote_identifier(const char *name, char quote);
 
 #define MB_STORAGE_OPS_VERSION 1
 

@@ -77,6 +77,29 @@ static int source_check(lua_State *L)
     return 1;
 }
 
+/* source.restore_writer(spec, target, create) -> Writer | nil, message
+ * A writer that loads a dump into database target (nil: the one the spec
+ * names), creating it first when create is true. */
+static int source_restore_writer(lua_State *L)
+{
+    const struct mb_source_ops *ops = check_source_type(L, 1);
+    const char *target = luaL_optstring(L, 2, NULL);
+    int create = lua_toboolean(L, 3);
+    struct mb_config *cfg = mb_lua_config(L, 1);
+    struct mb_error err = { { 0 } };
+    if (!ops->restore) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s backups cannot be loaded into a running server; restore them with --output FILE",
+                        ops->type);
+        return 2;
+    }
+    struct mb_writer *w = ops->restore(cfg, target, create, &err);
+    if (!w)
+        return mb_lua_fail(L, &err);
+    mb_lua_push_writer(L, w, lua_pushfstring(L, "%s restore", ops->type));
+    return 1;
+}
+
 /* source.exists(type) -> boolean: lets job validation ask the registry */
 static int source_exists(lua_State *L)
 {
@@ -95,6 +118,7 @@ int luaopen_moonbak_source(lua_State *L)
         { "open", source_open },
         { "check", source_check },
         { "exists", source_exists },
+        { "restore_writer", source_restore_writer },
         { NULL, NULL },
     };
     mb_lua_new_class(L, MB_SOURCE_TYPE, methods, source_close);

@@ -1,22 +1,47 @@
-/* process.h — a child process whose stdout is read as a stream.
+/* process.h — child processes as streams: a dump tool's stdout as a
+ * reader, a restore tool's stdin as a writer, or a short command whose
+ * output is captured (a version query, a connection check).
  *
- * The child is started with posix_spawn, its stdout and stderr on pipes.
- * Reading drains stderr at the same time (poll), so a chatty tool can
- * never block on a full stderr pipe; the last MB_SPAWN_STDERR_MAX bytes of
- * its stderr are kept for the execution log.  finish() waits for the exit
- * status: a non-zero status or a signal is an error quoting the stderr. */
+ * Children start with posix_spawn.  Their stderr is drained while the
+ * bytes flow (poll), so a chatty tool never blocks on a full pipe, and its
+ * last MB_PROCESS_TAIL bytes are kept: for the execution log ("stderr" in
+ * the reader's meta) and for the error when the tool fails.  A non-zero
+ * exit status or a signal is always an error. */
 #ifndef MB_PROCESS_H
 #define MB_PROCESS_H
 
 #include "mb.h"
 
-#define MB_SPAWN_STDERR_MAX 8192
+#define MB_PROCESS_TAIL 8192
 
-/* argv[0] is looked up in PATH; env entries ("NAME=value") are added to
- * the child's environment (they override).  label names the process in
- * messages (never its arguments: they could hold something private).
- * The reader's meta gets "stderr" after finish. */
-struct mb_reader *mb_spawn_reader(const char *const *argv, const char *const *env,
-                                  const char *label, struct mb_error *err);
+struct mb_command {
+    const char *const *argv;  /* argv[0] is looked up in PATH */
+    const char *const *env;   /* extra "NAME=value" entries; NULL-terminated or NULL */
+    const char *label;        /* names the tool in messages, never its arguments */
+    const char *remove_after; /* a file deleted once the child is gone (an option file) */
+};
+
+struct mb_reader *mb_spawn_reader(const struct mb_command *cmd, struct mb_error *err);
+/* The child's stdout and stderr are both kept as its "output" tail. */
+struct mb_writer *mb_spawn_writer(const struct mb_command *cmd, struct mb_error *err);
+/* Runs to completion; stdout into out (truncated to cap - 1, NUL-ended). */
+int mb_run_capture(const struct mb_command *cmd, char *out, size_t cap, struct mb_error *err);
+
+/* A growing NULL-terminated list of strings, for building argv and env. */
+struct mb_strv {
+    char **v;
+    size_t n, cap;
+    int failed; /* an allocation failed: the list is incomplete */
+};
+
+void mb_strv_push(struct mb_strv *s, const char *text);
+void mb_strv_pushf(struct mb_strv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Pushes each line of text (a list option from the job). */
+void mb_strv_push_lines(struct mb_strv *s, const char *text);
+void mb_strv_free(struct mb_strv *s);
+
+/* Creates a private (0600) temporary file in dir holding text; returns its
+ * malloc'd path or NULL.  For option files that carry a password. */
+char *mb_private_temp_file(const char *dir, const char *text, struct mb_error *err);
 
 #endif

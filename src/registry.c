@@ -6,12 +6,22 @@
 extern const struct mb_source_ops mb_source_sqlite;
 extern const struct mb_source_ops mb_source_file;
 extern const struct mb_source_ops mb_source_command;
+extern const struct mb_source_ops mb_source_postgres;
+extern const struct mb_source_ops mb_source_mysql;
+extern const struct mb_source_ops mb_source_mariadb;
+extern const struct mb_source_ops mb_source_redis;
+extern const struct mb_source_ops mb_source_mongodb;
 extern const struct mb_storage_ops mb_storage_local;
 
 static const struct mb_source_ops *const sources[] = {
     &mb_source_sqlite,
     &mb_source_file,
     &mb_source_command,
+    &mb_source_postgres,
+    &mb_source_mysql,
+    &mb_source_mariadb,
+    &mb_source_redis,
+    &mb_source_mongodb,
 };
 
 static const struct mb_storage_ops *const storages[] = {

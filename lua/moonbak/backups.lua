@@ -132,6 +132,27 @@ function M.verify(job, meta, keys, progress)
   return result, err
 end
 
+-- Loads the dump into database target (nil: the job's own) of the job's
+-- server.  A database load cannot be undone half-way, so the backup is
+-- verified in full first: a damaged backup never touches the server.
+-- spec is the job's source, resolved, with the run's temp_dir.
+function M.restore_to_database(job, meta, spec, target, create, keys, progress)
+  local ok, err = M.verify(job, meta, keys)
+  if not ok then return nil, err end
+  if not ok.plain_checked then
+    return nil, ("backup %s is encrypted: pass --identity FILE"):format(meta.backup_id)
+  end
+  local options = {}
+  for k, v in pairs(spec) do options[k] = v end
+  -- the backup's own format wins over the job's current setting
+  if meta.source and meta.source.format then options.format = meta.source.format end
+  local writer, werr = require("moonbak.source").restore_writer(options, target, create)
+  if not writer then return nil, werr end
+  local result, rerr = restore_stream(job, meta, { writer }, keys, progress)
+  writer:close()
+  return result, rerr
+end
+
 -- Restores the dump into the file at output; nothing is written there
 -- unless the whole backup checks out.
 function M.restore_to_file(job, meta, output, force, keys, progress)

@@ -19,6 +19,8 @@ usage: moonbak [--state DIR] [--jobs DIR] COMMAND [ARGS]
                                 re-read backups and check both checksums
   restore JOB [BACKUP] --output FILE [--force] [--identity FILE]
                                 restore a backup's dump into FILE
+  restore JOB [BACKUP] --to DATABASE [--create] [--identity FILE]
+                                load a backup into a database of the job's server
   keygen [--output FILE]        make an age identity (like age-keygen)
   secret set NAME               store a secret read from standard input
   secret list | secret rm NAME  list or remove stored secrets
@@ -48,7 +50,8 @@ end
 -- Options may come before or after the command.
 local value_options = { state = true, jobs = true, output = true, storage = true, to = true,
                         identity = true }
-local flag_options = { json = true, all = true, force = true, help = true, quiet = true }
+local flag_options = { json = true, all = true, force = true, help = true, quiet = true,
+                       create = true }
 
 local function parse(argv)
   local opts, args = {}, {}
@@ -317,18 +320,26 @@ end
 
 function commands.restore(cfg, args, opts)
   local job = load_resolved_job(cfg, args[1])
-  if opts.to then
-    eprint("moonbak: restore --to is for database sources, which this build does not have yet; use --output FILE")
-    return 2
-  end
-  if not opts.output then usage_error("restore: --output FILE is required") end
+  if not opts.output and not opts.to then usage_error("restore: --output FILE or --to DATABASE is required") end
   local meta, err = mb.backups.find(job, args[2], opts.storage)
   if not meta then eprint("moonbak: %s", err); return 1 end
-  local result, rerr = mb.backups.restore_to_file(job, meta, opts.output, opts.force, backup_keys(job, opts),
-                                                  progress_label(opts, "restore " .. meta.backup_id))
+  local keys = backup_keys(job, opts)
+  local progress = progress_label(opts, "restore " .. meta.backup_id)
+  local result, rerr, where
+  if opts.to then
+    local st <close> = open_state(cfg)
+    local spec = {}
+    for k, v in pairs(job.source) do spec[k] = v end
+    spec.temp_dir = st:temp_dir()
+    result, rerr = mb.backups.restore_to_database(job, meta, spec, opts.to, opts.create, keys, progress)
+    where = ("database %s"):format(opts.to)
+  else
+    result, rerr = mb.backups.restore_to_file(job, meta, opts.output, opts.force, keys, progress)
+    where = opts.output
+  end
   if not result then eprint("moonbak: restore failed: %s", rerr); return 1 end
   print(("restored backup %s from %s into %s (%s, sha256 %s)"):format(meta.backup_id, meta.storage,
-    opts.output, human_size(result.bytes_out), result.sha256_out))
+    where, human_size(result.bytes_out), result.sha256_out))
   return 0
 end
 

@@ -26,7 +26,7 @@ M.sources = {
   postgres = with(common_db, { database = "string", format = "string", sslmode = "string" }),
   mysql = with(common_db, { database = "string|strings" }),
   mariadb = with(common_db, { database = "string|strings" }),
-  redis = with(common_db, { db = "integer" }),
+  redis = with(common_db, { db = "integer", tls = "boolean" }),
   mongodb = with(common_db, { uri = "string", database = "string", auth_database = "string" }),
 }
 
@@ -228,6 +228,17 @@ local function validate_table(job, where)
     check_fields(job.retention, retention_fields, where .. ".retention")
     for k, v in pairs(job.retention) do
       if v < 0 then fail(where .. ".retention." .. k, "expected 0 or more, got %d", v) end
+    end
+  end
+  local src = job.source
+  if src.type == "postgres" and src.format and src.format ~= "plain" and src.format ~= "custom" then
+    fail(where .. ".source.format", "expected \"plain\" or \"custom\", got %q", src.format)
+  end
+  if src.type == "command" then
+    for i, a in ipairs(src.argv) do
+      if type(a) == "string" and a:find("\n") then
+        fail(("%s.source.argv[%d]"):format(where, i), "an argument cannot hold a newline")
+      end
     end
   end
   if job.notify then fail(where .. ".notify", "notifications are not available in this build of moonbak yet") end

@@ -44,6 +44,22 @@ function Context:log_dump_stderr()
   end
 end
 
+-- The source's options for the C adapter: resolved, with the run's private
+-- temporary directory (option files with passwords go there) and the
+-- command's env table as "NAME=value" lines.
+function Context:source_spec()
+  local spec = {}
+  for k, v in pairs(self.resolved.source) do spec[k] = v end
+  if type(spec.env) == "table" then
+    local lines = {}
+    for name, value in pairs(spec.env) do lines[#lines + 1] = name .. "=" .. tostring(value) end
+    table.sort(lines)
+    spec.env = lines
+  end
+  if self.state then spec.temp_dir = self.state:temp_dir() end
+  return spec
+end
+
 -- Registers a function that completion calls, newest first, whatever happened.
 function Context:defer(fn)
   self.cleanups[#self.cleanups + 1] = fn

@@ -30,7 +30,7 @@ end
 
 return function(ctx)
   resolve(ctx)
-  local ok, err = source.check(ctx.resolved.source)
+  local ok, err = source.check(ctx:source_spec())
   if not ok then error(err, 0) end
   ctx:log("info", ("source %s is reachable"):format(ctx.job.source.type))
   open_storages(ctx)

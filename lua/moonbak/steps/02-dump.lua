@@ -41,20 +41,13 @@ return function(ctx)
   local job = ctx.job
   ctx.backup_id = claim_backup_id(ctx)
   ctx.artifact_path = artifact.path(job, ctx.backup_id)
-  local spec = {}
-  for k, v in pairs(ctx.resolved.source) do spec[k] = v end
-  if type(spec.env) == "table" then -- the C side takes "NAME=value" lines
-    local lines = {}
-    for name, value in pairs(spec.env) do lines[#lines + 1] = name .. "=" .. tostring(value) end
-    spec.env = lines
-  end
-  if ctx.state then spec.temp_dir = ctx.state:temp_dir() end
-  local src, err = source.open(spec)
+  local src, err = source.open(ctx:source_spec())
   if not src then error(err, 0) end
   ctx:defer(function() src:close() end)
   ctx.dump_source = src
   local meta = src:metadata()
   ctx.metadata.engine_version = meta.engine_version
+  ctx.metadata.format = meta.format
   ctx.metadata.databases = {}
   for db in (meta.databases or ""):gmatch("[^\n]+") do ctx.metadata.databases[#ctx.metadata.databases + 1] = db end
   local transforms, terr = artifact.forward_transforms(ctx.resolved)

@@ -1,0 +1,254 @@
+/* mysql.c — MySQL and MariaDB through mariadb-dump / mysqldump and the
+ * matching client.
+ *
+ * Credentials go into a private option file (mode 0600, in the run's
+ * temporary directory) passed as --defaults-extra-file and deleted as soon
+ * as the tool has exited: the password is never on a command line.
+ * --single-transaction gives a consistent snapshot of InnoDB tables.
+ * Options: host, port, user, password, database (a name, a list, or "*"),
+ * socket, extra_args, tool (the dump tool's path), temp_dir. */
+#include "adapters.h"
+#include "process.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct flavour {
+    const char *type, *dump, *client;
+};
+
+static const struct flavour mariadb = { "mariadb", "mariadb-dump", "mariadb" };
+static const struct flavour mysql = { "mysql", "mysqldump", "mysql" };
+
+/* One "key = value" line of an option file, quoted as the client reads it. */
+static void option_line(FILE *f, const char *key, const char *value)
+{
+    if (!value)
+        return;
+    fprintf(f, "%s=\"", key);
+    for (const char *p = value; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fputc('\\', f);
+        fputc(*p, f);
+    }
+    fputs("\"\n", f);
+}
+
+static char *option_file(const struct mb_config *cfg, struct mb_error *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        mb_error_set(err, "out of memory");
+        return NULL;
+    }
+    fputs("[client]\n", f);
+    option_line(f, "user", mb_config_get(cfg, "user"));
+    option_line(f, "password", mb_config_get(cfg, "password"));
+    option_line(f, "host", mb_config_get(cfg, "host"));
+    option_line(f, "port", mb_config_get(cfg, "port"));
+    option_line(f, "socket", mb_config_get(cfg, "socket"));
+    fclose(f);
+    char *path = text ? mb_private_temp_file(mb_config_get(cfg, "temp_dir"), text, err) : NULL;
+    if (text) {
+        memset(text, 0, len); /* it held the password */
+        free(text);
+    }
+    return path;
+}
+
+static char *my_label(const struct flavour *fl, const struct mb_config *cfg, const char *tool)
+{
+    const char *host = mb_config_get(cfg, "socket");
+    if (!host)
+        host = mb_config_get(cfg, "host");
+    const char *port = mb_config_get(cfg, "port");
+    return mb_strdup_printf("%s %s%s%s (%s)", fl->type, host ? host : "localhost", port ? ":" : "",
+                            port ? port : "", tool);
+}
+
+/* Runs argv (after argv[0] the option file comes first, as the tools
+ * demand); as a reader when mode is 'r', a writer when 'w', or to
+ * completion with its output in out when 'c'. */
+struct my_run {
+    const struct flavour *fl;
+    const struct mb_config *cfg;
+    char mode;
+    char *out;
+    size_t cap;
+    struct mb_reader *reader;
+    struct mb_writer *writer;
+};
+
+static int my_spawn(struct my_run *run, const char *tool, struct mb_strv *args, struct mb_error *err)
+{
+    char *options = option_file(run->cfg, err);
+    if (!options)
+        return -1;
+    char *label = my_label(run->fl, run->cfg, tool);
+    struct mb_strv argv = { 0 };
+    mb_strv_push(&argv, tool);
+    mb_strv_pushf(&argv, "--defaults-extra-file=%s", options);
+    for (size_t i = 0; i < args->n; i++)
+        mb_strv_push(&argv, args->v[i]);
+    int rc = -1;
+    if (argv.failed || args->failed || !label) {
+        mb_error_set(err, "out of memory");
+        unlink(options);
+    } else {
+        struct mb_command cmd = { (const char *const *)argv.v, NULL, label, options };
+        if (run->mode == 'r')
+            rc = (run->reader = mb_spawn_reader(&cmd, err)) ? 0 : -1;
+        else if (run->mode == 'w')
+            rc = (run->writer = mb_spawn_writer(&cmd, err)) ? 0 : -1;
+        else
+            rc = mb_run_capture(&cmd, run->out, run->cap, err);
+    }
+    mb_strv_free(&argv);
+    free(label);
+    free(options);
+    return rc;
+}
+
+static int my_query(const struct flavour *fl, const struct mb_config *cfg, const char *sql,
+                    char *out, size_t cap, struct mb_error *err)
+{
+    char *client = mb_tool_path(cfg, fl->client, fl->client);
+    struct mb_strv args = { 0 };
+    mb_strv_push(&args, "--batch");
+    mb_strv_push(&args, "--skip-column-names");
+    mb_strv_push(&args, "--connect-timeout=10");
+    mb_strv_push(&args, "-e");
+    mb_strv_push(&args, sql);
+    struct my_run run = { fl, cfg, 'c', out, cap, NULL, NULL };
+    int rc = client ? my_spawn(&run, client, &args, err) : -1;
+    mb_strv_free(&args);
+    free(client);
+    return rc;
+}
+
+static void trim(char *s)
+{
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+        s[--n] = '\0';
+}
+
+static int my_check(const struct flavour *fl, const struct mb_config *cfg, struct mb_error *err)
+{
+    char version[128];
+    if (my_query(fl, cfg, "SELECT VERSION()", version, sizeof version, err) != 0)
+        return -1;
+    /* An unknown database fails here, not half-way through a dump. */
+    const char *db = mb_config_get(cfg, "database");
+    if (!db || strcmp(db, "*") == 0)
+        return 0;
+    struct mb_strv names = { 0 };
+    mb_strv_push_lines(&names, db);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < names.n; i++) {
+        char *quoted = mb_quote_identifier(names.v[i], '`');
+        char *sql = quoted ? mb_strdup_printf("USE %s", quoted) : NULL;
+        rc = sql ? my_query(fl, cfg, sql, version, sizeof version, err) : -1;
+        free(sql);
+        free(quoted);
+    }
+    mb_strv_free(&names);
+    return rc;
+}
+
+static struct mb_reader *my_open(const struct flavour *fl, const struct mb_config *cfg,
+                                 struct mb_error *err)
+{
+    char version[128], names[8192];
+    const char *db = mb_config_get(cfg, "database");
+    int all = !db || strcmp(db, "*") == 0;
+    if (my_query(fl, cfg, "SELECT VERSION()", version, sizeof version, err) != 0
+        || (all && my_query(fl, cfg, "SHOW DATABASES", names, sizeof names, err) != 0))
+        return NULL;
+    trim(version);
+    char *tool = mb_tool_path(cfg, fl->dump, NULL);
+    struct mb_strv args = { 0 };
+    mb_strv_push(&args, "--single-transaction");
+    mb_strv_push(&args, "--quick");
+    mb_strv_push(&args, "--routines");
+    mb_strv_push(&args, "--triggers");
+    mb_strv_push(&args, "--hex-blob");
+    mb_strv_push_lines(&args, mb_config_get(cfg, "extra_args"));
+    if (all) {
+        mb_strv_push(&args, "--all-databases");
+    } else if (strchr(db, '\n')) {
+        mb_strv_push(&args, "--databases");
+        mb_strv_push_lines(&args, db);
+    } else {
+        mb_strv_push(&args, db); /* no CREATE DATABASE / USE: loads anywhere */
+    }
+    struct my_run run = { fl, cfg, 'r', NULL, 0, NULL, NULL };
+    if (tool)
+        my_spawn(&run, tool, &args, err);
+    if (run.reader) {
+        trim(names);
+        mb_config_set(&run.reader->meta, "engine_version", version);
+        mb_config_set(&run.reader->meta, "databases", all ? names : db);
+        mb_config_set(&run.reader->meta, "format", all || strchr(db, '\n') ? "databases" : "database");
+    }
+    mb_strv_free(&args);
+    free(tool);
+    return run.reader;
+}
+
+static struct mb_writer *my_restore(const struct flavour *fl, const struct mb_config *cfg,
+                                    const char *target, int create, struct mb_error *err)
+{
+    const char *db = mb_config_get(cfg, "database");
+    int one = db && strcmp(db, "*") != 0 && !strchr(db, '\n');
+    if (!one && target) {
+        mb_error_set(err, "a backup of several databases restores the databases it names; --to cannot rename them");
+        return NULL;
+    }
+    if (one && !target)
+        target = db;
+    char scratch[256];
+    char *quoted = one ? mb_quote_identifier(target, '`') : NULL;
+    char *sql = quoted ? mb_strdup_printf("CREATE DATABASE %s", quoted) : NULL;
+    int rc = one && create ? (sql ? my_query(fl, cfg, sql, scratch, sizeof scratch, err) : -1) : 0;
+    free(sql);
+    free(quoted);
+    if (rc != 0)
+        return NULL;
+    char *client = mb_tool_path(cfg, fl->client, fl->client);
+    struct mb_strv args = { 0 };
+    if (one)
+        mb_strv_push(&args, target);
+    struct my_run run = { fl, cfg, 'w', NULL, 0, NULL, NULL };
+    if (client)
+        my_spawn(&run, client, &args, err);
+    mb_strv_free(&args);
+    free(client);
+    return run.writer;
+}
+
+#define FLAVOUR_OPS(name, fl)                                                                   \
+    static int name##_check(const struct mb_config *cfg, struct mb_error *err)                  \
+    {                                                                                           \
+        return my_check(&fl, cfg, err);                                                         \
+    }                                                                                           \
+    static struct mb_reader *name##_open(const struct mb_config *cfg, struct mb_error *err)     \
+    {                                                                                           \
+        return my_open(&fl, cfg, err);                                                          \
+    }                                                                                           \
+    static struct mb_writer *name##_restore(const struct mb_config *cfg, const char *target,    \
+                                            int create, struct mb_error *err)                   \
+    {                                                                                           \
+        return my_restore(&fl, cfg, target, create, err);                                       \
+    }                                                                                           \
+    const struct mb_source_ops mb_source_##name = {                                             \
+        .version = MB_SOURCE_OPS_VERSION, .type = #name, .check = name##_check,                 \
+        .open = name##_open, .restore = name##_restore,                                          \
+    };
+
+FLAVOUR_OPS(mariadb, mariadb)
+FLAVOUR_OPS(mysql, mysql)

@@ -1,0 +1,228 @@
+/* postgres.c — PostgreSQL through its own tools: pg_dump (plain SQL, or
+ * custom format), pg_dumpall for every database; psql / pg_restore to load.
+ *
+ * Connection settings reach the tools through libpq's environment
+ * (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGSSLMODE): the password is never
+ * on a command line.  Options: host, port, user, password, database ("*":
+ * all), format ("plain" | "custom"), socket (a directory), sslmode,
+ * extra_args (appended to the dump tool's arguments), tool (pg_dump's path). */
+#include "adapters.h"
+#include "process.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VERSION_QUERY "SELECT current_setting('server_version')"
+#define DATABASES_QUERY "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1"
+
+static int all_databases(const struct mb_config *cfg)
+{
+    const char *db = mb_config_get(cfg, "database");
+    return db && strcmp(db, "*") == 0;
+}
+
+/* libpq's environment for the tools; dbname overrides the job's database. */
+static void pg_environment(const struct mb_config *cfg, const char *dbname, struct mb_strv *env)
+{
+    const char *host = mb_config_get(cfg, "socket");
+    if (!host)
+        host = mb_config_get(cfg, "host");
+    if (host)
+        mb_strv_pushf(env, "PGHOST=%s", host);
+    if (mb_config_get(cfg, "port"))
+        mb_strv_pushf(env, "PGPORT=%s", mb_config_get(cfg, "port"));
+    if (mb_config_get(cfg, "user"))
+        mb_strv_pushf(env, "PGUSER=%s", mb_config_get(cfg, "user"));
+    if (mb_config_get(cfg, "password"))
+        mb_strv_pushf(env, "PGPASSWORD=%s", mb_config_get(cfg, "password"));
+    if (mb_config_get(cfg, "sslmode"))
+        mb_strv_pushf(env, "PGSSLMODE=%s", mb_config_get(cfg, "sslmode"));
+    if (dbname)
+        mb_strv_pushf(env, "PGDATABASE=%s", dbname);
+    mb_strv_push(env, "PGCONNECT_TIMEOUT=10");
+    mb_strv_push(env, "PGAPPNAME=moonbak");
+}
+
+/* Where messages say we connected: never the password. */
+static char *pg_label(const struct mb_config *cfg, const char *tool)
+{
+    const char *host = mb_config_get(cfg, "socket");
+    if (!host)
+        host = mb_config_get(cfg, "host");
+    const char *port = mb_config_get(cfg, "port");
+    return mb_strdup_printf("postgres %s%s%s (%s)", host ? host : "localhost", port ? ":" : "",
+                            port ? port : "", tool);
+}
+
+/* Runs one query with psql; its single-column result into out. */
+static int pg_query(const struct mb_config *cfg, const char *dbname, const char *sql, char *out,
+                    size_t cap, struct mb_error *err)
+{
+    char *psql = mb_tool_path(cfg, "psql", "psql");
+    char *label = pg_label(cfg, "psql");
+    struct mb_strv argv = { 0 }, env = { 0 };
+    mb_strv_push(&argv, psql ? psql : "psql");
+    mb_strv_push(&argv, "-X");
+    mb_strv_push(&argv, "-w");
+    mb_strv_push(&argv, "-A");
+    mb_strv_push(&argv, "-t");
+    mb_strv_push(&argv, "-c");
+    mb_strv_push(&argv, sql);
+    pg_environment(cfg, dbname, &env);
+    int rc = -1;
+    if (argv.failed || env.failed || !label) {
+        mb_error_set(err, "out of memory");
+    } else {
+        struct mb_command cmd = { (const char *const *)argv.v, (const char *const *)env.v, label, NULL };
+        rc = mb_run_capture(&cmd, out, cap, err);
+    }
+    mb_strv_free(&argv);
+    mb_strv_free(&env);
+    free(label);
+    free(psql);
+    return rc;
+}
+
+static const char *check_database(const struct mb_config *cfg)
+{
+    const char *db = mb_config_get(cfg, "database");
+    return !db || strcmp(db, "*") == 0 ? "postgres" : db;
+}
+
+static int pg_check(const struct mb_config *cfg, struct mb_error *err)
+{
+    char version[128];
+    return pg_query(cfg, check_database(cfg), VERSION_QUERY, version, sizeof version, err);
+}
+
+static void trim(char *s)
+{
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+        s[--n] = '\0';
+}
+
+/* Engine version and the databases the dump will hold, into meta. */
+static int pg_describe(const struct mb_config *cfg, struct mb_config *meta, struct mb_error *err)
+{
+    char version[128], names[8192];
+    const char *db = check_database(cfg);
+    if (pg_query(cfg, db, VERSION_QUERY, version, sizeof version, err) != 0)
+        return -1;
+    trim(version);
+    if (all_databases(cfg) && pg_query(cfg, db, DATABASES_QUERY, names, sizeof names, err) != 0)
+        return -1;
+    if (!all_databases(cfg))
+        snprintf(names, sizeof names, "%s", db);
+    trim(names);
+    mb_config_set(meta, "engine_version", version);
+    mb_config_set(meta, "databases", names);
+    const char *format = mb_config_get(cfg, "format");
+    mb_config_set(meta, "format", !all_databases(cfg) && format ? format : "plain");
+    return 0;
+}
+
+static struct mb_reader *pg_open(const struct mb_config *cfg, struct mb_error *err)
+{
+    struct mb_config meta = { 0, NULL };
+    if (pg_describe(cfg, &meta, err) != 0) {
+        mb_config_free(&meta);
+        return NULL;
+    }
+    int all = all_databases(cfg);
+    const char *format = mb_config_get(cfg, "format");
+    char *tool = mb_tool_path(cfg, all ? "pg_dumpall" : "pg_dump", all ? "pg_dumpall" : NULL);
+    char *label = pg_label(cfg, all ? "pg_dumpall" : "pg_dump");
+    struct mb_strv argv = { 0 }, env = { 0 };
+    mb_strv_push(&argv, tool ? tool : "pg_dump");
+    mb_strv_push(&argv, "--no-password");
+    if (!all && format && strcmp(format, "custom") == 0)
+        mb_strv_push(&argv, "--format=custom");
+    mb_strv_push_lines(&argv, mb_config_get(cfg, "extra_args"));
+    if (!all)
+        mb_strv_push(&argv, check_database(cfg));
+    pg_environment(cfg, NULL, &env);
+    struct mb_reader *r = NULL;
+    if (argv.failed || env.failed || !label || !tool) {
+        mb_error_set(err, "out of memory");
+    } else {
+        struct mb_command cmd = { (const char *const *)argv.v, (const char *const *)env.v, label, NULL };
+        r = mb_spawn_reader(&cmd, err);
+    }
+    for (size_t i = 0; r && i < meta.count; i++)
+        mb_config_set(&r->meta, meta.items[i].key, meta.items[i].value);
+    mb_config_free(&meta);
+    mb_strv_free(&argv);
+    mb_strv_free(&env);
+    free(label);
+    free(tool);
+    return r;
+}
+
+static int pg_create_database(const struct mb_config *cfg, const char *target, struct mb_error *err)
+{
+    char *quoted = mb_quote_identifier(target, '"');
+    char *sql = quoted ? mb_strdup_printf("CREATE DATABASE %s", quoted) : NULL;
+    char ignored[256];
+    int rc = sql ? pg_query(cfg, "postgres", sql, ignored, sizeof ignored, err) : -1;
+    if (!sql)
+        mb_error_set(err, "out of memory");
+    free(sql);
+    free(quoted);
+    return rc;
+}
+
+/* psql for plain dumps, pg_restore for custom ones; a pg_dumpall dump
+ * names its databases itself and loads through the "postgres" database. */
+static struct mb_writer *pg_restore(const struct mb_config *cfg, const char *target, int create,
+                                    struct mb_error *err)
+{
+    int all = all_databases(cfg);
+    const char *format = mb_config_get(cfg, "format");
+    int custom = !all && format && strcmp(format, "custom") == 0;
+    if (all && target && strcmp(target, "*") != 0) {
+        mb_error_set(err, "an all-databases backup restores the databases it names; --to cannot rename them");
+        return NULL;
+    }
+    if (!target || all)
+        target = all ? "postgres" : check_database(cfg);
+    if (create && !all && pg_create_database(cfg, target, err) != 0)
+        return NULL;
+    char *tool = mb_tool_path(cfg, custom ? "pg_restore" : "psql", custom ? "pg_restore" : "psql");
+    char *label = pg_label(cfg, custom ? "pg_restore" : "psql");
+    struct mb_strv argv = { 0 }, env = { 0 };
+    mb_strv_push(&argv, tool ? tool : "psql");
+    mb_strv_push(&argv, "--no-password");
+    if (custom) {
+        mb_strv_push(&argv, "--exit-on-error");
+        mb_strv_push(&argv, "--no-owner");
+        mb_strv_pushf(&argv, "--dbname=%s", target);
+    } else {
+        mb_strv_push(&argv, "-X");
+        mb_strv_push(&argv, "-q");
+        mb_strv_push(&argv, "-v");
+        mb_strv_push(&argv, "ON_ERROR_STOP=1");
+    }
+    pg_environment(cfg, target, &env);
+    struct mb_writer *w = NULL;
+    if (argv.failed || env.failed || !label || !tool) {
+        mb_error_set(err, "out of memory");
+    } else {
+        struct mb_command cmd = { (const char *const *)argv.v, (const char *const *)env.v, label, NULL };
+        w = mb_spawn_writer(&cmd, err);
+    }
+    mb_strv_free(&argv);
+    mb_strv_free(&env);
+    free(label);
+    free(tool);
+    return w;
+}
+
+const struct mb_source_ops mb_source_postgres = {
+    .version = MB_SOURCE_OPS_VERSION,
+    .type = "postgres",
+    .check = pg_check,
+    .open = pg_open,
+    .restore = pg_restore,
+};
