@@ -16,7 +16,7 @@ CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps demo check asan test test-fast unit bench clean
+.PHONY: all deps demo check asan test test-fast unit bench bench-memory clean
 
 all: $(BIN)
 
@@ -73,8 +73,13 @@ check:
 	@scripts/install-deps.sh --test
 	@$(MAKE) --no-print-directory test
 
+# Benchmarks: moonbak beside the standard tools, same input, ratios printed.
 bench: deps all
 	@bench/run.sh ./$(BIN)
+
+# Peak memory for a 1 GiB and a 4 GiB dump.
+bench-memory: deps all
+	@bench/run.sh ./$(BIN) --memory
 
 clean:
 	rm -rf build build-asan $(BIN)

@@ -29,7 +29,8 @@ struct mb_source_ops {
 struct mb_strv;
 /* The program to run: the "tool" option when set (a path, for tools not on
  * PATH), else fallback; sibling names a tool of the same package
- * ("psql" next to "pg_dump"), looked up beside "tool" when it is a path. */
+ * ("psql" next to "pg_dump"): the one beside "tool" when there is one,
+ * else the one on PATH. */
 char *mb_tool_path(const struct mb_config *cfg, const char *fallback, const char *sibling);
 /* A database identifier quoted for SQL: "name" (quote = '"') or `name`. */
 char *mb_quote_identifier(const char *name, char quote);

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 char *mb_tool_path(const struct mb_config *cfg, const char *fallback, const char *sibling)
 {
@@ -12,9 +13,11 @@ char *mb_tool_path(const struct mb_config *cfg, const char *fallback, const char
     if (!sibling)
         return strdup(tool);
     const char *slash = strrchr(tool, '/');
-    if (!slash)
-        return strdup(sibling);
-    return mb_strdup_printf("%.*s/%s", (int)(slash - tool), tool, sibling);
+    char *beside = slash ? mb_strdup_printf("%.*s/%s", (int)(slash - tool), tool, sibling) : NULL;
+    if (beside && access(beside, X_OK) == 0)
+        return beside;
+    free(beside); /* not installed beside the tool: the one on PATH */
+    return strdup(sibling);
 }
 
 char *mb_quote_identifier(const char *name, char quote)

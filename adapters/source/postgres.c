@@ -201,8 +201,14 @@ static struct mb_writer *pg_restore(const struct mb_config *cfg, const char *tar
     } else {
         mb_strv_push(&argv, "-X");
         mb_strv_push(&argv, "-q");
-        mb_strv_push(&argv, "-v");
-        mb_strv_push(&argv, "ON_ERROR_STOP=1");
+        /* A pg_dumpall script re-creates roles that a new server already
+         * has (at least the one we connect as): as PostgreSQL's own docs
+         * say, those errors are expected there, so only a single-database
+         * load stops at the first error. */
+        if (!all) {
+            mb_strv_push(&argv, "-v");
+            mb_strv_push(&argv, "ON_ERROR_STOP=1");
+        }
     }
     pg_environment(cfg, target, &env);
     struct mb_writer *w = NULL;

@@ -98,7 +98,7 @@ local function replay(job, meta, transforms, writers, options)
   reader:close()
   handle:close()
   if not result then
-    return nil, ("backup %s on %s is damaged or the key is wrong: %s"):format(meta.backup_id, meta.storage, perr)
+    return nil, ("backup %s on %s: %s"):format(meta.backup_id, meta.storage, perr)
   end
   return result
 end

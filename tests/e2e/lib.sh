@@ -26,6 +26,26 @@ json() {
     "$MOONBAK" script "$T/json.lua"
 }
 
+# require_tools TOOL... : a test that cannot run without TOOL stops here.
+# On a developer laptop that is a skip; under CI=true it is a failure.
+require_tools() {
+    local missing=""
+    for tool in "$@"; do command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"; done
+    [ -z "$missing" ] && return 0
+    if [ "${CI:-}" = true ]; then
+        not_ok "$(basename "$0"): missing$missing (scripts/install-deps.sh --test installs it)"
+    else
+        ok "$(basename "$0") # SKIP missing$missing"
+    fi
+    finish
+}
+
+# no_secret_in VALUE FILE... : true when VALUE appears in none of the files
+no_secret_in() {
+    local value=$1; shift
+    ! grep -rqaF -- "$value" "$@" 2>/dev/null
+}
+
 finish() {
     exit $((failures > 0))
 }

@@ -55,7 +55,7 @@ runner=$!
 sleep 0.5
 leaked=no
 for f in /proc/[0-9]*/cmdline; do
-    tr '\0' ' ' < "$f" 2>/dev/null | grep -q 'pa55-in-env' && leaked=yes
+    { tr '\0' ' ' <"$f"; } 2>/dev/null | grep -q 'pa55-in-env' && leaked=yes
 done
 wait $runner
 check "a secret in env reaches the child" bash -c "'$MOONBAK' restore envjob.lua --output env.out >/dev/null && [ \"\$(cat env.out)\" = pa55-in-env ]"
