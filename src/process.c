@@ -358,7 +358,7 @@ struct mb_reader *mb_spawn_reader(const struct mb_command *cmd, struct mb_error 
         /* message set */
     } else if (pipe2(out, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
         mb_error_errno(err, "%s: pipe", s->child.label);
-    } else if (child_spawn(&s->child, cmd, -1, out[1], errp[1], err) == 0) {
+    } else if (child_spawn(&s->child, cmd, -1, out[1], cmd->merge_stderr ? out[1] : errp[1], err) == 0) {
         s->out_fd = out[0];
         s->child.tail_fd = errp[0];
         out[0] = errp[0] = -1;

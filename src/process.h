@@ -19,6 +19,7 @@ struct mb_command {
     const char *const *env;   /* extra "NAME=value" entries; NULL-terminated or NULL */
     const char *label;        /* names the tool in messages, never its arguments */
     const char *remove_after; /* a file deleted once the child is gone (an option file) */
+    int merge_stderr;         /* readers: the child's stderr joins its stdout */
 };
 
 struct mb_reader *mb_spawn_reader(const struct mb_command *cmd, struct mb_error *err);

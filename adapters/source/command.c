@@ -27,7 +27,7 @@ static struct mb_reader *command_open(const struct mb_config *cfg, struct mb_err
     if (argv.failed || env.failed || !label) {
         mb_error_set(err, "out of memory");
     } else {
-        struct mb_command cmd = { (const char *const *)argv.v, (const char *const *)env.v, label, NULL };
+        struct mb_command cmd = { .argv = (const char *const *)argv.v, .env = (const char *const *)env.v, .label = label };
         r = mb_spawn_reader(&cmd, err);
     }
     if (r)

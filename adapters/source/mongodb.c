@@ -78,7 +78,7 @@ static int mongo_run(const struct mb_config *cfg, const char *tool, struct mb_st
         mb_error_set(err, "out of memory");
         unlink(config);
     } else {
-        struct mb_command cmd = { (const char *const *)argv.v, NULL, label, config };
+        struct mb_command cmd = { .argv = (const char *const *)argv.v, .label = label, .remove_after = config };
         char ignored[1024];
         if (mode == 'r')
             rc = (*reader = mb_spawn_reader(&cmd, err)) ? 0 : -1;

@@ -99,7 +99,7 @@ static int my_spawn(struct my_run *run, const char *tool, struct mb_strv *args, 
         mb_error_set(err, "out of memory");
         unlink(options);
     } else {
-        struct mb_command cmd = { (const char *const *)argv.v, NULL, label, options };
+        struct mb_command cmd = { .argv = (const char *const *)argv.v, .label = label, .remove_after = options };
         if (run->mode == 'r')
             rc = (run->reader = mb_spawn_reader(&cmd, err)) ? 0 : -1;
         else if (run->mode == 'w')

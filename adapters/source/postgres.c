@@ -74,7 +74,7 @@ static int pg_query(const struct mb_config *cfg, const char *dbname, const char 
     if (argv.failed || env.failed || !label) {
         mb_error_set(err, "out of memory");
     } else {
-        struct mb_command cmd = { (const char *const *)argv.v, (const char *const *)env.v, label, NULL };
+        struct mb_command cmd = { .argv = (const char *const *)argv.v, .env = (const char *const *)env.v, .label = label };
         rc = mb_run_capture(&cmd, out, cap, err);
     }
     mb_strv_free(&argv);
@@ -147,7 +147,7 @@ static struct mb_reader *pg_open(const struct mb_config *cfg, struct mb_error *e
     if (argv.failed || env.failed || !label || !tool) {
         mb_error_set(err, "out of memory");
     } else {
-        struct mb_command cmd = { (const char *const *)argv.v, (const char *const *)env.v, label, NULL };
+        struct mb_command cmd = { .argv = (const char *const *)argv.v, .env = (const char *const *)env.v, .label = label };
         r = mb_spawn_reader(&cmd, err);
     }
     for (size_t i = 0; r && i < meta.count; i++)
@@ -181,7 +181,7 @@ static struct mb_writer *pg_restore(const struct mb_config *cfg, const char *tar
     int all = all_databases(cfg);
     const char *format = mb_config_get(cfg, "format");
     int custom = !all && format && strcmp(format, "custom") == 0;
-    if (all && target && strcmp(target, "*") != 0) {
+    if (all && target) {
         mb_error_set(err, "an all-databases backup restores the databases it names; --to cannot rename them");
         return NULL;
     }
@@ -215,7 +215,7 @@ static struct mb_writer *pg_restore(const struct mb_config *cfg, const char *tar
     if (argv.failed || env.failed || !label || !tool) {
         mb_error_set(err, "out of memory");
     } else {
-        struct mb_command cmd = { (const char *const *)argv.v, (const char *const *)env.v, label, NULL };
+        struct mb_command cmd = { .argv = (const char *const *)argv.v, .env = (const char *const *)env.v, .label = label };
         w = mb_spawn_writer(&cmd, err);
     }
     mb_strv_free(&argv);

@@ -54,7 +54,9 @@ static int redis_command(const struct mb_config *cfg, const char *const *extra, 
     if (argv.failed || env.failed || !label || !tool) {
         mb_error_set(err, "out of memory");
     } else {
-        struct mb_command cmd = { (const char *const *)argv.v, (const char *const *)env.v, label, NULL };
+        /* Questions get redis-cli's complaints too ("AUTH failed: ..."
+         * goes to stderr); a dump's stdout must stay pure RDB. */
+        struct mb_command cmd = { .argv = (const char *const *)argv.v, .env = (const char *const *)env.v, .label = label, .merge_stderr = !as_reader };
         if (as_reader)
             rc = (*reader = mb_spawn_reader(&cmd, err)) ? 0 : -1;
         else
@@ -67,6 +69,21 @@ static int redis_command(const struct mb_config *cfg, const char *const *extra, 
     return rc;
 }
 
+/* The first line of out that is a refusal, or NULL. */
+static char *refusal(char *out)
+{
+    static const char *const marks[] = { "AUTH failed", "WRONGPASS", "NOAUTH", "NOPERM", "ERR",
+                                         "Could not connect" };
+    for (size_t i = 0; i < sizeof marks / sizeof *marks; i++) {
+        char *line = strstr(out, marks[i]);
+        if (line) {
+            line[strcspn(line, "\r\n")] = '\0';
+            return line;
+        }
+    }
+    return NULL;
+}
+
 /* redis-cli exits 0 even when the server refuses (NOAUTH, WRONGPASS), so
  * the answer itself is checked. */
 static int redis_ask(const struct mb_config *cfg, const char *const *words, char *out, size_t cap,
@@ -74,12 +91,10 @@ static int redis_ask(const struct mb_config *cfg, const char *const *words, char
 {
     if (redis_command(cfg, words, 0, NULL, out, cap, err) != 0)
         return -1;
-    if (strncmp(out, "ERR", 3) == 0 || strncmp(out, "NOAUTH", 6) == 0
-        || strncmp(out, "WRONGPASS", 9) == 0 || strstr(out, "Could not connect")
-        || strncmp(out, "NOPERM", 6) == 0 || strstr(out, "AUTH failed")) {
+    char *refused = refusal(out);
+    if (refused) {
         char *label = redis_label(cfg);
-        out[strcspn(out, "\n")] = '\0';
-        mb_error_set(err, "%s: %s", label ? label : "redis", out);
+        mb_error_set(err, "%s: %s", label ? label : "redis", refused);
         free(label);
         return -1;
     }

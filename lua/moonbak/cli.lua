@@ -21,6 +21,7 @@ usage: moonbak [--state DIR] [--jobs DIR] COMMAND [ARGS]
                                 restore a backup's dump into FILE
   restore JOB [BACKUP] --to DATABASE [--create] [--identity FILE]
                                 load a backup into a database of the job's server
+                                ('*': into the database(s) it came from)
   keygen [--output FILE]        make an age identity (like age-keygen)
   secret set NAME               store a secret read from standard input
   secret list | secret rm NAME  list or remove stored secrets
@@ -331,7 +332,9 @@ function commands.restore(cfg, args, opts)
     local spec = {}
     for k, v in pairs(job.source) do spec[k] = v end
     spec.temp_dir = st:temp_dir()
-    result, rerr = mb.backups.restore_to_database(job, meta, spec, opts.to, opts.create, keys, progress)
+    -- "*": into the database(s) the backup came from
+    local target = opts.to ~= "*" and opts.to or nil
+    result, rerr = mb.backups.restore_to_database(job, meta, spec, target, opts.create, keys, progress)
     where = ("database %s"):format(opts.to)
   else
     result, rerr = mb.backups.restore_to_file(job, meta, opts.output, opts.force, keys, progress)
