@@ -7,7 +7,7 @@ set -eu
 build="gcc make pkg-config liblua5.4-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
        lua-cjson-dev libzstd-dev"
 runtime="sqlite3 zstd age"
-test_only=""
+test_only="openssh-server vsftpd nginx libnginx-mod-http-dav-ext"  # servers of the remote storage tests
 
 packages="$build $runtime"
 [ "${1:-}" = "--test" ] && packages="$packages $test_only"
