@@ -20,8 +20,9 @@ throwaway_user moonbak-test "$password" "$home/home" || not_ok "a throwaway logi
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$srv/key.pem" -out "$srv/cert.pem" -days 2 \
     -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
 
-# require_ssl_reuse is off: vsftpd 3.0.3 cannot resume the TLS 1.3 session
-# of the control connection on the data connection.
+# require_ssl_reuse is off: TLS session reuse between the control and data
+# connections is a known source of trouble with vsftpd and TLS 1.3 (not
+# tried here with it on).
 cat > "$srv/vsftpd.conf" <<EOF
 listen=YES
 listen_address=127.0.0.1
