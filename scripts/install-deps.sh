@@ -7,7 +7,9 @@ set -eu
 build="gcc make pkg-config liblua5.4-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
        lua-cjson-dev libzstd-dev"
 runtime="sqlite3 zstd age"
-test_only="postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools"
+# the servers and clients the tests run against
+test_only="postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
+           openssh-server vsftpd nginx libnginx-mod-http-dav-ext"
 
 packages="$build $runtime"
 [ "${1:-}" = "--test" ] && packages="$packages $test_only"

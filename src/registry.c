@@ -12,6 +12,7 @@ extern const struct mb_source_ops mb_source_mariadb;
 extern const struct mb_source_ops mb_source_redis;
 extern const struct mb_source_ops mb_source_mongodb;
 extern const struct mb_storage_ops mb_storage_local;
+extern const struct mb_storage_ops mb_storage_sftp, mb_storage_webdav, mb_storage_ftp;
 
 static const struct mb_source_ops *const sources[] = {
     &mb_source_sqlite,
@@ -26,6 +27,7 @@ static const struct mb_source_ops *const sources[] = {
 
 static const struct mb_storage_ops *const storages[] = {
     &mb_storage_local,
+    &mb_storage_sftp, &mb_storage_webdav, &mb_storage_ftp,
 };
 
 const struct mb_source_ops *mb_source_find(const char *type)

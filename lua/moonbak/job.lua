@@ -35,11 +35,16 @@ M.storages = {
   s3 = { endpoint = "string", region = "string", bucket = "string!", prefix = "string",
          access_key = "string", secret_key = "string", path_style = "boolean",
          part_size = "integer" },
+  -- remote storages: timeout (seconds a transfer may stall), retries (of
+  -- small requests after connection failures)
   sftp = { host = "string!", port = "integer", user = "string", password = "string",
-           private_key = "string", path = "string", known_hosts = "string" },
-  webdav = { url = "string!", user = "string", password = "string" },
+           private_key = "string", key_passphrase = "string", path = "string",
+           known_hosts = "string", timeout = "integer", retries = "integer" },
+  webdav = { url = "string!", user = "string", password = "string", ca_file = "string",
+             insecure_tls = "boolean", timeout = "integer", retries = "integer" },
   ftp = { host = "string!", port = "integer", user = "string", password = "string",
-          path = "string", tls = "boolean" },
+          path = "string", tls = "boolean", ca_file = "string", insecure_tls = "boolean",
+          timeout = "integer", retries = "integer" },
 }
 
 local top = {

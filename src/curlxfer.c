@@ -1,0 +1,847 @@
+/* curlxfer.c — libcurl requests, push-style uploads and pull-style
+ * downloads for the remote storages (see curlxfer.h for the design). */
+#include "curlxfer.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+/* ---- process-wide setup ------------------------------------------------ */
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+/* Once per process, before the first handle.  SIGPIPE is ignored because
+ * libssh2 and OpenSSL write to sockets with plain send(), and with
+ * CURLOPT_NOSIGNAL (required: the pump is multi-threaded) libcurl does not
+ * guard those writes: a server that goes away must be an error, not the
+ * death of the run. */
+static void global_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    signal(SIGPIPE, SIG_IGN);
+    atexit(curl_global_cleanup);
+}
+
+/* ---- configuration ----------------------------------------------------- */
+
+static int copy_option(char **dst, const struct mb_config *cfg, const char *key)
+{
+    const char *v = mb_config_get(cfg, key);
+    *dst = v && *v ? strdup(v) : NULL;
+    return v && *v && !*dst ? -1 : 0;
+}
+
+int mb_curl_conf_load(struct mb_curl_conf *conf, const struct mb_config *cfg,
+                      struct mb_error *err)
+{
+    memset(conf, 0, sizeof *conf);
+    if (copy_option(&conf->user, cfg, "user") != 0 || copy_option(&conf->password, cfg, "password") != 0
+        || copy_option(&conf->ca_file, cfg, "ca_file") != 0) {
+        mb_curl_conf_free(conf);
+        mb_error_set(err, "out of memory");
+        return -1;
+    }
+    const char *insecure = mb_config_get(cfg, "insecure_tls");
+    conf->insecure_tls = insecure && strcmp(insecure, "true") == 0;
+    conf->timeout = (long)mb_config_get_int(cfg, "timeout", 60);
+    conf->retries = (int)mb_config_get_int(cfg, "retries", 3);
+    if (conf->timeout < 1)
+        conf->timeout = 1;
+    if (conf->retries < 0)
+        conf->retries = 0;
+    return 0;
+}
+
+void mb_curl_conf_free(struct mb_curl_conf *conf)
+{
+    free(conf->user);
+    if (conf->password) /* a secret: do not leave it in freed memory */
+        memset(conf->password, 0, strlen(conf->password));
+    free(conf->password);
+    free(conf->ca_file);
+    memset(conf, 0, sizeof *conf);
+}
+
+/* ---- one request ------------------------------------------------------- */
+
+static size_t req_receive(char *data, size_t size, size_t n, void *ud)
+{
+    struct mb_curl_req *r = ud;
+    size_t len = size * n;
+    if (r->body_max == 0)
+        return len; /* nobody asked for the body */
+    if (r->body_len + len > r->body_max)
+        return 0; /* too large: libcurl fails with CURLE_WRITE_ERROR */
+    if (r->body_len + len + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 4096;
+        while (cap < r->body_len + len + 1)
+            cap *= 2;
+        char *grown = realloc(r->body, cap);
+        if (!grown)
+            return 0;
+        r->body = grown;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, len);
+    r->body_len += len;
+    r->body[r->body_len] = '\0';
+    return len;
+}
+
+static size_t req_supply(char *dst, size_t size, size_t n, void *ud)
+{
+    struct mb_curl_req *r = ud;
+    size_t len = r->send_len - r->send_pos;
+    if (len > size * n)
+        len = size * n;
+    if (len)
+        memcpy(dst, r->send + r->send_pos, len);
+    r->send_pos += len;
+    return len;
+}
+
+static void req_set_common(struct mb_curl_req *r, const struct mb_curl_conf *conf, const char *url)
+{
+    CURL *e = r->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, req_receive);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, req_supply);
+    curl_easy_setopt(e, CURLOPT_READDATA, r);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, conf->timeout);
+    /* A transfer that moves nothing for `timeout` seconds fails; a paused
+     * one (waiting for the dump) is exempt. */
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, conf->timeout);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* Credentials go through options, never into a URL that a message
+     * might show. */
+    if (conf->user)
+        curl_easy_setopt(e, CURLOPT_USERNAME, conf->user);
+    if (conf->password)
+        curl_easy_setopt(e, CURLOPT_PASSWORD, conf->password);
+    if (conf->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, conf->ca_file);
+    if (conf->insecure_tls) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+}
+
+struct mb_curl_req *mb_curl_req_new(const struct mb_curl_conf *conf, const char *url,
+                                    struct mb_error *err)
+{
+    pthread_once(&global_once, global_init);
+    struct mb_curl_req *r = calloc(1, sizeof *r);
+    if (!r || !(r->easy = curl_easy_init())) {
+        free(r);
+        mb_error_set(err, "out of memory (libcurl)");
+        return NULL;
+    }
+    req_set_common(r, conf, url);
+    return r;
+}
+
+void mb_curl_req_free(struct mb_curl_req *r)
+{
+    if (!r)
+        return;
+    curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->headers);
+    curl_slist_free_all(r->quote);
+    free(r->body);
+    free(r);
+}
+
+int mb_curl_req_header(struct mb_curl_req *r, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(r->headers, line);
+    if (!l)
+        return -1;
+    r->headers = l;
+    curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+    return 0;
+}
+
+/* One list per request is enough: a request uses QUOTE or POSTQUOTE. */
+int mb_curl_req_quote(struct mb_curl_req *r, CURLoption which, const char *command)
+{
+    struct curl_slist *l = curl_slist_append(r->quote, command);
+    if (!l)
+        return -1;
+    r->quote = l;
+    curl_easy_setopt(r->easy, which, r->quote);
+    return 0;
+}
+
+void mb_curl_req_collect(struct mb_curl_req *r, size_t max)
+{
+    r->body_max = max;
+}
+
+void mb_curl_req_send(struct mb_curl_req *r, const char *data, size_t len)
+{
+    r->send = data;
+    r->send_len = len;
+    r->send_pos = 0;
+    curl_easy_setopt(r->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+}
+
+static int req_failed(const struct mb_curl_req *r)
+{
+    return r->code != CURLE_OK || (r->http && r->status >= 400);
+}
+
+/* Worth another attempt: the connection failed, not the request. */
+static int req_transient(const struct mb_curl_req *r)
+{
+    if (r->code == CURLE_OK || r->code == CURLE_HTTP_RETURNED_ERROR)
+        return r->http && (r->status >= 500 || r->status == 408 || r->status == 429);
+    switch (r->code) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_FTP_ACCEPT_TIMEOUT:
+    case CURLE_FTP_CANT_GET_HOST:
+    case CURLE_FTP_WEIRD_PASV_REPLY:
+    case CURLE_FTP_WEIRD_227_FORMAT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void sleep_seconds(double s)
+{
+    struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+int mb_curl_req_perform(struct mb_curl_req *r, int retries)
+{
+    double backoff = 0.25;
+    for (int attempt = 0;; attempt++) {
+        r->errbuf[0] = '\0';
+        r->note[0] = '\0';
+        r->body_len = 0;
+        r->send_pos = 0;
+        r->status = 0;
+        r->code = curl_easy_perform(r->easy);
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+        if (!req_failed(r))
+            return 0;
+        if (attempt >= retries || !req_transient(r))
+            return -1;
+        sleep_seconds(backoff);
+        backoff *= 2;
+    }
+}
+
+static const char *http_words(long status)
+{
+    switch (status) {
+    case 401: return " (authentication failed: check user and password)";
+    case 403: return " (forbidden)";
+    case 404: return " (not found)";
+    case 405: return " (method not allowed)";
+    case 409: return " (conflict: a parent collection is missing)";
+    case 507: return " (insufficient storage)";
+    default: return "";
+    }
+}
+
+void mb_curl_req_describe(const struct mb_curl_req *r, char *out, size_t size)
+{
+    if (r->note[0]) {
+        snprintf(out, size, "%s", r->note);
+        return;
+    }
+    if (r->http && r->status >= 400) {
+        snprintf(out, size, "HTTP %ld%s", r->status, http_words(r->status));
+        return;
+    }
+    const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->code);
+    size_t n = strlen(why);
+    while (n && (why[n - 1] == '\n' || why[n - 1] == '\r'))
+        n--;
+    if (!r->http && r->status > 0)
+        snprintf(out, size, "%.*s (server reply %ld)", (int)n, why, r->status);
+    else
+        snprintf(out, size, "%.*s", (int)n, why);
+}
+
+/* ---- driving one transfer of a multi handle ---------------------------- */
+
+/* Lets libcurl work without blocking; sets *done (and the request's result)
+ * when the transfer has ended. */
+static void multi_work(CURLM *multi, struct mb_curl_req *r, int *done)
+{
+    int running = 0;
+    CURLMcode mc = curl_multi_perform(multi, &running);
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+        if (m->msg == CURLMSG_DONE) {
+            *done = 1;
+            r->code = m->data.result;
+            curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+        }
+    }
+    if (mc != CURLM_OK && !*done) {
+        *done = 1;
+        r->code = CURLE_FAILED_INIT;
+        snprintf(r->errbuf, sizeof r->errbuf, "%s", curl_multi_strerror(mc));
+    }
+}
+
+/* Waits until libcurl's sockets are ready, at most 1 s. */
+static void multi_wait(CURLM *multi)
+{
+    curl_multi_poll(multi, NULL, 0, 1000, NULL);
+}
+
+static CURLM *multi_start(struct mb_curl_req *r, struct mb_error *err)
+{
+    CURLM *multi = curl_multi_init();
+    if (!multi || curl_multi_add_handle(multi, r->easy) != CURLM_OK) {
+        if (multi)
+            curl_multi_cleanup(multi);
+        mb_error_set(err, "out of memory (libcurl)");
+        return NULL;
+    }
+    return multi;
+}
+
+/* Removing an unfinished transfer closes its connection: the server sees
+ * the upload or download end there. */
+static void multi_stop(CURLM *multi, struct mb_curl_req *r)
+{
+    if (!multi)
+        return;
+    curl_multi_remove_handle(multi, r->easy);
+    curl_multi_cleanup(multi);
+}
+
+/* ---- push-style upload ------------------------------------------------- */
+
+struct mb_curl_upload {
+    struct mb_curl_req *req; /* owned */
+    CURLM *multi;            /* owned; NULL until the upload streams */
+    char *label;             /* owned */
+    int retries;
+    char *small;             /* the first bytes, until they exceed MB_CURL_SMALL */
+    size_t small_len;
+    const char *lent;        /* the caller's buffer during write(); borrowed */
+    size_t lent_len, lent_pos;
+    int eof, paused, done, finished;
+};
+
+static size_t upload_supply(char *dst, size_t size, size_t n, void *ud)
+{
+    struct mb_curl_upload *u = ud;
+    size_t len = u->lent_len - u->lent_pos;
+    if (len == 0) {
+        if (u->eof)
+            return 0;
+        u->paused = 1; /* resumed by the next write() or by finish */
+        return CURL_READFUNC_PAUSE;
+    }
+    if (len > size * n)
+        len = size * n;
+    memcpy(dst, u->lent + u->lent_pos, len);
+    u->lent_pos += len;
+    return len;
+}
+
+static int upload_fail(struct mb_curl_upload *u, const char *what, struct mb_error *err)
+{
+    char why[CURL_ERROR_SIZE + 64];
+    mb_curl_req_describe(u->req, why, sizeof why);
+    mb_error_set(err, "%s: %s: %s", u->label, what, why);
+    return -1;
+}
+
+/* Lends buf to libcurl and works the transfer until all of it is taken. */
+static int upload_push(struct mb_curl_upload *u, const void *buf, size_t len, struct mb_error *err)
+{
+    u->lent = buf;
+    u->lent_len = len;
+    u->lent_pos = 0;
+    if (u->paused) {
+        u->paused = 0;
+        curl_easy_pause(u->req->easy, CURLPAUSE_CONT);
+    }
+    for (;;) {
+        multi_work(u->multi, u->req, &u->done);
+        if (u->done || u->lent_pos == u->lent_len)
+            break;
+        multi_wait(u->multi);
+    }
+    u->lent = NULL;
+    u->lent_len = u->lent_pos = 0;
+    if (u->done && !u->eof) {
+        if (!req_failed(u->req)) /* the server ended it: still a failure */
+            snprintf(u->req->errbuf, sizeof u->req->errbuf, "the server ended the upload early");
+        return upload_fail(u, "upload failed", err);
+    }
+    return 0;
+}
+
+/* From here on the bytes stream: the first MB_CURL_SMALL go out first. */
+static int upload_start_streaming(struct mb_curl_upload *u, struct mb_error *err)
+{
+    CURL *e = u->req->easy;
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, upload_supply);
+    curl_easy_setopt(e, CURLOPT_READDATA, u);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)-1);
+    if (!(u->multi = multi_start(u->req, err)))
+        return -1;
+    int rc = upload_push(u, u->small, u->small_len, err);
+    free(u->small);
+    u->small = NULL;
+    u->small_len = 0;
+    return rc;
+}
+
+struct mb_curl_upload *mb_curl_upload_new(struct mb_curl_req *req, int retries,
+                                          const char *label, struct mb_error *err)
+{
+    struct mb_curl_upload *u = calloc(1, sizeof *u);
+    if (u)
+        u->small = malloc(MB_CURL_SMALL);
+    if (u)
+        u->label = strdup(label);
+    if (!u || !u->small || !u->label) {
+        mb_curl_req_free(req);
+        if (u) {
+            free(u->small);
+            free(u->label);
+        }
+        free(u);
+        mb_error_set(err, "out of memory");
+        return NULL;
+    }
+    u->req = req;
+    u->retries = retries;
+    curl_easy_setopt(req->easy, CURLOPT_UPLOAD, 1L);
+    return u;
+}
+
+int mb_curl_upload_write(struct mb_curl_upload *u, const void *buf, size_t len,
+                         struct mb_error *err)
+{
+    if (u->done || u->finished) {
+        mb_error_set(err, "%s: write after the upload ended", u->label);
+        return -1;
+    }
+    if (!u->multi && u->small_len + len <= MB_CURL_SMALL) {
+        memcpy(u->small + u->small_len, buf, len);
+        u->small_len += len;
+        return 0;
+    }
+    if (!u->multi && upload_start_streaming(u, err) != 0)
+        return -1;
+    return upload_push(u, buf, len, err);
+}
+
+/* A small object goes up whole from memory, so it can be sent again after
+ * a connection-level failure. */
+static int upload_small(struct mb_curl_upload *u, struct mb_error *err)
+{
+    mb_curl_req_send(u->req, u->small, u->small_len);
+    if (mb_curl_req_perform(u->req, u->retries) != 0)
+        return upload_fail(u, "upload failed", err);
+    return 0;
+}
+
+int mb_curl_upload_finish(struct mb_curl_upload *u, struct mb_error *err)
+{
+    if (u->finished) {
+        mb_error_set(err, "%s: finished twice", u->label);
+        return -1;
+    }
+    u->finished = 1;
+    if (!u->multi)
+        return upload_small(u, err);
+    u->eof = 1;
+    if (u->paused) {
+        u->paused = 0;
+        curl_easy_pause(u->req->easy, CURLPAUSE_CONT);
+    }
+    while (!u->done) {
+        multi_work(u->multi, u->req, &u->done);
+        if (!u->done)
+            multi_wait(u->multi);
+    }
+    if (req_failed(u->req))
+        return upload_fail(u, "upload failed", err);
+    return 0;
+}
+
+void mb_curl_upload_free(struct mb_curl_upload *u)
+{
+    if (!u)
+        return;
+    multi_stop(u->multi, u->req);
+    mb_curl_req_free(u->req);
+    free(u->small);
+    free(u->label);
+    free(u);
+}
+
+/* ---- pull-style download ----------------------------------------------- */
+
+struct curl_reader {
+    struct mb_reader base;
+    struct mb_curl_req *req; /* owned */
+    CURLM *multi;            /* owned */
+    char *label;             /* owned */
+    char *chunk;             /* what libcurl delivered and read() has not taken */
+    size_t chunk_len, chunk_pos, chunk_cap;
+    int paused, done;
+};
+
+static size_t reader_take(char *data, size_t size, size_t n, void *ud)
+{
+    struct curl_reader *c = ud;
+    size_t len = size * n;
+    if (c->chunk_pos < c->chunk_len) {
+        c->paused = 1; /* libcurl keeps this chunk and offers it again */
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (len > c->chunk_cap) {
+        char *grown = realloc(c->chunk, len);
+        if (!grown)
+            return 0;
+        c->chunk = grown;
+        c->chunk_cap = len;
+    }
+    memcpy(c->chunk, data, len);
+    c->chunk_len = len;
+    c->chunk_pos = 0;
+    return len;
+}
+
+/* Works the transfer until a chunk is there or the transfer has ended. */
+static void reader_fill(struct curl_reader *c)
+{
+    while (c->chunk_pos == c->chunk_len && !c->done) {
+        if (c->paused) {
+            c->paused = 0;
+            curl_easy_pause(c->req->easy, CURLPAUSE_CONT); /* may deliver at once */
+            if (c->chunk_pos < c->chunk_len)
+                break;
+        }
+        multi_work(c->multi, c->req, &c->done);
+        if (c->chunk_pos == c->chunk_len && !c->done)
+            multi_wait(c->multi);
+    }
+}
+
+static ssize_t reader_read(struct mb_reader *r, void *buf, size_t len, struct mb_error *err)
+{
+    struct curl_reader *c = (struct curl_reader *)r;
+    reader_fill(c);
+    if (c->chunk_pos < c->chunk_len) {
+        size_t n = c->chunk_len - c->chunk_pos;
+        if (n > len)
+            n = len;
+        memcpy(buf, c->chunk + c->chunk_pos, n);
+        c->chunk_pos += n;
+        return (ssize_t)n;
+    }
+    if (req_failed(c->req)) {
+        char why[CURL_ERROR_SIZE + 64];
+        mb_curl_req_describe(c->req, why, sizeof why);
+        mb_error_set(err, "%s: download failed: %s", c->label, why);
+        return -1;
+    }
+    return 0;
+}
+
+static void reader_close(struct mb_reader *r)
+{
+    struct curl_reader *c = (struct curl_reader *)r;
+    if (!c)
+        return;
+    multi_stop(c->multi, c->req);
+    mb_curl_req_free(c->req);
+    mb_config_free(&c->base.meta);
+    free(c->chunk);
+    free(c->label);
+    free(c);
+}
+
+struct mb_reader *mb_curl_reader_open(struct mb_curl_req *req, const char *label,
+                                      struct mb_error *err)
+{
+    struct curl_reader *c = calloc(1, sizeof *c);
+    if (!c || !(c->label = strdup(label))) {
+        free(c);
+        mb_curl_req_free(req);
+        mb_error_set(err, "out of memory");
+        return NULL;
+    }
+    c->base.read = reader_read;
+    c->base.close = reader_close;
+    c->req = req;
+    curl_easy_setopt(req->easy, CURLOPT_WRITEFUNCTION, reader_take);
+    curl_easy_setopt(req->easy, CURLOPT_WRITEDATA, c);
+    if (req->http)
+        curl_easy_setopt(req->easy, CURLOPT_FAILONERROR, 1L); /* no error page as data */
+    if (!(c->multi = multi_start(req, err))) {
+        reader_close(&c->base);
+        return NULL;
+    }
+    reader_fill(c);
+    if (c->done && c->chunk_pos == c->chunk_len && req_failed(req)) {
+        char why[CURL_ERROR_SIZE + 64];
+        mb_curl_req_describe(req, why, sizeof why);
+        mb_error_set(err, "%s: %s", c->label, why);
+        reader_close(&c->base);
+        return NULL;
+    }
+    return &c->base;
+}
+
+/* ---- writer to a temporary name ---------------------------------------- */
+
+struct remote_writer {
+    struct mb_writer base;
+    struct mb_curl_upload *upload; /* owned; NULL once ended */
+    const struct mb_remote_writer_ops *ops;
+    void *storage;                 /* a reference, dropped by close */
+    char *temp, *name;             /* owned */
+    int committed, discarded;
+};
+
+static int remote_write(struct mb_writer *w, const void *buf, size_t len, struct mb_error *err)
+{
+    struct remote_writer *rw = (struct remote_writer *)w;
+    if (!rw->upload) {
+        mb_error_set(err, "write to an ended upload of %s", rw->name);
+        return -1;
+    }
+    return mb_curl_upload_write(rw->upload, buf, len, err);
+}
+
+static int remote_commit(struct mb_writer *w, struct mb_error *err)
+{
+    struct remote_writer *rw = (struct remote_writer *)w;
+    if (!rw->upload) {
+        mb_error_set(err, "commit of an ended upload of %s", rw->name);
+        return -1;
+    }
+    int rc = mb_curl_upload_finish(rw->upload, err);
+    mb_curl_upload_free(rw->upload);
+    rw->upload = NULL;
+    if (rc == 0 && rw->ops->promote)
+        rc = rw->ops->promote(rw->storage, rw->temp, rw->name, err);
+    if (rc == 0)
+        rw->committed = 1;
+    return rc;
+}
+
+/* Ends the transfer first (closing its connection), then removes what the
+ * server kept under the temporary name. */
+static void remote_abort(struct mb_writer *w)
+{
+    struct remote_writer *rw = (struct remote_writer *)w;
+    mb_curl_upload_free(rw->upload);
+    rw->upload = NULL;
+    if (!rw->committed && !rw->discarded) {
+        rw->discarded = 1;
+        rw->ops->discard(rw->storage, rw->temp);
+    }
+}
+
+static void remote_close(struct mb_writer *w)
+{
+    struct remote_writer *rw = (struct remote_writer *)w;
+    if (!rw)
+        return;
+    remote_abort(w);
+    rw->ops->release(rw->storage);
+    free(rw->temp);
+    free(rw->name);
+    free(rw);
+}
+
+struct mb_writer *mb_remote_writer_new(struct mb_curl_upload *u, const struct mb_remote_writer_ops *ops,
+                                       void *storage, const char *temp, const char *name,
+                                       struct mb_error *err)
+{
+    struct remote_writer *rw = calloc(1, sizeof *rw);
+    char *t = strdup(temp), *n = strdup(name);
+    if (!rw || !t || !n) {
+        free(rw);
+        free(t);
+        free(n);
+        mb_curl_upload_free(u);
+        ops->release(storage);
+        mb_error_set(err, "out of memory");
+        return NULL;
+    }
+    rw->base = (struct mb_writer){ remote_write, remote_commit, remote_abort, remote_close };
+    rw->upload = u;
+    rw->ops = ops;
+    rw->storage = storage;
+    rw->temp = t;
+    rw->name = n;
+    return &rw->base;
+}
+
+/* ---- names, URLs, listings --------------------------------------------- */
+
+/* Names come from job names and backup ids; refuse anything that could step
+ * outside the root or break a quoted command. */
+int mb_remote_name_is_safe(const char *name)
+{
+    if (!*name || name[0] == '/')
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
+            return 0;
+    for (const char *p = name;; p++) {
+        if (p[0] == '.' && p[1] == '.' && (p[2] == '/' || p[2] == '\0'))
+            return 0;
+        if (!(p = strchr(p, '/')))
+            return 1;
+    }
+}
+
+char *mb_url_escape_path(const char *path)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = malloc(strlen(path) * 3 + 1);
+    if (!out)
+        return NULL;
+    char *o = out;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (isalnum(*p) || strchr("-._~/", *p)) {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static int hex_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+void mb_url_unescape(char *s)
+{
+    char *o = s;
+    for (char *p = s; *p; p++) {
+        int hi, lo;
+        if (p[0] == '%' && (hi = hex_value((unsigned char)p[1])) >= 0
+            && (lo = hex_value((unsigned char)p[2])) >= 0) {
+            *o++ = (char)(hi * 16 + lo);
+            p += 2;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+}
+
+char *mb_url_host(const char *host)
+{
+    if (strchr(host, ':') && host[0] != '[')
+        return mb_strdup_printf("[%s]", host);
+    return strdup(host);
+}
+
+/* Splits off the next blank-separated field of *s. */
+static char *next_field(char **s)
+{
+    char *p = *s;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (!*p)
+        return NULL;
+    char *start = p;
+    while (*p && *p != ' ' && *p != '\t')
+        p++;
+    if (*p)
+        *p++ = '\0';
+    *s = p;
+    return start;
+}
+
+/* "-rw-r--r--   1 owner group   1234 Nov 29 03:00 name" */
+int mb_parse_ls_line(char *line, char **name, uint64_t *size)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\r' || line[n - 1] == '\n'))
+        line[--n] = '\0';
+    char *rest = line, *fields[8];
+    for (int i = 0; i < 8; i++)
+        if (!(fields[i] = next_field(&rest)))
+            return 0;
+    if (fields[0][0] != '-' || !*rest)
+        return 0; /* directories, links, devices */
+    char *end;
+    unsigned long long v = strtoull(fields[4], &end, 10);
+    if (*end || end == fields[4])
+        return 0;
+    *name = rest;
+    *size = v;
+    return 1;
+}
+
+int mb_list_ls_body(char *body, const char *prefix, mb_list_fn each, void *ud,
+                    struct mb_error *err)
+{
+    char *save = NULL;
+    for (char *line = strtok_r(body, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *name;
+        uint64_t size;
+        if (!mb_parse_ls_line(line, &name, &size) || name[0] == '.')
+            continue; /* "." and "..", and uploads in progress */
+        char *full = mb_strdup_printf("%s%s", prefix, name);
+        int rc = full ? each(ud, full, size, err) : -1;
+        if (!full)
+            mb_error_set(err, "out of memory");
+        free(full);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+char *mb_remote_temp_name(const char *name)
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char random[6];
+    if (getrandom(random, sizeof random, 0) != (ssize_t)sizeof random)
+        return NULL;
+    char suffix[sizeof random + 1];
+    for (size_t i = 0; i < sizeof random; i++)
+        suffix[i] = alphabet[random[i] % (sizeof alphabet - 1)];
+    suffix[sizeof random] = '\0';
+    const char *slash = strrchr(name, '/');
+    if (!slash)
+        return mb_strdup_printf(".%s.partial-%s", name, suffix);
+    return mb_strdup_printf("%.*s/.%s.partial-%s", (int)(slash - name), name, slash + 1, suffix);
+}

@@ -1,0 +1,137 @@
+/* curlxfer.h — libcurl plumbing shared by the remote storages (sftp, webdav,
+ * ftp; usable by any adapter that speaks through libcurl).
+ *
+ * The pump pushes bytes into a writer (write(buf, len) many times, then
+ * commit) and pulls bytes from a reader; libcurl wants the opposite: a read
+ * callback it calls when it is ready to send, a write callback it calls when
+ * bytes arrive.  We reconcile the two without a thread and without copying
+ * the stream: every streamed transfer has its own multi handle, driven from
+ * the caller's thread.  write() lends its buffer to the read callback and
+ * runs curl_multi_perform/curl_multi_poll until libcurl has taken all of
+ * it; when libcurl asks for more while nothing is lent, the read callback
+ * pauses the transfer (CURL_READFUNC_PAUSE) until the next write().  A
+ * download pauses the same way (CURL_WRITEFUNC_PAUSE) while the caller has
+ * not yet read the chunk it holds.
+ *
+ * Memory per transfer is therefore bounded whatever the size of the
+ * backup: libcurl's upload buffer (64 KiB) and, before an upload starts to
+ * stream, at most MB_CURL_SMALL bytes kept so that small objects (sidecars)
+ * can be sent whole, with retries; a download holds one chunk of at most
+ * CURL_MAX_WRITE_SIZE (16 KiB) for its caller.
+ *
+ * Small requests (list, rename, delete, mkdir, sidecar put) are retried
+ * with exponential backoff after connection-level failures.  A streamed
+ * upload cannot be replayed: when it fails, the writer fails, and the pump
+ * aborts it (the adapter then deletes its temporary object). */
+#ifndef MB_CURLXFER_H
+#define MB_CURLXFER_H
+
+#include "adapters.h"
+
+#include <curl/curl.h>
+
+#define MB_CURL_SMALL (64u << 10)
+
+/* What every request of one storage shares, read from its config:
+ * user, password, ca_file, insecure_tls ("true"), timeout (seconds a
+ * transfer may stall, and the connect timeout), retries. */
+struct mb_curl_conf {
+    char *user, *password, *ca_file; /* owned; NULL when not set */
+    int insecure_tls;
+    long timeout;
+    int retries;
+};
+
+int mb_curl_conf_load(struct mb_curl_conf *conf, const struct mb_config *cfg,
+                      struct mb_error *err);
+void mb_curl_conf_free(struct mb_curl_conf *conf);
+
+/* One request: an easy handle with the common options set, what came back,
+ * and why it failed.  Lists given to libcurl are kept here so that they
+ * live as long as the handle. */
+struct mb_curl_req {
+    CURL *easy;
+    char errbuf[CURL_ERROR_SIZE];
+    CURLcode code;
+    long status;                  /* HTTP status, or the last FTP/SFTP reply */
+    int http;                     /* status >= 400 is a failure */
+    char *body;                   /* response body, collected up to body_max */
+    size_t body_len, body_cap, body_max;
+    const char *send;             /* request body from memory (borrowed) */
+    size_t send_len, send_pos;
+    struct curl_slist *headers;   /* owned */
+    struct curl_slist *quote;     /* owned */
+    char note[256];               /* an adapter's callback's words, preferred
+                                     over libcurl's (host key refused ...) */
+};
+
+struct mb_curl_req *mb_curl_req_new(const struct mb_curl_conf *conf, const char *url,
+                                    struct mb_error *err);
+void mb_curl_req_free(struct mb_curl_req *r);
+/* Appends to r->headers or r->quote (and sets the option). */
+int mb_curl_req_header(struct mb_curl_req *r, const char *line);
+int mb_curl_req_quote(struct mb_curl_req *r, CURLoption which, const char *command);
+/* The response body is collected (at most max bytes; more is an error). */
+void mb_curl_req_collect(struct mb_curl_req *r, size_t max);
+/* The request body comes from memory (borrowed until the request is done). */
+void mb_curl_req_send(struct mb_curl_req *r, const char *data, size_t len);
+
+/* Performs r, again after connection-level failures (retries more times,
+ * waiting 0.25 s, 0.5 s, 1 s ... between).  0 when it succeeded. */
+int mb_curl_req_perform(struct mb_curl_req *r, int retries);
+/* Why r failed, in words: "HTTP 401", curl's message, the server's reply. */
+void mb_curl_req_describe(const struct mb_curl_req *r, char *out, size_t size);
+
+/* A push-style upload over a configured request (URL, upload options,
+ * quote commands).  Takes ownership of req.  label names the transfer in
+ * messages ("sftp 127.0.0.1:22: upload of /srv/x").  Memory: see above. */
+struct mb_curl_upload;
+struct mb_curl_upload *mb_curl_upload_new(struct mb_curl_req *req, int retries,
+                                          const char *label, struct mb_error *err);
+int mb_curl_upload_write(struct mb_curl_upload *u, const void *buf, size_t len,
+                         struct mb_error *err);
+/* Ends the upload and waits for the server to confirm it (and to run the
+ * post-quote commands, such as a rename). */
+int mb_curl_upload_finish(struct mb_curl_upload *u, struct mb_error *err);
+void mb_curl_upload_free(struct mb_curl_upload *u);
+
+/* A pull-style download of a configured request; takes ownership of req.
+ * The transfer starts at once, so a missing object fails here. */
+struct mb_reader *mb_curl_reader_open(struct mb_curl_req *req, const char *label,
+                                      struct mb_error *err);
+
+/* A writer over an upload to a temporary name that becomes the final name
+ * on commit: by the upload's own post-quote (sftp, ftp) or by promote()
+ * (webdav's MOVE).  discard() removes the temporary object after a failure
+ * (best effort, once); release() drops the writer's reference to its
+ * storage, which must outlive nothing else.  Takes ownership of u. */
+struct mb_remote_writer_ops {
+    int (*promote)(void *storage, const char *temp, const char *name, struct mb_error *err);
+    void (*discard)(void *storage, const char *temp);
+    void (*release)(void *storage);
+};
+struct mb_writer *mb_remote_writer_new(struct mb_curl_upload *u, const struct mb_remote_writer_ops *ops,
+                                       void *storage, const char *temp, const char *name,
+                                       struct mb_error *err);
+
+/* Helpers for URLs and listings. */
+int mb_remote_name_is_safe(const char *name);
+/* Percent-encodes path, keeping '/'. */
+char *mb_url_escape_path(const char *path);
+/* Percent-decodes in place. */
+void mb_url_unescape(char *s);
+/* "host:port" for messages and "[v6]" for URLs. */
+char *mb_url_host(const char *host);
+/* One line of an "ls -l" style listing (FTP LIST, SFTP long names).
+ * Returns 1 and sets name (pointing into line) and size for a regular file,
+ * 0 for anything else. */
+int mb_parse_ls_line(char *line, char **name, uint64_t *size);
+/* Calls each() for every regular file of a listing body, skipping names
+ * that begin with '.' (temporary files); names get prefix in front. */
+int mb_list_ls_body(char *body, const char *prefix, mb_list_fn each, void *ud,
+                    struct mb_error *err);
+
+/* A temporary name next to name: "dir/.base.partial-XXXXXX". */
+char *mb_remote_temp_name(const char *name);
+
+#endif
