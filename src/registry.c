@@ -7,6 +7,7 @@ extern const struct mb_source_ops mb_source_sqlite;
 extern const struct mb_source_ops mb_source_file;
 extern const struct mb_source_ops mb_source_command;
 extern const struct mb_storage_ops mb_storage_local;
+extern const struct mb_storage_ops mb_storage_s3;
 
 static const struct mb_source_ops *const sources[] = {
     &mb_source_sqlite,
@@ -16,6 +17,7 @@ static const struct mb_source_ops *const sources[] = {
 
 static const struct mb_storage_ops *const storages[] = {
     &mb_storage_local,
+    &mb_storage_s3,
 };
 
 const struct mb_source_ops *mb_source_find(const char *type)

@@ -34,7 +34,7 @@ M.storages = {
   ["local"] = { path = "string!" },
   s3 = { endpoint = "string", region = "string", bucket = "string!", prefix = "string",
          access_key = "string", secret_key = "string", path_style = "boolean",
-         part_size = "integer" },
+         part_size = "integer", retries = "integer", timeout = "integer" },
   sftp = { host = "string!", port = "integer", user = "string", password = "string",
            private_key = "string", path = "string", known_hosts = "string" },
   webdav = { url = "string!", user = "string", password = "string" },
