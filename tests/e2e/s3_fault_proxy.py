@@ -3,9 +3,10 @@
 
 s3rver cannot be made to flap, so this stands between moonbak and it:
 usage: s3_fault_proxy.py LISTEN_PORT TARGET_PORT DROP STALL STALL_SECONDS LOG
-The first DROP connections are closed at once (a reset, as a crashing or
-restarting server gives), the next STALL are accepted and left silent for
-STALL_SECONDS (a hung server), every later one is forwarded.  Each
+DROP and STALL are comma-separated connection numbers (1 is the first
+connection) or "-".  A dropped connection is reset at once (as a crashing
+or restarting server does), a stalled one is accepted and left silent for
+STALL_SECONDS (a hung server); every other one is forwarded.  Each
 connection's fate is appended to LOG, one word a line."""
 import socket
 import struct
@@ -13,7 +14,8 @@ import sys
 import threading
 import time
 
-listen_port, target_port, drop, stall = map(int, sys.argv[1:5])
+listen_port, target_port = map(int, sys.argv[1:3])
+drop, stall = ({int(n) for n in arg.split(",") if n.isdigit()} for arg in sys.argv[3:5])
 stall_seconds = float(sys.argv[5])
 log_path = sys.argv[6]
 
@@ -60,11 +62,11 @@ def main():
     while True:
         client, _ = server.accept()
         count += 1
-        if count <= drop:
+        if count in drop:
             log("dropped")
             client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             client.close()
-        elif count <= drop + stall:
+        elif count in stall:
             log("stalled")
             threading.Thread(target=stall_then_close, args=(client,), daemon=True).start()
         else:

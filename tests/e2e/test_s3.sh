@@ -221,23 +221,29 @@ start_proxy() { # DROP STALL
     proxy=$!
     for _ in $(seq 50); do grep -q listening "$T/proxy.log" 2>/dev/null && break; sleep 0.1; done
 }
-start_proxy 3 0
+# Connections: 1 is the check, 2 starts the multipart upload, 3 sends part 1.
+start_proxy 3,4,5 -
 proxied flaps "retries = 3"
 mb run "$T/flaps.lua"; status=$?
-check "3 dropped connections, 3 retries allowed: the backup succeeds (exit $status)" [ $status -eq 0 ]
-check "...and the proxy did drop 3 connections" [ "$(grep -c dropped "$T/proxy.log")" -eq 3 ]
+check "part 1's connection reset 3 times, 3 retries allowed: the backup succeeds (exit $status)" \
+    [ $status -eq 0 ]
+check "...and the proxy did reset 3 connections" [ "$(grep -c dropped "$T/proxy.log")" -eq 3 ]
+mb verify "$T/flaps.lua"
+check "...and the backup is intact" [ $? -eq 0 ]
 stop_proxy
-start_proxy 3 0
+start_proxy 3,4,5 -
 proxied flaps_more "retries = 2"
 mb run "$T/flaps_more.lua"; status=$?
-check "3 dropped connections, 2 retries allowed: the run fails (exit $status)" [ $status -eq 1 ]
-check "...and says after how many attempts" grep -q "after 3 attempts" "$T/err"
+check "part 1's connection reset 3 times, 2 retries allowed: the run fails (exit $status)" [ $status -eq 1 ]
+check "...and says which part failed after how many attempts" \
+    grep -q "upload of part 1 of .* after 3 attempts" "$T/err"
 stop_proxy
-start_proxy 0 1
-proxied hangs "retries = 2, timeout = 1"
+start_proxy - 3
+proxied hangs "retries = 2, timeout = 2"
 mb run "$T/hangs.lua"; status=$?
-check "a server that hangs is given up after timeout = 1 s and the retry succeeds (exit $status)" \
-    [ $status -eq 0 ] && grep -q stalled "$T/proxy.log"
+check "a hung connection for part 1 is given up after timeout = 2 s and the retry succeeds (exit $status)" \
+    [ $status -eq 0 ]
+check "...and the proxy did hold one connection" grep -q stalled "$T/proxy.log"
 stop_proxy
 
 # ---- the signer against botocore, and no secret anywhere ---------------------
