@@ -7,9 +7,14 @@ set -eu
 build="gcc make pkg-config liblua5.4-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
        lua-cjson-dev libzstd-dev"
 runtime="sqlite3 zstd age"
-# the servers and clients the tests run against
+# the servers and clients the tests run against; the S3 test runs s3rver
+# (Node.js, from npm, into build/npm), checks signatures with Debian's
+# botocore and reads back with the AWS CLI
 test_only="postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
-           openssh-server vsftpd nginx libnginx-mod-http-dav-ext"
+           openssh-server vsftpd nginx libnginx-mod-http-dav-ext
+           nodejs npm python3-botocore awscli curl"
+# A Node.js that brings its own npm (NodeSource's) conflicts with Debian's npm package.
+command -v npm >/dev/null && test_only=$(echo "$test_only" | sed 's/ npm / /')
 
 packages="$build $runtime"
 [ "${1:-}" = "--test" ] && packages="$packages $test_only"
@@ -19,7 +24,10 @@ for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
         missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+    [ "${1:-}" = "--test" ] && exec "$(dirname "$0")/install-s3rver.sh"
+    exit 0
+fi
 
 if [ "$(id -u)" != 0 ]; then
     echo "moonbak needs these Debian packages:$missing" >&2
@@ -31,3 +39,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
+[ "${1:-}" = "--test" ] && exec "$(dirname "$0")/install-s3rver.sh"
+exit 0

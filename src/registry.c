@@ -13,6 +13,7 @@ extern const struct mb_source_ops mb_source_redis;
 extern const struct mb_source_ops mb_source_mongodb;
 extern const struct mb_storage_ops mb_storage_local;
 extern const struct mb_storage_ops mb_storage_sftp, mb_storage_webdav, mb_storage_ftp;
+extern const struct mb_storage_ops mb_storage_s3;
 
 static const struct mb_source_ops *const sources[] = {
     &mb_source_sqlite,
@@ -28,6 +29,7 @@ static const struct mb_source_ops *const sources[] = {
 static const struct mb_storage_ops *const storages[] = {
     &mb_storage_local,
     &mb_storage_sftp, &mb_storage_webdav, &mb_storage_ftp,
+    &mb_storage_s3,
 };
 
 const struct mb_source_ops *mb_source_find(const char *type)

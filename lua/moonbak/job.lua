@@ -34,7 +34,7 @@ M.storages = {
   ["local"] = { path = "string!" },
   s3 = { endpoint = "string", region = "string", bucket = "string!", prefix = "string",
          access_key = "string", secret_key = "string", path_style = "boolean",
-         part_size = "integer" },
+         part_size = "integer", retries = "integer", timeout = "integer" },
   -- remote storages: timeout (seconds a transfer may stall), retries (of
   -- small requests after connection failures)
   sftp = { host = "string!", port = "integer", user = "string", password = "string",

@@ -1,0 +1,784 @@
+/* s3client.c — signed S3 requests over libcurl (see s3client.h). */
+#include "s3client.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sigv4.h"
+
+#define RESPONSE_MAX (16u << 20) /* error bodies, list pages, upload ids: never objects */
+#define RETRY_DELAY_CAP_MS 8000
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_start(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+/* ---- configuration ------------------------------------------------------ */
+
+static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Job keys first; else the standard environment, where a session token
+ * belongs with the key pair it came with. */
+static int init_credentials(struct s3_client *c, const struct mb_config *cfg,
+                            struct mb_error *err)
+{
+    const char *access = mb_config_get(cfg, "access_key");
+    const char *secret = mb_config_get(cfg, "secret_key");
+    if (!(access && *access) && !(secret && *secret)) {
+        access = getenv("AWS_ACCESS_KEY_ID");
+        secret = getenv("AWS_SECRET_ACCESS_KEY");
+        c->session_token = dup_or_null(getenv("AWS_SESSION_TOKEN"));
+    }
+    if (!access || !*access || !secret || !*secret) {
+        mb_error_set(err, "s3 %s: no credentials: set access_key and secret_key in the job, "
+                          "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", c->bucket);
+        return -1;
+    }
+    c->access_key = strdup(access);
+    c->secret_key = strdup(secret);
+    return c->access_key && c->secret_key ? 0 : -1;
+}
+
+/* endpoint "scheme://authority" (no path), and how the bucket is addressed.
+ * Without path_style in the job: virtual-host style on AWS (amazonaws.com)
+ * unless the bucket name has a dot (its TLS certificate would not match),
+ * path style everywhere else (MinIO, Ceph, Garage, s3rver...). */
+static int init_addressing(struct s3_client *c, const struct mb_config *cfg, struct mb_error *err)
+{
+    const char *ep = mb_config_get(cfg, "endpoint");
+    c->endpoint = ep && *ep ? strdup(ep) : mb_strdup_printf("https://s3.%s.amazonaws.com", c->region);
+    if (!c->endpoint)
+        return -1;
+    size_t n = strlen(c->endpoint);
+    while (n > 0 && c->endpoint[n - 1] == '/')
+        c->endpoint[--n] = '\0';
+    char *sep = strstr(c->endpoint, "://");
+    if (!sep || sep == c->endpoint || !sep[3] || strchr(sep + 3, '/')) {
+        mb_error_set(err, "s3 %s: endpoint \"%s\" is not scheme://host[:port]", c->bucket,
+                     c->endpoint);
+        return -1;
+    }
+    const char *authority = sep + 3;
+    int scheme_len = (int)(sep - c->endpoint);
+    const char *style = mb_config_get(cfg, "path_style");
+    int aws = ends_with(authority, "amazonaws.com") || strstr(authority, "amazonaws.com:");
+    c->path_style = style ? strcmp(style, "true") == 0 : !aws || strchr(c->bucket, '.') != NULL;
+    if (c->path_style) {
+        c->host = strdup(authority);
+        c->bucket_path = mb_strdup_printf("/%s", c->bucket);
+    } else {
+        c->host = mb_strdup_printf("%s.%s", c->bucket, authority);
+        c->bucket_path = strdup("");
+    }
+    c->base_url = c->host ? mb_strdup_printf("%.*s://%s", scheme_len, c->endpoint, c->host) : NULL;
+    return c->host && c->bucket_path && c->base_url ? 0 : -1;
+}
+
+/* The storage's own folder: "db" and "db/" both mean "db/". */
+static char *normalized_prefix(const char *p)
+{
+    if (!p)
+        p = "";
+    while (*p == '/')
+        p++;
+    size_t n = strlen(p);
+    return n && p[n - 1] != '/' ? mb_strdup_printf("%s/", p) : strdup(p);
+}
+
+int s3_client_init(struct s3_client *c, const struct mb_config *cfg, struct mb_error *err)
+{
+    pthread_once(&curl_once, curl_start);
+    memset(c, 0, sizeof *c);
+    const char *bucket = mb_config_get(cfg, "bucket");
+    if (!bucket || !*bucket) {
+        mb_error_set(err, "s3 storage: \"bucket\" is required");
+        return -1;
+    }
+    const char *region = mb_config_get(cfg, "region");
+    c->bucket = strdup(bucket);
+    c->region = strdup(region && *region ? region : "us-east-1");
+    c->prefix = normalized_prefix(mb_config_get(cfg, "prefix"));
+    c->retries = (int)mb_config_get_int(cfg, "retries", 4);
+    c->timeout = (long)mb_config_get_int(cfg, "timeout", 60);
+    c->retry_delay_ms = 250;
+    c->trace_path = dup_or_null(getenv("MOONBAK_S3_TRACE"));
+    if (c->retries < 0)
+        c->retries = 0;
+    if (c->timeout < 1)
+        c->timeout = 1;
+    int rc = c->bucket && c->region && c->prefix ? 0 : -1;
+    if (rc == 0)
+        rc = init_addressing(c, cfg, err);
+    if (rc == 0)
+        rc = init_credentials(c, cfg, err);
+    if (rc != 0) {
+        mb_error_set(err, "out of memory");
+        s3_client_free(c);
+    }
+    return rc;
+}
+
+static void free_secret(char *s)
+{
+    if (s) {
+        memset(s, 0, strlen(s));
+        free(s);
+    }
+}
+
+void s3_client_free(struct s3_client *c)
+{
+    free(c->endpoint);
+    free(c->base_url);
+    free(c->host);
+    free(c->bucket_path);
+    free(c->bucket);
+    free(c->region);
+    free(c->prefix);
+    free(c->access_key);
+    free_secret(c->secret_key);
+    free_secret(c->session_token);
+    free(c->trace_path);
+    memset(c, 0, sizeof *c);
+}
+
+/* ---- signing ------------------------------------------------------------ */
+
+/* Everything one attempt of a request needs; rebuilt for each attempt so
+ * that a retry after a long backoff carries a fresh x-amz-date. */
+struct signed_request {
+    char *url;
+    char *path;
+    char *query;
+    char amz_date[17];
+    char payload_hash[65];
+    char *authorization;
+    struct curl_slist *headers;
+};
+
+static void signed_request_free(struct signed_request *s)
+{
+    free(s->url);
+    free(s->path);
+    free(s->query);
+    free(s->authorization);
+    curl_slist_free_all(s->headers);
+    memset(s, 0, sizeof *s);
+}
+
+static char *request_path(struct s3_client *c, const char *key)
+{
+    if (!key)
+        return strdup(*c->bucket_path ? c->bucket_path : "/");
+    char *encoded = sigv4_uri_encode(key, 1);
+    char *path = encoded ? mb_strdup_printf("%s/%s", c->bucket_path, encoded) : NULL;
+    free(encoded);
+    return path;
+}
+
+static int add_header(struct curl_slist **list, const char *name, const char *value)
+{
+    char *line = mb_strdup_printf("%s: %s", name, value);
+    struct curl_slist *l = line ? curl_slist_append(*list, line) : NULL;
+    free(line);
+    if (!l)
+        return -1;
+    *list = l;
+    return 0;
+}
+
+static int sign_request(struct s3_client *c, const struct s3_request *req, struct signed_request *s)
+{
+    memset(s, 0, sizeof *s);
+    s->path = request_path(c, req->key);
+    s->query = sigv4_canonical_query(req->query, req->n_query);
+    if (!s->path || !s->query)
+        return -1;
+    /* The canonical query is also a valid query string: the URL sent is
+     * exactly what was signed. */
+    s->url = mb_strdup_printf("%s%s%s%s", c->base_url, s->path, *s->query ? "?" : "", s->query);
+    sigv4_amz_date(time(NULL), s->amz_date);
+    sigv4_sha256_hex(req->body ? req->body : "", req->body_len, s->payload_hash);
+    struct sigv4_header h[] = { { "host", c->host }, { "x-amz-content-sha256", s->payload_hash },
+                                { "x-amz-date", s->amz_date },
+                                { "x-amz-security-token", c->session_token } };
+    struct sigv4_request r = { req->method, s->path, s->query, h, c->session_token ? 4 : 3,
+                               s->payload_hash, s->amz_date, c->region, "s3" };
+    s->authorization = sigv4_authorization(c->access_key, c->secret_key, &r);
+    if (!s->url || !s->authorization)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < r.n_headers; i++)
+        rc |= add_header(&s->headers, h[i].name, h[i].value);
+    rc |= add_header(&s->headers, "Authorization", s->authorization);
+    rc |= add_header(&s->headers, "Content-Type",
+                     req->content_type ? req->content_type : "application/octet-stream");
+    s->headers = curl_slist_append(s->headers, "Expect:"); /* no 100-continue round trip */
+    return rc || !s->headers ? -1 : 0;
+}
+
+/* ---- trace (MOONBAK_S3_TRACE) ------------------------------------------- */
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* One JSON line per request sent, so that an independent signer (botocore,
+ * tests/e2e/s3_check_signatures.py) can recompute each signature.  The
+ * secret key is not in it, and the session token is replaced by a mark. */
+static void trace_request(struct s3_client *c, const struct s3_request *req,
+                          const struct signed_request *s)
+{
+    if (!c->trace_path)
+        return;
+    char *line = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&line, &len);
+    if (!f)
+        return;
+    fputs("{\"method\":", f);
+    json_string(f, req->method);
+    fputs(",\"url\":", f);
+    json_string(f, s->url);
+    fputs(",\"headers\":{\"host\":", f);
+    json_string(f, c->host);
+    fprintf(f, ",\"x-amz-content-sha256\":\"%s\",\"x-amz-date\":\"%s\"", s->payload_hash,
+            s->amz_date);
+    if (c->session_token)
+        fputs(",\"x-amz-security-token\":\"(redacted)\"", f);
+    fprintf(f, "},\"payload_hash\":\"%s\",\"region\":", s->payload_hash);
+    json_string(f, c->region);
+    fputs(",\"authorization\":", f);
+    json_string(f, s->authorization);
+    fputs("}\n", f);
+    fclose(f);
+    int fd = open(c->trace_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        mb_write_all(fd, line, len); /* one write with O_APPEND: lines never interleave */
+        close(fd);
+    }
+    free(line);
+}
+
+/* ---- one attempt -------------------------------------------------------- */
+
+struct upload_source {
+    const char *data;
+    size_t len, pos;
+};
+
+static size_t read_body(char *buf, size_t size, size_t n, void *ud)
+{
+    struct upload_source *u = ud;
+    size_t left = u->len - u->pos, want = size * n;
+    if (want > left)
+        want = left;
+    memcpy(buf, u->data + u->pos, want);
+    u->pos += want;
+    return want;
+}
+
+static size_t collect_body(char *data, size_t size, size_t n, void *ud)
+{
+    struct s3_response *r = ud;
+    size_t add = size * n;
+    if (r->len + add > RESPONSE_MAX)
+        return 0; /* not a response we asked for: fail the transfer */
+    char *p = realloc(r->body, r->len + add + 1);
+    if (!p)
+        return 0;
+    memcpy(p + r->len, data, add);
+    r->body = p;
+    r->len += add;
+    p[r->len] = '\0';
+    return add;
+}
+
+/* Keeps the ETag, which CompleteMultipartUpload needs for every part. */
+static size_t collect_header(char *data, size_t size, size_t n, void *ud)
+{
+    struct s3_response *r = ud;
+    size_t len = size * n;
+    if (len > 5 && strncasecmp(data, "etag:", 5) == 0) {
+        const char *v = data + 5;
+        size_t vlen = len - 5;
+        while (vlen && (*v == ' ' || *v == '\t'))
+            v++, vlen--;
+        while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+            vlen--;
+        if (vlen < sizeof r->etag)
+            snprintf(r->etag, sizeof r->etag, "%.*s", (int)vlen, v);
+    }
+    return len;
+}
+
+static int stop_if_cancelled(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    atomic_int *cancel = ud;
+    return cancel && atomic_load(cancel) ? 1 : 0;
+}
+
+/* Settings every transfer shares: timeouts, no signals, cancellation. */
+static void common_options(CURL *h, struct s3_client *c, struct signed_request *s,
+                           atomic_int *cancel, char *errbuf)
+{
+    curl_easy_setopt(h, CURLOPT_URL, s->url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, s->headers);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->timeout);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->timeout);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, stop_if_cancelled);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, cancel);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+}
+
+static void method_options(CURL *h, const struct s3_request *req, struct upload_source *src)
+{
+    if (strcmp(req->method, "PUT") == 0) {
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)src->len);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, read_body);
+        curl_easy_setopt(h, CURLOPT_READDATA, src);
+    } else if (strcmp(req->method, "POST") == 0) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)src->len);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, read_body);
+        curl_easy_setopt(h, CURLOPT_READDATA, src);
+    } else if (strcmp(req->method, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(req->method, "GET") != 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+    }
+}
+
+enum outcome { DONE, FAILED, RETRY };
+
+static int retryable_status(long status, const char *body)
+{
+    if (status == 408 || status == 429 || status >= 500)
+        return 1;
+    return body && (strstr(body, "<Code>RequestTimeout</Code>") ||
+                    strstr(body, "<Code>SlowDown</Code>"));
+}
+
+static int retryable_curl(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_CONNECT: case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE: case CURLE_SSL_CONNECT_ERROR: case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* "HTTP 403 InvalidAccessKeyId: The AWS Access Key Id ..." from an S3 error body. */
+static void describe_status(char *out, size_t size, long status, const char *body)
+{
+    const char *end = body ? body + strlen(body) : NULL;
+    const char *pos = body;
+    char *code = body ? s3_xml_next(&pos, end, "Code") : NULL;
+    pos = body;
+    char *message = body ? s3_xml_next(&pos, end, "Message") : NULL;
+    snprintf(out, size, "HTTP %ld%s%s%s%s", status, code ? " " : "", code ? code : "",
+             message ? ": " : "", message ? message : "");
+    free(code);
+    free(message);
+}
+
+static enum outcome attempt(struct s3_client *c, const struct s3_request *req,
+                            struct s3_response *resp, char *why, size_t why_size)
+{
+    struct signed_request s;
+    CURL *h = curl_easy_init();
+    if (!h || sign_request(c, req, &s) != 0) {
+        snprintf(why, why_size, "out of memory");
+        curl_easy_cleanup(h);
+        signed_request_free(&s);
+        return FAILED;
+    }
+    trace_request(c, req, &s);
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct upload_source src = { req->body, req->body ? req->body_len : 0, 0 };
+    common_options(h, c, &s, req->cancel, errbuf);
+    method_options(h, req, &src);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, collect_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
+    CURLcode rc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    curl_easy_cleanup(h);
+    signed_request_free(&s);
+    if (rc != CURLE_OK) {
+        snprintf(why, why_size, "%s", rc == CURLE_ABORTED_BY_CALLBACK ? "cancelled"
+                                      : *errbuf ? errbuf : curl_easy_strerror(rc));
+        return retryable_curl(rc) ? RETRY : FAILED;
+    }
+    if (resp->status >= 200 && resp->status < 300)
+        return DONE;
+    describe_status(why, why_size, resp->status, resp->body);
+    return retryable_status(resp->status, resp->body) ? RETRY : FAILED;
+}
+
+static void backoff(struct s3_client *c, int attempt_number)
+{
+    long ms = c->retry_delay_ms << (attempt_number < 10 ? attempt_number : 10);
+    if (ms > RETRY_DELAY_CAP_MS)
+        ms = RETRY_DELAY_CAP_MS;
+    ms += random() % (ms / 4 + 1); /* jitter: many clients do not retry in step */
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static void response_reset(struct s3_response *resp)
+{
+    free(resp->body);
+    memset(resp, 0, sizeof *resp);
+}
+
+int s3_perform(struct s3_client *c, const struct s3_request *req, struct s3_response *resp,
+               struct mb_error *err)
+{
+    char why[400];
+    int tries = 0;
+    enum outcome o;
+    memset(resp, 0, sizeof *resp);
+    for (;;) {
+        response_reset(resp);
+        o = attempt(c, req, resp, why, sizeof why);
+        tries++;
+        if (o != RETRY || tries > c->retries || (req->cancel && atomic_load(req->cancel)))
+            break;
+        backoff(c, tries - 1);
+    }
+    if (o == DONE)
+        return 0;
+    const char *key = req->key ? req->key : "";
+    if (tries > 1)
+        mb_error_set(err, "%s%s%s failed at %s after %d attempts: %s", req->what,
+                     *key ? " " : "", key, c->endpoint, tries, why);
+    else
+        mb_error_set(err, "%s%s%s failed at %s: %s", req->what, *key ? " " : "", key,
+                     c->endpoint, why);
+    return -1;
+}
+
+void s3_response_free(struct s3_response *resp) { response_reset(resp); }
+
+/* ---- streamed GET ------------------------------------------------------- */
+
+/* A pull-style reader: read() drives curl's multi interface until the
+ * write callback has handed over one chunk.  When the caller has not taken
+ * the previous chunk yet, the callback pauses the transfer, so memory stays
+ * at one chunk whatever the object's size. */
+struct s3_get {
+    struct mb_reader base;
+    struct s3_client *c;
+    char *key;
+    CURLM *multi;
+    CURL *easy;
+    struct signed_request sreq;
+    char errbuf[CURL_ERROR_SIZE];
+    char *chunk;
+    size_t chunk_len, chunk_pos, chunk_cap;
+    int paused, done, tries;
+    CURLcode result;
+    long status;
+    struct s3_response error_body; /* the body of a non-2xx answer */
+    uint64_t delivered;
+    atomic_int cancelled;
+};
+
+static size_t get_write(char *data, size_t size, size_t n, void *ud)
+{
+    struct s3_get *g = ud;
+    size_t len = size * n;
+    curl_easy_getinfo(g->easy, CURLINFO_RESPONSE_CODE, &g->status);
+    if (g->status < 200 || g->status >= 300)
+        return collect_body(data, size, n, &g->error_body);
+    if (g->chunk_pos < g->chunk_len) {
+        g->paused = 1;
+        return CURL_WRITEFUNC_PAUSE; /* curl keeps this data and offers it again */
+    }
+    if (len > g->chunk_cap) {
+        char *p = realloc(g->chunk, len);
+        if (!p)
+            return 0;
+        g->chunk = p;
+        g->chunk_cap = len;
+    }
+    memcpy(g->chunk, data, len);
+    g->chunk_len = len;
+    g->chunk_pos = 0;
+    return len;
+}
+
+static void get_stop_transfer(struct s3_get *g)
+{
+    if (g->easy) {
+        curl_multi_remove_handle(g->multi, g->easy);
+        curl_easy_cleanup(g->easy);
+        g->easy = NULL;
+    }
+    signed_request_free(&g->sreq);
+}
+
+static int get_start_transfer(struct s3_get *g)
+{
+    struct s3_request req = { "GET", g->key, NULL, 0, NULL, 0, NULL, "download", NULL };
+    g->done = g->paused = 0;
+    g->status = 0;
+    g->chunk_len = g->chunk_pos = 0;
+    response_reset(&g->error_body);
+    g->easy = curl_easy_init();
+    if (!g->easy || sign_request(g->c, &req, &g->sreq) != 0)
+        return -1;
+    trace_request(g->c, &req, &g->sreq);
+    common_options(g->easy, g->c, &g->sreq, &g->cancelled, g->errbuf);
+    curl_easy_setopt(g->easy, CURLOPT_WRITEFUNCTION, get_write);
+    curl_easy_setopt(g->easy, CURLOPT_WRITEDATA, g);
+    g->tries++;
+    return curl_multi_add_handle(g->multi, g->easy) == CURLM_OK ? 0 : -1;
+}
+
+/* Runs the transfer until a chunk is waiting or it has ended. */
+static void get_pump(struct s3_get *g)
+{
+    if (g->paused) {
+        g->paused = 0;
+        curl_easy_pause(g->easy, CURLPAUSE_CONT); /* may deliver the held chunk at once */
+    }
+    while (!g->done && g->chunk_pos >= g->chunk_len && !g->paused) {
+        int running = 0;
+        curl_multi_perform(g->multi, &running);
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(g->multi, &left)) != NULL)
+            if (m->msg == CURLMSG_DONE) {
+                g->done = 1;
+                g->result = m->data.result;
+                curl_easy_getinfo(g->easy, CURLINFO_RESPONSE_CODE, &g->status);
+            }
+        if (!g->done && g->chunk_pos >= g->chunk_len && !g->paused)
+            curl_multi_poll(g->multi, NULL, 0, 1000, NULL);
+    }
+}
+
+/* After a finished transfer: 0 if it went well, 1 to retry, -1 failed. */
+static int get_outcome(struct s3_get *g, struct mb_error *err)
+{
+    char why[400];
+    int retry;
+    if (g->result != CURLE_OK) {
+        snprintf(why, sizeof why, "%s", *g->errbuf ? g->errbuf : curl_easy_strerror(g->result));
+        retry = retryable_curl(g->result);
+    } else if (g->status >= 200 && g->status < 300) {
+        return 0;
+    } else {
+        describe_status(why, sizeof why, g->status, g->error_body.body);
+        retry = retryable_status(g->status, g->error_body.body);
+    }
+    /* Once bytes have gone to the caller a retry would repeat them. */
+    if (retry && g->delivered == 0 && g->tries <= g->c->retries && !atomic_load(&g->cancelled))
+        return 1;
+    mb_error_set(err, "download %s failed at %s%s: %s", g->key, g->c->endpoint,
+                 g->delivered ? " in the middle of the object" : "", why);
+    return -1;
+}
+
+static ssize_t get_read(struct mb_reader *r, void *buf, size_t len, struct mb_error *err)
+{
+    struct s3_get *g = (struct s3_get *)r;
+    for (;;) {
+        if (g->chunk_pos < g->chunk_len) {
+            size_t n = g->chunk_len - g->chunk_pos;
+            n = n < len ? n : len;
+            memcpy(buf, g->chunk + g->chunk_pos, n);
+            g->chunk_pos += n;
+            g->delivered += n;
+            return (ssize_t)n;
+        }
+        if (!g->done) {
+            get_pump(g);
+            continue;
+        }
+        int o = get_outcome(g, err);
+        if (o <= 0)
+            return o; /* 0: the end of the object */
+        get_stop_transfer(g);
+        backoff(g->c, g->tries - 1);
+        if (get_start_transfer(g) != 0) {
+            mb_error_set(err, "out of memory");
+            return -1;
+        }
+    }
+}
+
+static void get_cancel(struct mb_reader *r) { atomic_store(&((struct s3_get *)r)->cancelled, 1); }
+
+static void get_close(struct mb_reader *r)
+{
+    struct s3_get *g = (struct s3_get *)r;
+    if (!g)
+        return;
+    get_stop_transfer(g);
+    if (g->multi)
+        curl_multi_cleanup(g->multi);
+    response_reset(&g->error_body);
+    mb_config_free(&g->base.meta);
+    free(g->chunk);
+    free(g->key);
+    free(g);
+}
+
+/* Starts the transfer and waits for the answer's first bytes, so that a
+ * missing object or a refused request fails here, not at the first read. */
+struct mb_reader *s3_get_open(struct s3_client *c, const char *key, struct mb_error *err)
+{
+    struct s3_get *g = calloc(1, sizeof *g);
+    if (!g) {
+        mb_error_set(err, "out of memory");
+        return NULL;
+    }
+    g->base.read = get_read;
+    g->base.cancel = get_cancel;
+    g->base.close = get_close;
+    g->c = c;
+    g->key = strdup(key);
+    g->multi = curl_multi_init();
+    if (!g->key || !g->multi || get_start_transfer(g) != 0) {
+        mb_error_set(err, "out of memory");
+        get_close(&g->base);
+        return NULL;
+    }
+    for (;;) {
+        get_pump(g); /* returns with a chunk waiting, or with the transfer over */
+        if (!g->done)
+            return &g->base;
+        int o = get_outcome(g, err);
+        if (o == 0)
+            return &g->base;
+        if (o < 0) {
+            get_close(&g->base);
+            return NULL;
+        }
+        get_stop_transfer(g);
+        backoff(c, g->tries - 1);
+        if (get_start_transfer(g) != 0) {
+            mb_error_set(err, "out of memory");
+            get_close(&g->base);
+            return NULL;
+        }
+    }
+}
+
+/* ---- XML ---------------------------------------------------------------- */
+
+static const char *find_in(const char *from, const char *end, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (const char *p = from; p + n <= end; p++)
+        if (*p == *needle && memcmp(p, needle, n) == 0)
+            return p;
+    return NULL;
+}
+
+int s3_xml_block(const char **pos, const char *end, const char *tag, const char **inner,
+                 const char **inner_end)
+{
+    char open[80], close[80];
+    snprintf(open, sizeof open, "<%s>", tag);
+    snprintf(close, sizeof close, "</%s>", tag);
+    const char *a = find_in(*pos, end, open);
+    const char *b = a ? find_in(a + strlen(open), end, close) : NULL;
+    if (!b)
+        return 0;
+    *inner = a + strlen(open);
+    *inner_end = b;
+    *pos = b + strlen(close);
+    return 1;
+}
+
+/* The five predefined entities and numeric references (S3 escapes keys). */
+static size_t decode_entity(const char *p, const char *end, char *out, size_t *used)
+{
+    static const struct { const char *name; char c; } named[] = {
+        { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' }, { "&apos;", '\'' },
+    };
+    for (size_t i = 0; i < sizeof named / sizeof *named; i++) {
+        size_t n = strlen(named[i].name);
+        if ((size_t)(end - p) >= n && memcmp(p, named[i].name, n) == 0) {
+            *used = n;
+            out[0] = named[i].c;
+            return 1;
+        }
+    }
+    const char *semi = find_in(p, end, ";");
+    if (p + 2 < end && p[1] == '#' && semi) {
+        int hex = p[2] == 'x';
+        unsigned long cp = strtoul(p + 2 + hex, NULL, hex ? 16 : 10);
+        *used = (size_t)(semi - p) + 1;
+        if (cp < 0x80) { out[0] = (char)cp; return 1; }
+        if (cp < 0x800) { out[0] = (char)(0xc0 | cp >> 6); out[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
+        if (cp < 0x10000) {
+            out[0] = (char)(0xe0 | cp >> 12); out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+            out[2] = (char)(0x80 | (cp & 0x3f));
+            return 3;
+        }
+        out[0] = (char)(0xf0 | cp >> 18); out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        out[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); out[3] = (char)(0x80 | (cp & 0x3f));
+        return 4;
+    }
+    *used = 1;
+    out[0] = '&';
+    return 1;
+}
+
+char *s3_xml_next(const char **pos, const char *end, const char *tag)
+{
+    const char *a, *b;
+    if (!s3_xml_block(pos, end, tag, &a, &b))
+        return NULL;
+    char *out = malloc((size_t)(b - a) + 1), *o = out;
+    if (!out)
+        return NULL;
+    while (a < b) {
+        size_t used = 1;
+        if (*a == '&')
+            o += decode_entity(a, b, o, &used);
+        else
+            *o++ = *a;
+        a += used;
+    }
+    *o = '\0';
+    return out;
+}
