@@ -22,6 +22,7 @@ usage: moonbak [--state DIR] [--jobs DIR] COMMAND [ARGS]
   restore JOB [BACKUP] --to DATABASE [--create] [--identity FILE]
                                 load a backup into a database of the job's server
                                 ('*': into the database(s) it came from)
+  prune JOB [--dry-run]         remove the backups the job's retention no longer keeps
   keygen [--output FILE]        make an age identity (like age-keygen)
   secret set NAME               store a secret read from standard input
   secret list | secret rm NAME  list or remove stored secrets
@@ -52,7 +53,7 @@ end
 local value_options = { state = true, jobs = true, output = true, storage = true, to = true,
                         identity = true }
 local flag_options = { json = true, all = true, force = true, help = true, quiet = true,
-                       create = true }
+                       create = true, ["dry-run"] = true }
 
 local function parse(argv)
   local opts, args = {}, {}
@@ -346,6 +347,19 @@ function commands.restore(cfg, args, opts)
   return 0
 end
 
+function commands.prune(cfg, args, opts)
+  local job = load_resolved_job(cfg, args[1])
+  if not job.retention then exit_with(2, "job %s has no retention policy", job.name) end
+  local st <close> = open_state(cfg)
+  local removed, failures = mb.retention.prune(job, { dry_run = opts["dry-run"], state = st })
+  for _, meta in ipairs(removed) do
+    print(("%s %s on %s"):format(opts["dry-run"] and "would remove" or "removed", meta.backup_id, meta.storage))
+  end
+  for _, f in ipairs(failures) do eprint("moonbak: %s", f) end
+  if #removed == 0 then print("nothing to remove") end
+  return #failures == 0 and 0 or 1
+end
+
 -- An identity file as age-keygen writes it: two comments, then the key.
 function commands.keygen(_, _, opts)
   local identity, recipient = mb.crypto.keygen()
@@ -412,7 +426,7 @@ function commands.script(_, args)
   return math.tointeger(result) or 0
 end
 
-local not_yet = { daemon = true, console = true, prune = true }
+local not_yet = { daemon = true, console = true }
 
 local function keep_traceback(err)
   if getmetatable(err) == Exit then return err end

@@ -231,9 +231,12 @@ local function validate_table(job, where)
   if job.encryption then check_encryption(job.encryption, where .. ".encryption") end
   if job.retention then
     check_fields(job.retention, retention_fields, where .. ".retention")
+    local any = false
     for k, v in pairs(job.retention) do
       if v < 0 then fail(where .. ".retention." .. k, "expected 0 or more, got %d", v) end
+      any = any or v > 0
     end
+    if not any then fail(where .. ".retention", "keeps nothing: give at least one positive count") end
   end
   local src = job.source
   if src.type == "postgres" and src.format and src.format ~= "plain" and src.format ~= "custom" then

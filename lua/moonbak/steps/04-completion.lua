@@ -18,9 +18,20 @@ local function outcome(ctx)
   return "success"
 end
 
+-- Only a run that stored its backup everywhere prunes older ones: a failed
+-- or partial run never deletes anything.
+local function apply_retention(ctx)
+  if ctx.status ~= "success" or not ctx.job.retention then return end
+  local removed, failures = require("moonbak.retention").prune(ctx.resolved, {
+    state = ctx.state, log = function(level, message) ctx:log(level, message) end })
+  ctx.metadata.pruned = #removed
+  for _, f in ipairs(failures) do ctx:log("warning", "retention: " .. f) end
+end
+
 return function(ctx)
   cleanup(ctx)
   ctx.status, ctx.status_message = outcome(ctx)
+  apply_retention(ctx)
   if ctx.state then
     ctx.state:finish_execution(ctx.execution.id, ctx.status, ctx.status_message, ctx.metadata)
   end
