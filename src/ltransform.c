@@ -2,6 +2,8 @@
 #include "age.h"
 #include "lmb.h"
 
+#include <unistd.h>
+
 static int transform_close(lua_State *L)
 {
     struct mb_lua_transform *t = luaL_checkudata(L, 1, MB_TRANSFORM_TYPE);
@@ -41,11 +43,20 @@ static lua_Integer opt_field_integer(lua_State *L, int idx, const char *key, lua
     return v;
 }
 
-/* transform.zstd{ level = 3, workers = 2 } -> Transform | nil, message */
+/* One worker more than there are cores: a worker waiting for its next job
+ * then leaves no core idle (measured: 8% faster than one per core on 2
+ * cores, 5 MiB more memory; see bench/RESULTS.md). */
+static int default_workers(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores < 1 ? 1 : cores > 7 ? 8 : (int)cores + 1;
+}
+
+/* transform.zstd{ level = 3, workers = cores + 1 } -> Transform | nil, message */
 static int transform_zstd(lua_State *L)
 {
     int level = (int)opt_field_integer(L, 1, "level", 3);
-    int workers = (int)opt_field_integer(L, 1, "workers", 2);
+    int workers = (int)opt_field_integer(L, 1, "workers", default_workers());
     struct mb_lua_transform *t = push_transform(L);
     struct mb_error err = { { 0 } };
     t->transform = mb_zstd_compress_new(level, workers, &err);
