@@ -304,9 +304,10 @@ report_table() {
     echo "| run | input MB | wall s | MB/s | CPU s (user+sys) | peak RSS MiB | output MB |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
     for r in "${ROWS[@]}"; do
-        if ! done_row "$r"; then echo "| $r (${R_NOTE[$r]}) | - | - | - | - | - | - |"; continue; fi
+        local cell=${r//|/\\|} # a pipe inside a markdown cell must be escaped
+        if ! done_row "$r"; then echo "| $cell (${R_NOTE[$r]}) | - | - | - | - | - | - |"; continue; fi
         out=${R_OUT[$r]:+$(calc "${R_OUT[$r]} / 1e6" 1)}
-        echo "| $r | $(calc "${R_IN[$r]} / 1e6" 1) | $(wall_s "$r") | $(mbps "$r") | ${R_CPU[$r]} | $(rss_mib "$r") | ${out:--} |"
+        echo "| $cell | $(calc "${R_IN[$r]} / 1e6" 1) | $(wall_s "$r") | $(mbps "$r") | ${R_CPU[$r]} | $(rss_mib "$r") | ${out:--} |"
     done
     echo
     echo "Peak RSS is that of the largest single process (GNU time %M): for the shell"
