@@ -4,7 +4,7 @@
  * private YAML file passed with --config and deleted once the tool has
  * exited.  Debian ships neither MongoDB nor its tools, so this adapter is
  * tested only where mongod and the database tools are installed.
- * Options: uri, or host, port, user, password, database, auth_database;
+ * Options: uri, or host, port, user, password, database, auth_database, tls;
  * extra_args; tool (mongodump's path); temp_dir. */
 #include "adapters.h"
 #include "process.h"
@@ -56,6 +56,9 @@ static void connection_args(const struct mb_config *cfg, struct mb_strv *argv)
     for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
         if (mb_config_get(cfg, flags[i][0]))
             mb_strv_pushf(argv, flags[i][1], mb_config_get(cfg, flags[i][0]));
+    const char *tls = mb_config_get(cfg, "tls");
+    if (tls && strcmp(tls, "true") == 0)
+        mb_strv_push(argv, "--ssl");
 }
 
 /* Runs mongodump or mongorestore; as a reader, a writer, or to the end. */

@@ -6,7 +6,8 @@
  * as the tool has exited: the password is never on a command line.
  * --single-transaction gives a consistent snapshot of InnoDB tables.
  * Options: host, port, user, password, database (a name, a list, or "*"),
- * socket, extra_args, tool (the dump tool's path), temp_dir. */
+ * socket, tls (require TLS and verify the server's certificate),
+ * extra_args, tool (the dump tool's path), temp_dir. */
 #include "adapters.h"
 #include "process.h"
 
@@ -51,6 +52,9 @@ static char *option_file(const struct mb_config *cfg, struct mb_error *err)
     option_line(f, "host", mb_config_get(cfg, "host"));
     option_line(f, "port", mb_config_get(cfg, "port"));
     option_line(f, "socket", mb_config_get(cfg, "socket"));
+    const char *tls = mb_config_get(cfg, "tls");
+    if (tls && strcmp(tls, "true") == 0)
+        fputs("ssl=1\nssl-verify-server-cert=1\n", f); /* TLS required and verified */
     fclose(f);
     char *path = text ? mb_private_temp_file(mb_config_get(cfg, "temp_dir"), text, err) : NULL;
     if (text) {

@@ -24,10 +24,11 @@ M.sources = {
   file = { path = "string!" },
   command = { argv = "strings!", env = "table" },
   postgres = with(common_db, { database = "string", format = "string", sslmode = "string" }),
-  mysql = with(common_db, { database = "string|strings" }),
-  mariadb = with(common_db, { database = "string|strings" }),
+  mysql = with(common_db, { database = "string|strings", tls = "boolean" }),
+  mariadb = with(common_db, { database = "string|strings", tls = "boolean" }),
   redis = with(common_db, { db = "integer", tls = "boolean" }),
-  mongodb = with(common_db, { uri = "string", database = "string", auth_database = "string" }),
+  mongodb = with(common_db, { uri = "string", database = "string", auth_database = "string",
+                              tls = "boolean" }),
 }
 
 M.storages = {

@@ -64,6 +64,21 @@ mb restore everything.lua --to '*'
 check "an all-databases backup restores what was dropped" \
     bash -c "[ $? -eq 0 ] && [ \"\$(mariadb --defaults-extra-file=client.cnf -N -e 'SELECT title FROM blog.posts WHERE id = 1' --default-character-set=utf8mb4)\" = 'Grüße' ]"
 
+cat > mysqltype.lua <<JOB
+return { name = "mysqltype", source = { type = "mysql", host = "$MY_HOST", port = $MY_PORT, user = "$MY_USER",
+         password = secret "my-password", database = "shop" }, storage = { { type = "local", path = "$T/store" } } }
+JOB
+mb run mysqltype.lua
+check "type = \"mysql\" backs up through mysqldump" [ $? -eq 0 ]
+mb restore mysqltype.lua --to shop_mysql --create
+compare shop shop_mysql
+check "...and restores through the mysql client with the same content" [ $? -eq 0 ]
+
+job tls 'database = "shop", tls = true'
+mb run tls.lua
+check "tls = true insists on TLS: a server without it is refused" \
+    bash -c "[ $? -eq 1 ] && grep -qi 'initialize.*\(ssl\|tls\)' '$T/err'"
+
 job nodb 'database = "no_such_db"'
 mb run nodb.lua
 check "an unknown database fails in initialize, naming it" \
