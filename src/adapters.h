@@ -32,6 +32,11 @@ struct mb_strv;
  * ("psql" next to "pg_dump"): the one beside "tool" when there is one,
  * else the one on PATH. */
 char *mb_tool_path(const struct mb_config *cfg, const char *fallback, const char *sibling);
+/* A private (0600) option file in cfg's temp_dir for a tool that reads its
+ * password from a file: header, then key<sep>"value" for each of keys that
+ * cfg sets (with \ and " escaped), then extra.  Returns its malloc'd path. */
+char *mb_option_file(const struct mb_config *cfg, const char *header, const char *const *keys,
+                     const char *sep, const char *extra, struct mb_error *err);
 /* A database identifier quoted for SQL: "name" (quote = '"') or `name`. */
 char *mb_quote_identifier(const char *name, char quote);
 

@@ -274,6 +274,25 @@ static void close_pair(int p[2])
             close(p[i]);
 }
 
+/* Waits until fd is ready for events, draining the child's stderr
+ * meanwhile; returns fd's revents, or -1 with err set. */
+static int child_wait(struct child *c, int fd, short events, struct mb_error *err)
+{
+    for (;;) {
+        struct pollfd fds[2] = { { fd, events, 0 }, { c->tail_fd, POLLIN, 0 } };
+        if (poll(fds, c->tail_fd >= 0 ? 2 : 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            mb_error_errno(err, "%s: poll", c->label);
+            return -1;
+        }
+        if (c->tail_fd >= 0 && fds[1].revents)
+            tail_drain(c);
+        if (fds[0].revents)
+            return fds[0].revents;
+    }
+}
+
 /* ---- readers: the child's stdout ----------------------------------------- */
 
 struct spawn_reader {
@@ -287,17 +306,8 @@ static ssize_t spawn_read(struct mb_reader *r, void *buf, size_t len, struct mb_
     struct spawn_reader *s = (struct spawn_reader *)r;
     struct child *c = &s->child;
     while (s->out_fd >= 0) {
-        struct pollfd fds[2] = { { s->out_fd, POLLIN, 0 }, { c->tail_fd, POLLIN, 0 } };
-        if (poll(fds, c->tail_fd >= 0 ? 2 : 1, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            mb_error_errno(err, "%s: poll", c->label);
+        if (child_wait(c, s->out_fd, POLLIN, err) < 0)
             return -1;
-        }
-        if (c->tail_fd >= 0 && fds[1].revents)
-            tail_drain(c);
-        if (!fds[0].revents)
-            continue;
         ssize_t n = read(s->out_fd, buf, len);
         if (n > 0)
             return n;
@@ -407,23 +417,15 @@ static int spawn_write(struct mb_writer *w, const void *buf, size_t len, struct 
     struct child *c = &s->child;
     const char *p = buf;
     while (len) {
-        struct pollfd fds[2] = { { s->in_fd, POLLOUT, 0 }, { c->tail_fd, POLLIN, 0 } };
-        if (poll(fds, c->tail_fd >= 0 ? 2 : 1, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            mb_error_errno(err, "%s: poll", c->label);
+        int revents = child_wait(c, s->in_fd, POLLOUT, err);
+        if (revents < 0)
             return -1;
-        }
-        if (c->tail_fd >= 0 && fds[1].revents)
-            tail_drain(c);
-        if (fds[0].revents & (POLLERR | POLLHUP)) {
+        if (revents & (POLLERR | POLLHUP)) {
             child_reap(c);
             if (child_verdict(c, err) == 0)
                 mb_error_set(err, "%s stopped reading its input", c->label);
             return -1;
         }
-        if (!(fds[0].revents & POLLOUT))
-            continue;
         ssize_t n = write(s->in_fd, p, len); /* non-blocking: as much as the pipe takes */
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;

@@ -1,6 +1,8 @@
 /* dbtool.c — small helpers the database adapters share. */
 #include "adapters.h"
+#include "process.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,4 +37,39 @@ char *mb_quote_identifier(const char *name, char quote)
     *p++ = quote;
     *p = '\0';
     return out;
+}
+
+char *mb_option_file(const struct mb_config *cfg, const char *header, const char *const *keys,
+                     const char *sep, const char *extra, struct mb_error *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        mb_error_set(err, "out of memory");
+        return NULL;
+    }
+    fputs(header ? header : "", f);
+    for (size_t i = 0; keys[i]; i++) {
+        const char *value = mb_config_get(cfg, keys[i]);
+        if (!value)
+            continue;
+        fprintf(f, "%s%s\"", keys[i], sep);
+        for (const char *p = value; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                fputc('\\', f);
+            fputc(*p, f);
+        }
+        fputs("\"\n", f);
+    }
+    fputs(extra ? extra : "", f);
+    fclose(f);
+    char *path = text ? mb_private_temp_file(mb_config_get(cfg, "temp_dir"), text, err) : NULL;
+    if (!text)
+        mb_error_set(err, "out of memory");
+    if (text) {
+        memset(text, 0, len); /* it held a password */
+        free(text);
+    }
+    return path;
 }

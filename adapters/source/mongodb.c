@@ -14,37 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static void yaml_line(FILE *f, const char *key, const char *value)
-{
-    if (!value)
-        return;
-    fprintf(f, "%s: \"", key);
-    for (const char *p = value; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fputc('\\', f);
-        fputc(*p, f);
-    }
-    fputs("\"\n", f);
-}
-
 static char *secret_config(const struct mb_config *cfg, struct mb_error *err)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) {
-        mb_error_set(err, "out of memory");
-        return NULL;
-    }
-    yaml_line(f, "uri", mb_config_get(cfg, "uri"));
-    yaml_line(f, "password", mb_config_get(cfg, "password"));
-    fclose(f);
-    char *path = text ? mb_private_temp_file(mb_config_get(cfg, "temp_dir"), text, err) : NULL;
-    if (text) {
-        memset(text, 0, len);
-        free(text);
-    }
-    return path;
+    static const char *const keys[] = { "uri", "password", NULL };
+    return mb_option_file(cfg, NULL, keys, ": ", NULL, err); /* YAML */
 }
 
 static void connection_args(const struct mb_config *cfg, struct mb_strv *argv)

@@ -23,45 +23,13 @@ struct flavour {
 static const struct flavour mariadb = { "mariadb", "mariadb-dump", "mariadb" };
 static const struct flavour mysql = { "mysql", "mysqldump", "mysql" };
 
-/* One "key = value" line of an option file, quoted as the client reads it. */
-static void option_line(FILE *f, const char *key, const char *value)
-{
-    if (!value)
-        return;
-    fprintf(f, "%s=\"", key);
-    for (const char *p = value; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fputc('\\', f);
-        fputc(*p, f);
-    }
-    fputs("\"\n", f);
-}
-
 static char *option_file(const struct mb_config *cfg, struct mb_error *err)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) {
-        mb_error_set(err, "out of memory");
-        return NULL;
-    }
-    fputs("[client]\n", f);
-    option_line(f, "user", mb_config_get(cfg, "user"));
-    option_line(f, "password", mb_config_get(cfg, "password"));
-    option_line(f, "host", mb_config_get(cfg, "host"));
-    option_line(f, "port", mb_config_get(cfg, "port"));
-    option_line(f, "socket", mb_config_get(cfg, "socket"));
+    static const char *const keys[] = { "user", "password", "host", "port", "socket", NULL };
     const char *tls = mb_config_get(cfg, "tls");
-    if (tls && strcmp(tls, "true") == 0)
-        fputs("ssl=1\nssl-verify-server-cert=1\n", f); /* TLS required and verified */
-    fclose(f);
-    char *path = text ? mb_private_temp_file(mb_config_get(cfg, "temp_dir"), text, err) : NULL;
-    if (text) {
-        memset(text, 0, len); /* it held the password */
-        free(text);
-    }
-    return path;
+    int require_tls = tls && strcmp(tls, "true") == 0;
+    return mb_option_file(cfg, "[client]\n", keys, "=", /* TLS required and verified */
+                          require_tls ? "ssl=1\nssl-verify-server-cert=1\n" : NULL, err);
 }
 
 static char *my_label(const struct flavour *fl, const struct mb_config *cfg, const char *tool)
