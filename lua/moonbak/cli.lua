@@ -99,9 +99,12 @@ local function settings(opts)
   }
 end
 
+-- Opens the state database; executions whose process died (killed, power
+-- loss) are marked "interrupted" on the way, so none stays "running".
 local function open_state(cfg)
   local st, err = mb.state.open(cfg.state_dir)
   if not st then exit_with(1, "%s", err) end
+  st:mark_interrupted()
   return st
 end
 

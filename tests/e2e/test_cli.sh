@@ -83,6 +83,19 @@ check "restore refuses to overwrite an existing file without --force" [ $? -eq 1
 mb restore "$jobs/app.lua" 19990101T000000Z --output "$T/y.db"
 check "restore of an unknown backup exits 1 and names it" bash -c "[ $? -eq 1 ] && grep -q 19990101T000000Z '$T/err'"
 
+# A run killed outright is not left "running".
+cat > "$jobs/slow.lua" <<JOB
+return { source = { type = "command", argv = { "sleep", "30" } }, storage = { { type = "local", path = "$T/backups" } } }
+JOB
+"$MOONBAK" --jobs "$jobs" run slow >/dev/null 2>&1 &
+killme=$!
+for _ in $(seq 50); do mb history slow --json; grep -q running "$T/out" && break; sleep 0.1; done
+child=$(pgrep -P $killme)
+kill -9 $killme; wait $killme 2>/dev/null
+[ -n "$child" ] && kill $child 2>/dev/null
+mb history slow --json
+check "an execution whose process was killed is marked interrupted" json "$T/out" "assert(t[1].status == 'interrupted')"
+
 # Development override: the Lua tree instead of the embedded copy.
 mkdir -p "$T/lua/moonbak"
 cp -r lua/moonbak/. "$T/lua/moonbak/"
