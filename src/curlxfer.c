@@ -145,6 +145,7 @@ struct mb_curl_req *mb_curl_req_new(const struct mb_curl_conf *conf, const char 
         return NULL;
     }
     req_set_common(r, conf, url);
+    r->timeout = conf->timeout;
     return r;
 }
 
@@ -215,6 +216,10 @@ static int req_transient(const struct mb_curl_req *r)
     case CURLE_FTP_CANT_GET_HOST:
     case CURLE_FTP_WEIRD_PASV_REPLY:
     case CURLE_FTP_WEIRD_227_FORMAT:
+    /* libcurl's SSH code says this when the SSH handshake failed (the
+     * connection was reset or closed before the server's banner), which is
+     * a connection-level failure like the others. */
+    case CURLE_FAILED_INIT:
         return 1;
     default:
         return 0;
@@ -311,6 +316,13 @@ static void multi_wait(CURLM *multi)
     curl_multi_poll(multi, NULL, 0, 1000, NULL);
 }
 
+static double monotonic_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static CURLM *multi_start(struct mb_curl_req *r, struct mb_error *err)
 {
     CURLM *multi = curl_multi_init();
@@ -340,17 +352,21 @@ struct mb_curl_upload {
     CURLM *multi;            /* owned; NULL until the upload streams */
     char *label;             /* owned */
     int retries;
-    char *small;             /* the first bytes, until they exceed MB_CURL_SMALL */
+    char *small;             /* the first bytes, kept until the server has
+                                accepted the upload (MB_CURL_SMALL at most) */
     size_t small_len;
     const char *lent;        /* the caller's buffer during write(); borrowed */
     size_t lent_len, lent_pos;
     int eof, paused, done, finished;
+    int asked, heard;        /* libcurl asked for body bytes; an HTTP
+                                server answered (100 Continue or a status) */
 };
 
 static size_t upload_supply(char *dst, size_t size, size_t n, void *ud)
 {
     struct mb_curl_upload *u = ud;
     size_t len = u->lent_len - u->lent_pos;
+    u->asked = 1;
     if (len == 0) {
         if (u->eof)
             return 0;
@@ -362,6 +378,13 @@ static size_t upload_supply(char *dst, size_t size, size_t n, void *ud)
     memcpy(dst, u->lent + u->lent_pos, len);
     u->lent_pos += len;
     return len;
+}
+
+static size_t upload_heard(char *data, size_t size, size_t n, void *ud)
+{
+    (void)data;
+    ((struct mb_curl_upload *)ud)->heard = 1;
+    return size * n;
 }
 
 static int upload_fail(struct mb_curl_upload *u, const char *what, struct mb_error *err)
@@ -398,20 +421,101 @@ static int upload_push(struct mb_curl_upload *u, const void *buf, size_t len, st
     return 0;
 }
 
-/* From here on the bytes stream: the first MB_CURL_SMALL go out first. */
+/* The server has accepted the upload when libcurl asks for body bytes:
+ * SFTP and FTP ask only once the remote file is open.  An HTTP client asks
+ * after the headers went out, answered or not (curl waits 1 s for "100
+ * Continue"), so there an answer must have come back too: a server that
+ * accepted the connection and then says nothing would otherwise swallow
+ * megabytes into socket buffers before any timeout, and those bytes could
+ * not be sent again.  (Every HTTP/1.1 server answers "Expect: 100-continue"
+ * before it reads a body; one that ignores it cannot take large uploads.) */
+static int upload_accepted(const struct mb_curl_upload *u)
+{
+    return u->asked && (!u->req->http || u->heard);
+}
+
+/* One attempt to start the upload: lends only the kept first bytes and
+ * works the transfer until the server has accepted it and taken them, it
+ * has ended, or `timeout` seconds have passed (a hung server: the
+ * connection is given up).  0 when started; otherwise the request says why. */
+static int upload_attempt(struct mb_curl_upload *u)
+{
+    double deadline = monotonic_seconds() + (double)u->req->timeout;
+    u->lent = u->small;
+    u->lent_len = u->small_len;
+    u->lent_pos = 0;
+    for (;;) {
+        multi_work(u->multi, u->req, &u->done);
+        if (u->done)
+            break;
+        if (u->lent_pos == u->lent_len && upload_accepted(u))
+            break;
+        if (monotonic_seconds() >= deadline) {
+            u->req->code = CURLE_OPERATION_TIMEDOUT;
+            snprintf(u->req->errbuf, sizeof u->req->errbuf,
+                     "the server did not accept the upload within %ld s", u->req->timeout);
+            break;
+        }
+        multi_wait(u->multi);
+    }
+    u->lent = NULL;
+    u->lent_len = u->lent_pos = 0;
+    if (u->done && !req_failed(u->req)) /* ended before the end: still a failure */
+        snprintf(u->req->errbuf, sizeof u->req->errbuf, "the server ended the upload early");
+    return u->done || u->req->code != CURLE_OK ? -1 : 0;
+}
+
+/* Closes the failed attempt's connection and makes the transfer new. */
+static void upload_reset(struct mb_curl_upload *u)
+{
+    multi_stop(u->multi, u->req);
+    u->multi = NULL;
+    u->paused = u->done = u->asked = u->heard = 0;
+    u->req->code = CURLE_OK;
+    u->req->status = 0;
+    u->req->errbuf[0] = '\0';
+    u->req->note[0] = '\0';
+}
+
+/* From here on the bytes stream: the first MB_CURL_SMALL go out first.
+ * Until the server has accepted them, a connection-level failure (refused,
+ * reset, no answer within `timeout`, HTTP 5xx/408/429) is retried with the
+ * backoff of small requests, since only kept bytes were handed over.  After
+ * that the kept bytes are freed, and the caller's own buffers, which it
+ * reuses, are all libcurl gets: a later failure fails the writer. */
 static int upload_start_streaming(struct mb_curl_upload *u, struct mb_error *err)
 {
     CURL *e = u->req->easy;
     curl_easy_setopt(e, CURLOPT_READFUNCTION, upload_supply);
     curl_easy_setopt(e, CURLOPT_READDATA, u);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, upload_heard);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, u);
     curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)-1);
-    if (!(u->multi = multi_start(u->req, err)))
+    /* Said explicitly, because upload_accepted waits for its answer. */
+    if (u->req->http && mb_curl_req_header(u->req, "Expect: 100-continue") != 0) {
+        mb_error_set(err, "out of memory");
         return -1;
-    int rc = upload_push(u, u->small, u->small_len, err);
+    }
+    double backoff = 0.25;
+    for (int attempt = 1;; attempt++) {
+        if (!(u->multi = multi_start(u->req, err)))
+            return -1;
+        if (upload_attempt(u) == 0)
+            break;
+        if (attempt > u->retries || !req_transient(u->req)) {
+            char what[64];
+            snprintf(what, sizeof what, attempt > 1 ? "upload failed after %d attempts" : "upload failed",
+                     attempt);
+            return upload_fail(u, what, err);
+        }
+        upload_reset(u);
+        sleep_seconds(backoff);
+        backoff *= 2;
+    }
     free(u->small);
     u->small = NULL;
     u->small_len = 0;
-    return rc;
+    return 0;
 }
 
 struct mb_curl_upload *mb_curl_upload_new(struct mb_curl_req *req, int retries,

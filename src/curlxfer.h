@@ -21,8 +21,12 @@
  *
  * Small requests (list, rename, delete, mkdir, sidecar put) are retried
  * with exponential backoff after connection-level failures.  A streamed
- * upload cannot be replayed: when it fails, the writer fails, and the pump
- * aborts it (the adapter then deletes its temporary object). */
+ * upload is retried the same way while it starts: until the server has
+ * accepted it, libcurl is lent only the first MB_CURL_SMALL bytes, which
+ * are kept and can be sent again (see upload_start).  Once bytes that are
+ * no longer kept have been handed over it cannot be replayed: when it
+ * fails, the writer fails, and the pump aborts it (the adapter then deletes
+ * its temporary object). */
 #ifndef MB_CURLXFER_H
 #define MB_CURLXFER_H
 
@@ -53,6 +57,7 @@ struct mb_curl_req {
     CURL *easy;
     char errbuf[CURL_ERROR_SIZE];
     CURLcode code;
+    long timeout;                 /* the storage's, in seconds */
     long status;                  /* HTTP status, or the last FTP/SFTP reply */
     int http;                     /* status >= 400 is a failure */
     char *body;                   /* response body, collected up to body_max */

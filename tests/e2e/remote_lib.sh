@@ -1,7 +1,8 @@
 # remote_lib.sh — what the tests of the remote storages (sftp, webdav, ftp)
 # share: finding the server programs, starting and stopping servers on
 # loopback, and one backup / list / verify / restore / delete round trip.
-# Sourced after lib.sh.  Ports 19100-19199 are these tests'.
+# Sourced after lib.sh.  Ports 19200-19299 are these tests' (servers and
+# the fault-injecting proxies in front of them).
 
 # need PROGRAM... : a missing server program skips the test on a laptop and
 # fails it under CI=true (CI must have installed it).
@@ -47,11 +48,18 @@ kill_tree() {
     wait "$1" 2>/dev/null # reaps our own child quietly; others are not ours to wait for
 }
 
-# throwaway_user NAME PASSWORD HOME : a local login with a password, for the
-# servers that authenticate against the system's users (vsftpd, sshd).
+# throwaway_user PASSWORD HOME : a local login $test_user with a password,
+# for the servers that authenticate against the system's users (vsftpd,
+# sshd).  The name is this test's own (tests of other checkouts may run at
+# the same time and would change a shared user's password and home); the
+# EXIT trap removes it with remove_throwaway_user.
+test_user=moonbak-t$$
 throwaway_user() {
-    id "$1" >/dev/null 2>&1 || useradd -M -s /bin/sh "$1" || return 1
-    usermod -d "$3" "$1" && echo "$1:$2" | chpasswd && mkdir -p "$3" && chown "$1" "$3"
+    id "$test_user" >/dev/null 2>&1 || useradd -M -s /bin/sh "$test_user" || return 1
+    usermod -d "$2" "$test_user" && echo "$test_user:$1" | chpasswd && mkdir -p "$2" && chown "$test_user" "$2"
+}
+remove_throwaway_user() {
+    userdel "$test_user" 2>/dev/null
 }
 
 # Test data: random bytes (not compressible) and text (compressible).
@@ -122,4 +130,69 @@ wait_for_file() {
         sleep 0.05
     done
     return 1
+}
+
+# ---- a flapping or hung server ---------------------------------------------
+# The real servers cannot be made to flap or hang on demand, so these tests
+# put tests/e2e/fault_proxy.py in front of them: a fault injector that knows
+# only TCP, resetting or holding silent the connections it is told to by
+# number, and forwarding the others to the real server.
+fault_proxy=""
+start_fault_proxy() { # LISTEN-PORT TARGET-PORT DROP STALL (connection numbers or -)
+    stop_fault_proxy
+    rm -f "$T/proxy.log"
+    /usr/bin/python3 "$(dirname "$0")/fault_proxy.py" "$1" "$2" "$3" "$4" 10 "$T/proxy.log" &
+    fault_proxy=$!
+    for _ in $(seq 50); do grep -q listening "$T/proxy.log" 2>/dev/null && return 0; sleep 0.1; done
+    return 1
+}
+stop_fault_proxy() {
+    [ -n "$fault_proxy" ] && kill "$fault_proxy" 2>/dev/null && wait "$fault_proxy" 2>/dev/null
+    fault_proxy=""
+}
+
+# flapping_server LABEL PROXY-PORT TARGET-PORT N STORAGE-FN SERVER-DIR :
+# the streamed upload of a backup through the proxy is its connection N
+# (those before it are the run's check and small requests, which were
+# retried before streamed uploads were); STORAGE-FN EXTRA prints the
+# storage's Lua with EXTRA fields, pointed at the proxy; SERVER-DIR is
+# where the server keeps the job's files.
+flapping_server() {
+    local label=$1 proxy=$2 target=$3 n=$4 storage=$5 dir=$6 status started
+    local source="{ type = \"file\", path = \"$T/payload.bin\" }"
+    start_fault_proxy "$proxy" "$target" "$n,$((n + 1))" -
+    write_job "$T/flaps.lua" flaps "$source" "$($storage "retries = 3")"
+    mb run "$T/flaps.lua"; status=$?
+    check "[$label] the upload's first 2 connections reset, retries = 3: the backup succeeds (exit $status; $(tail -n 1 "$T/err"))" \
+        [ $status -eq 0 ]
+    check "[$label] ...and the proxy did reset 2 connections ($(tr '\n' ' ' < "$T/proxy.log"))" \
+        [ "$(grep -c dropped "$T/proxy.log")" -eq 2 ]
+    mb verify "$T/flaps.lua"
+    check "[$label] ...and the backup verifies" [ $? -eq 0 ]
+    rm -f "$T/restored.bin"
+    mb restore "$T/flaps.lua" --output "$T/restored.bin"
+    check "[$label] ...and restores byte for byte" cmp -s "$T/payload.bin" "$T/restored.bin"
+
+    start_fault_proxy "$proxy" "$target" "$n,$((n + 1))" -
+    write_job "$T/flaps_more.lua" flaps_more "$source" "$($storage "retries = 1")"
+    mb run "$T/flaps_more.lua"; status=$?
+    check "[$label] the upload's first 2 connections reset, retries = 1: the run fails (exit $status)" [ $status -eq 1 ]
+    check "[$label] ...saying which storage, after how many attempts" \
+        grep -q "storage $label: $label .*upload failed after 2 attempts" "$T/err"
+    check "[$label] ...and leaves no sidecar" [ -z "$(find "$dir/flaps_more" -name '*.meta.json' 2>/dev/null)" ]
+    mb backups "$T/flaps_more.lua" --json
+    check "[$label] ...and nothing is listed" [ "$(cat "$T/out")" = "[]" -o "$(cat "$T/out")" = "{}" ]
+
+    start_fault_proxy "$proxy" "$target" - "$n"
+    write_job "$T/hangs.lua" hangs "$source" "$($storage "retries = 2, timeout = 2")"
+    started=$SECONDS
+    mb run "$T/hangs.lua"; status=$?
+    check "[$label] a hung connection for the upload is given up after timeout = 2 s and the retry succeeds (exit $status; $(tail -n 1 "$T/err"))" \
+        [ $status -eq 0 ]
+    check "[$label] ...and the proxy did hold one connection silent" grep -q stalled "$T/proxy.log"
+    check "[$label] ...and the run waited for it about 2 s, not the proxy's 10 ($((SECONDS - started)) s)" \
+        [ $((SECONDS - started)) -ge 2 -a $((SECONDS - started)) -lt 9 ]
+    mb verify "$T/hangs.lua"
+    check "[$label] ...and the backup verifies" [ $? -eq 0 ]
+    stop_fault_proxy
 }

@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
-# The ftp storage against vsftpd on 127.0.0.1:19121 (passive ports
-# 19140-19159), plain and with explicit TLS (a self-signed certificate
+# The ftp storage against vsftpd on 127.0.0.1:19220 (passive ports
+# 19230-19249), plain and with explicit TLS (a self-signed certificate
 # trusted through ca_file): the round trip, wrong credentials, an untrusted
-# certificate, and the server dying in the middle of an upload.
+# certificate, a flapping and a hung server (behind a fault-injecting proxy
+# on 127.0.0.1:19201), and the server dying in the middle of an upload.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/remote_lib.sh"
 
 need /usr/sbin/vsftpd openssl
 need_root
 
-port=19121
+port=19220
 srv=$T/vsftpd
 mkdir -p "$srv/empty"
 # vsftpd logs the user in with PAM and changes into the home directory:
 # both must be reachable by that user ($T is root's alone).
 home=$(mktemp -d /tmp/moonbak-ftp-XXXXXX) && chmod 755 "$home"
 password=pw-$RANDOM-$RANDOM
-throwaway_user moonbak-test "$password" "$home/home" || not_ok "a throwaway login user can be made"
+throwaway_user "$password" "$home/home" || not_ok "a throwaway login user can be made"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$srv/key.pem" -out "$srv/cert.pem" -days 2 \
     -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
 
@@ -33,8 +34,8 @@ local_enable=YES
 write_enable=YES
 local_umask=077
 pasv_enable=YES
-pasv_min_port=19140
-pasv_max_port=19159
+pasv_min_port=19230
+pasv_max_port=19249
 pasv_address=127.0.0.1
 secure_chroot_dir=$srv/empty
 pam_service_name=vsftpd
@@ -55,14 +56,14 @@ start_vsftpd() {
     wait_port $port
 }
 ftpd_pid=
-trap '[ -n "$ftpd_pid" ] && kill_tree $ftpd_pid; rm -rf "$home"' EXIT
+trap 'stop_fault_proxy; [ -n "$ftpd_pid" ] && kill_tree $ftpd_pid; rm -rf "$home"; remove_throwaway_user' EXIT
 start_vsftpd
 check "vsftpd listens on 127.0.0.1:$port" [ $? -eq 0 ]
 export FTP_TEST_PASSWORD=$password
 
 make_payload
 storage() { # storage TLS [EXTRA]
-    echo "{ type = \"ftp\", host = \"127.0.0.1\", port = $port, user = \"moonbak-test\",
+    echo "{ type = \"ftp\", host = \"127.0.0.1\", port = $port, user = \"$test_user\",
             password = env \"FTP_TEST_PASSWORD\", path = \"backups/moonbak\", tls = $1 ${2:-} }"
 }
 round_trip plain "$(storage false)"
@@ -76,13 +77,23 @@ check "...with a message naming the storage and the certificate problem" \
     grep -q "storage ftp: ftp 127.0.0.1:$port: .*certificate" "$T/err"
 
 write_job "$T/badpw.lua" badpw "{ type = \"file\", path = \"$T/payload.bin\" }" \
-    "{ type = \"ftp\", name = \"offsite\", host = \"127.0.0.1\", port = $port, user = \"moonbak-test\",
+    "{ type = \"ftp\", name = \"offsite\", host = \"127.0.0.1\", port = $port, user = \"$test_user\",
        password = \"not-$password\" }"
 mb run "$T/badpw.lua"
 check "a wrong password fails the run (exit $?)" [ $? -eq 1 ]
 check "...with a clear error naming the storage" \
-    grep -q "storage offsite: ftp 127.0.0.1:$port: cannot log in as moonbak-test: .*530" "$T/err"
+    grep -q "storage offsite: ftp 127.0.0.1:$port: cannot log in as $test_user: .*530" "$T/err"
 check "...and the password appears in no message" bash -c "! grep -q 'not-$password' '$T/err' '$T/out'"
+
+# The proxy fronts only the control connection: passive data connections go
+# straight to vsftpd's ports (19230-19249), which is enough, since a
+# session fails or hangs from its control connection.  Connections through
+# the proxy: 1 is the run's check, 2 the upload (STOR).
+proxied_storage() {
+    echo "{ type = \"ftp\", host = \"127.0.0.1\", port = 19201, user = \"$test_user\",
+            password = env \"FTP_TEST_PASSWORD\", path = \"backups/moonbak\", tls = false, $1 }"
+}
+flapping_server ftp 19201 $port 2 proxied_storage "$home/home/backups/moonbak"
 
 slow_source_job "$T/cut.lua" cut "$(storage false)"
 mb run "$T/cut.lua" & run_pid=$!

@@ -217,7 +217,7 @@ proxied() { # job NAME through the proxy, with extra storage fields
 }
 start_proxy() { # DROP STALL
     rm -f "$T/proxy.log"
-    "$py" "$repo/tests/e2e/s3_fault_proxy.py" "$proxy_port" "$port" "$1" "$2" 5 "$T/proxy.log" &
+    "$py" "$repo/tests/e2e/fault_proxy.py" "$proxy_port" "$port" "$1" "$2" 5 "$T/proxy.log" &
     proxy=$!
     for _ in $(seq 50); do grep -q listening "$T/proxy.log" 2>/dev/null && break; sleep 0.1; done
 }

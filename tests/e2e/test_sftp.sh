@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The sftp storage against OpenSSH's sshd on 127.0.0.1:19122, with a
+# The sftp storage against OpenSSH's sshd on 127.0.0.1:19250, with a
 # throwaway host key, user key and known_hosts: key and password logins,
-# the round trip, host keys that must be refused, wrong credentials, and
-# the server dying in the middle of an upload.
+# the round trip, host keys that must be refused, wrong credentials, a
+# flapping and a hung server (behind a fault-injecting proxy on
+# 127.0.0.1:19202), and the server dying in the middle of an upload.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/remote_lib.sh"
 
 need /usr/sbin/sshd ssh-keygen
 need_root
 
-port=19122
+port=19250
 srv=$T/sshd
 mkdir -p "$srv" "$T/data" /run/sshd
 ssh-keygen -q -t ed25519 -N '' -C moonbak-test-host -f "$srv/host_key"
@@ -20,8 +21,8 @@ password=pw-$RANDOM-$RANDOM
 # The password login's files live where that user can reach them ($T is
 # root's alone).
 pw=$(mktemp -d /tmp/moonbak-sftp-XXXXXX) && chmod 755 "$pw"
-throwaway_user moonbak-test "$password" "$pw/home" || not_ok "a throwaway login user can be made"
-mkdir -p "$pw/data" && chown moonbak-test "$pw/data"
+throwaway_user "$password" "$pw/home" || not_ok "a throwaway login user can be made"
+mkdir -p "$pw/data" && chown "$test_user" "$pw/data"
 
 cat > "$srv/sshd_config" <<EOF
 ListenAddress 127.0.0.1
@@ -43,7 +44,7 @@ start_sshd() {
     wait_port $port
 }
 sshd_pid=
-trap '[ -n "$sshd_pid" ] && kill_tree $sshd_pid; rm -rf "$pw"' EXIT
+trap 'stop_fault_proxy; [ -n "$sshd_pid" ] && kill_tree $sshd_pid; rm -rf "$pw"; remove_throwaway_user' EXIT
 start_sshd
 check "sshd listens on 127.0.0.1:$port" [ $? -eq 0 ]
 
@@ -54,7 +55,7 @@ round_trip key "$key_storage"
 check "[key] no temporary file is left on the server" \
     [ -z "$(find "$T/data" -name '.*partial*')" ]
 
-pw_storage="{ type = \"sftp\", host = \"127.0.0.1\", port = $port, user = \"moonbak-test\",
+pw_storage="{ type = \"sftp\", host = \"127.0.0.1\", port = $port, user = \"$test_user\",
               password = env \"SFTP_TEST_PASSWORD\", path = \"$pw/data\", known_hosts = \"$T/known_hosts\" }"
 export SFTP_TEST_PASSWORD=$password
 round_trip password "$pw_storage"
@@ -77,13 +78,23 @@ check "...and nothing was written" [ ! -e "$T/data/hk" ]
 
 # Wrong credentials.
 write_job "$T/badpw.lua" badpw "{ type = \"file\", path = \"$T/payload.bin\" }" \
-    "{ type = \"sftp\", name = \"offsite\", host = \"127.0.0.1\", port = $port, user = \"moonbak-test\",
+    "{ type = \"sftp\", name = \"offsite\", host = \"127.0.0.1\", port = $port, user = \"$test_user\",
        password = \"not-$password\", path = \"$pw/data\", known_hosts = \"$T/known_hosts\" }"
 mb run "$T/badpw.lua"
 check "a wrong password fails the run (exit $?)" [ $? -eq 1 ]
 check "...with a clear error naming the storage" \
-    grep -q "storage offsite: sftp 127.0.0.1:$port: cannot log in as moonbak-test: Authentication failure" "$T/err"
+    grep -q "storage offsite: sftp 127.0.0.1:$port: cannot log in as $test_user: Authentication failure" "$T/err"
 check "...and the password appears in no message" bash -c "! grep -q 'not-$password' '$T/err' '$T/out'"
+
+# The proxy is plain TCP, so SSH goes through it untouched; known_hosts
+# names the host key under the proxy's port too.  Connections through it:
+# 1 is the run's check, 2 the upload.
+echo "[127.0.0.1]:19202 $(cut -d' ' -f1,2 "$srv/host_key.pub")" >> "$T/known_hosts"
+proxied_storage() {
+    echo "{ type = \"sftp\", host = \"127.0.0.1\", port = 19202, user = \"$(id -un)\",
+            private_key = \"$T/user_key\", path = \"$T/data\", known_hosts = \"$T/known_hosts\", $1 }"
+}
+flapping_server sftp 19202 $port 2 proxied_storage "$T/data"
 
 # The server dies while the upload is open.
 slow_source_job "$T/cut.lua" cut "$key_storage"

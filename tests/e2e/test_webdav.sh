@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The webdav storage against nginx's dav modules (PUT/MKCOL/MOVE/DELETE and
-# dav-ext's PROPFIND) with basic auth, over http on 127.0.0.1:19123 and over
-# https on 127.0.0.1:19124 (a self-signed certificate trusted through
+# dav-ext's PROPFIND) with basic auth, over http on 127.0.0.1:19210 and over
+# https on 127.0.0.1:19211 (a self-signed certificate trusted through
 # ca_file): the round trip, wrong credentials, an untrusted certificate,
-# and the server dying in the middle of an upload.
+# a flapping and a hung server (behind a fault-injecting proxy on
+# 127.0.0.1:19200), and the server dying in the middle of an upload.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/remote_lib.sh"
 
 module=/usr/lib/nginx/modules/ngx_http_dav_ext_module.so
 need /usr/sbin/nginx openssl "$module"
 
-http_port=19123 https_port=19124
+http_port=19210 https_port=19211
 srv=$T/nginx
 mkdir -p "$srv/tmp" "$srv/logs" "$T/www/dav"
 password=pw-$RANDOM-$RANDOM
@@ -51,7 +52,7 @@ start_nginx() {
     wait_port $http_port && wait_port $https_port
 }
 nginx_pid=
-trap '[ -n "$nginx_pid" ] && kill_tree $nginx_pid' EXIT
+trap 'stop_fault_proxy; [ -n "$nginx_pid" ] && kill_tree $nginx_pid' EXIT
 start_nginx
 check "nginx listens on 127.0.0.1:$http_port and :$https_port" [ $? -eq 0 ]
 export DAV_TEST_PASSWORD=$password
@@ -82,6 +83,11 @@ check "a wrong password fails the run (exit $?)" [ $? -eq 1 ]
 check "...with a clear error naming the storage" \
     grep -q "storage offsite: webdav http://127.0.0.1:$http_port/dav/b: cannot reach /: HTTP 401 (authentication failed" "$T/err"
 check "...and the password appears in no message" bash -c "! grep -q 'not-$password' '$T/err' '$T/out'"
+
+# Connections through the proxy: 1 is the run's check (PROPFIND), 2 and 3
+# make the collections (MKCOL), 4 is the PUT.
+proxied_storage() { storage "http://127.0.0.1:19200/dav/moonbak" ", $1"; }
+flapping_server webdav 19200 $http_port 4 proxied_storage "$T/www/dav/moonbak"
 
 slow_source_job "$T/cut.lua" cut "$(storage "http://127.0.0.1:$http_port/dav/moonbak")"
 mb run "$T/cut.lua" & run_pid=$!

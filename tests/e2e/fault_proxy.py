@@ -1,13 +1,17 @@
 #!/usr/bin/python3
-"""A fault-injecting TCP proxy for tests/e2e/test_s3.sh.
+"""A fault-injecting TCP proxy for the tests of the remote storages
+(test_s3.sh, test_webdav.sh, test_ftp.sh, test_sftp.sh).
 
-s3rver cannot be made to flap, so this stands between moonbak and it:
-usage: s3_fault_proxy.py LISTEN_PORT TARGET_PORT DROP STALL STALL_SECONDS LOG
+The real servers (s3rver, nginx, vsftpd, sshd) cannot be made to flap, so
+this stands between moonbak and one of them; it knows nothing of their
+protocols, only TCP connections, counted in the order they arrive:
+usage: fault_proxy.py LISTEN_PORT TARGET_PORT DROP STALL STALL_SECONDS LOG
 DROP and STALL are comma-separated connection numbers (1 is the first
 connection) or "-".  A dropped connection is reset at once (as a crashing
 or restarting server does), a stalled one is accepted and left silent for
 STALL_SECONDS (a hung server); every other one is forwarded.  Each
-connection's fate is appended to LOG, one word a line."""
+connection's number and fate are appended to LOG, one a line
+("3 dropped"); "listening" comes first."""
 import socket
 import struct
 import sys
@@ -63,14 +67,14 @@ def main():
         client, _ = server.accept()
         count += 1
         if count in drop:
-            log("dropped")
+            log(f"{count} dropped")
             client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             client.close()
         elif count in stall:
-            log("stalled")
+            log(f"{count} stalled")
             threading.Thread(target=stall_then_close, args=(client,), daemon=True).start()
         else:
-            log("forwarded")
+            log(f"{count} forwarded")
             forward(client)
 
 
