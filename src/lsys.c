@@ -139,6 +139,38 @@ static int sys_create_private(lua_State *L)
     return 1;
 }
 
+/* The first SIGINT or SIGTERM is noted and the pipeline stops cleanly; a
+ * second one, with the default action restored, ends the process at once. */
+static void note_interrupt(int sig)
+{
+    mb_interrupt_signal = sig;
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+}
+
+/* sys.catch_interrupts(): from now on Ctrl-C and SIGTERM stop the running
+ * pipeline instead of the process (see sys.interrupted). */
+static int sys_catch_interrupts(lua_State *L)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = note_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    (void)L;
+    return 0;
+}
+
+/* sys.interrupted() -> the signal number that interrupted us, or nil */
+static int sys_interrupted(lua_State *L)
+{
+    if (!mb_interrupt_signal)
+        return 0;
+    lua_pushinteger(L, mb_interrupt_signal);
+    return 1;
+}
+
 /* sys.sleep(seconds) */
 static int sys_sleep(lua_State *L)
 {
@@ -165,7 +197,8 @@ int luaopen_moonbak_sys(lua_State *L)
         { "isatty", sys_isatty },   { "mkdirs", sys_mkdirs },
         { "listdir", sys_listdir }, { "stat", sys_stat },
         { "realpath", sys_realpath }, { "sleep", sys_sleep },
-        { "create_private", sys_create_private }, { "process_alive", sys_process_alive },
+        { "create_private", sys_create_private },
+        { "catch_interrupts", sys_catch_interrupts }, { "interrupted", sys_interrupted }, { "process_alive", sys_process_alive },
         { NULL, NULL },
     };
     luaL_newlib(L, functions);

@@ -66,6 +66,12 @@ struct mb_writer {
     void (*close)(struct mb_writer *w); /* frees; aborts first if not committed */
 };
 
+/* Set to the signal number by the SIGINT/SIGTERM handler of a command that
+ * asked for it (sys.catch_interrupts); long-running loops check it and stop
+ * cleanly, so that nothing half-written stays behind. */
+#include <signal.h>
+extern volatile sig_atomic_t mb_interrupt_signal;
+
 /* Helpers shared by adapters. */
 int mb_mkdirs(const char *path, mode_t mode, struct mb_error *err);
 int mb_write_all(int fd, const void *buf, size_t len);

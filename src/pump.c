@@ -307,6 +307,13 @@ static int transform_loop(struct pump *p, struct mb_error *err)
         int timed_out = 0;
         struct block *b = queue_pop(&p->input.full, PROGRESS_INTERVAL, &timed_out);
         progress_show(p, 0);
+        if (mb_interrupt_signal) {
+            if (b)
+                queue_push(&p->input.empty, b);
+            mb_error_set(err, "interrupted by signal %d (%s)", (int)mb_interrupt_signal,
+                         strsignal(mb_interrupt_signal));
+            return -1;
+        }
         if (!b && timed_out)
             continue;
         if (!b)
@@ -428,7 +435,11 @@ static int pump_run(struct pump *p, struct mb_error *err)
     queue_close(&p->output.full);
     pthread_join(reader, NULL);
     pthread_join(writer, NULL);
-    /* The most specific message first: the reader's, the sinks', then ours. */
+    /* An interruption explains everything after it (a dump tool killed by
+     * the same Ctrl-C, say); otherwise the most specific message first:
+     * the reader's, the sinks', then ours. */
+    if (mb_interrupt_signal)
+        mb_error_set(err, "%s", transform_err.msg);
     if (p->reader_failed)
         mb_error_set(err, "%s", p->reader_err.msg);
     if (p->writer_failed)

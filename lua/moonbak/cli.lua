@@ -190,6 +190,7 @@ function commands.run(cfg, args, opts)
   local job = load_job(cfg, args[1])
   local st <close> = open_state(cfg)
   local interactive = sys.isatty(2)
+  sys.catch_interrupts() -- Ctrl-C cancels cleanly: uploads aborted, execution recorded
   local ok, ctx = mb.runner.run(job, {
     state = st,
     trigger = "manual",
@@ -206,7 +207,9 @@ function commands.run(cfg, args, opts)
       ctx.execution.id))
     return 0
   end
-  if ctx.status == "partial" then
+  if ctx.status == "cancelled" then
+    eprint("%s: cancelled in step %s: %s (execution %d)", job.name, ctx.failed_step, ctx.error, ctx.execution.id)
+  elseif ctx.status == "partial" then
     eprint("%s: partial, backup %s: %s (execution %d)", job.name, ctx.backup_id, ctx.status_message, ctx.execution.id)
   else
     eprint("%s: failed in step %s: %s (execution %d)", job.name, ctx.failed_step or "completion",
@@ -295,6 +298,7 @@ local function backup_keys(job, opts)
 end
 
 function commands.verify(cfg, args, opts)
+  sys.catch_interrupts()
   local job = load_resolved_job(cfg, args[1])
   local keys = backup_keys(job, opts)
   local targets = {}
@@ -324,6 +328,7 @@ function commands.verify(cfg, args, opts)
 end
 
 function commands.restore(cfg, args, opts)
+  sys.catch_interrupts() -- an interrupted restore leaves nothing behind
   local job = load_resolved_job(cfg, args[1])
   if not opts.output and not opts.to then usage_error("restore: --output FILE or --to DATABASE is required") end
   local meta, err = mb.backups.find(job, args[2], opts.storage)

@@ -109,6 +109,7 @@ local function run_step(ctx, step)
   if not ok then
     ctx.error = ctx.redactor.redact(err.message)
     ctx.failed_step = step.name
+    ctx.cancelled = sys.interrupted() ~= nil
     ctx:log("error", err.message)
     if os.getenv("MOONBAK_DEBUG") then ctx:log("debug", err.traceback) end
   end
@@ -130,9 +131,8 @@ function M.run(job, opts)
   for _, step in ipairs(steps) do
     if not run_step(ctx, step) then break end
   end
-  run_step(ctx, completion)
-  if ctx.error and ctx.status ~= "failed" then
-    -- completion itself failed after deciding the status: record that
+  if not run_step(ctx, completion) then
+    -- completion itself failed, perhaps before it recorded anything
     ctx.status = "failed"
     if ctx.state then ctx.state:finish_execution(ctx.execution.id, "failed", ctx.error, ctx.metadata) end
   end

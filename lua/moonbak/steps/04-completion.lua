@@ -9,7 +9,7 @@ local function cleanup(ctx)
 end
 
 local function outcome(ctx)
-  if ctx.error then return "failed", ctx.error end
+  if ctx.error then return ctx.cancelled and "cancelled" or "failed", ctx.error end
   if #ctx.failures > 0 then
     local names = {}
     for _, f in ipairs(ctx.failures) do names[#names + 1] = f.storage .. ": " .. f.error end
