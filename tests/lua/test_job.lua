@@ -156,4 +156,15 @@ T.test("load_dir reports every broken file and keeps the good ones", function()
   T.eq(#broken, 2, "broken files")
 end)
 
+T.test("every job file in examples/ is valid", function()
+  local n = 0
+  for _, name in ipairs(assert(mb.sys.listdir("examples"))) do
+    if name:match("%.lua$") then
+      assert(mb.job.load("examples/" .. name))
+      n = n + 1
+    end
+  end
+  assert(n >= 3, "examples found: " .. n)
+end)
+
 return T.done()
