@@ -937,21 +937,14 @@ struct mb_writer *mb_remote_writer_new(struct mb_curl_upload *u, const struct mb
 
 /* ---- names, URLs, listings --------------------------------------------- */
 
-/* Names come from job names and backup ids; refuse anything that could step
- * outside the root or break a quoted command. */
+/* Besides staying below the root, a remote name must not break a quoted
+ * command (sftp's rename "a" "b", FTP's one-line commands). */
 int mb_remote_name_is_safe(const char *name)
 {
-    if (!*name || name[0] == '/')
-        return 0;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
             return 0;
-    for (const char *p = name;; p++) {
-        if (p[0] == '.' && p[1] == '.' && (p[2] == '/' || p[2] == '\0'))
-            return 0;
-        if (!(p = strchr(p, '/')))
-            return 1;
-    }
+    return mb_name_stays_below_root(name);
 }
 
 char *mb_url_escape_path(const char *path)

@@ -70,5 +70,9 @@ struct mb_writer {
 int mb_mkdirs(const char *path, mode_t mode, struct mb_error *err);
 int mb_write_all(int fd, const void *buf, size_t len);
 char *mb_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A storage name ("job/id.part") stays below the storage's root: not empty,
+ * not absolute, no ".." component.  Names come from job names and backup
+ * ids. */
+int mb_name_stays_below_root(const char *name);
 
 #endif
