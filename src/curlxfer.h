@@ -1,5 +1,6 @@
 /* curlxfer.h — libcurl plumbing shared by the remote storages (sftp, webdav,
- * ftp; usable by any adapter that speaks through libcurl).
+ * ftp through remotefs.c, and S3 through s3client.c; usable by any adapter
+ * that speaks through libcurl).
  *
  * The pump pushes bytes into a writer (write(buf, len) many times, then
  * commit) and pulls bytes from a reader; libcurl wants the opposite: a read
@@ -20,7 +21,9 @@
  * CURL_MAX_WRITE_SIZE (16 KiB) for its caller.
  *
  * Small requests (list, rename, delete, mkdir, sidecar put) are retried
- * with exponential backoff after connection-level failures.  A streamed
+ * with exponential backoff after connection-level failures, or as the
+ * caller's rules say (struct mb_curl_retry: S3 signs every attempt anew
+ * and has its own words for "try again").  A streamed
  * upload is retried the same way while it starts: until the server has
  * accepted it, libcurl is lent only the first MB_CURL_SMALL bytes, which
  * are kept and can be sent again (see upload_start).  Once bytes that are
