@@ -60,9 +60,7 @@ int mb_curl_conf_load(struct mb_curl_conf *conf, const struct mb_config *cfg,
 void mb_curl_conf_free(struct mb_curl_conf *conf)
 {
     free(conf->user);
-    if (conf->password) /* a secret: do not leave it in freed memory */
-        memset(conf->password, 0, strlen(conf->password));
-    free(conf->password);
+    mb_free_secret(conf->password);
     free(conf->ca_file);
     memset(conf, 0, sizeof *conf);
 }

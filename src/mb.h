@@ -74,5 +74,8 @@ char *mb_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)
  * not absolute, no ".." component.  Names come from job names and backup
  * ids. */
 int mb_name_stays_below_root(const char *name);
+/* Frees a secret (password, key, passphrase; NULL is fine) after wiping it,
+ * so that freed memory does not keep it. */
+void mb_free_secret(char *secret);
 
 #endif

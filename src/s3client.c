@@ -125,14 +125,6 @@ int s3_client_init(struct s3_client *c, const struct mb_config *cfg, struct mb_e
     return rc;
 }
 
-static void free_secret(char *s)
-{
-    if (s) {
-        memset(s, 0, strlen(s));
-        free(s);
-    }
-}
-
 void s3_client_free(struct s3_client *c)
 {
     free(c->endpoint);
@@ -143,8 +135,8 @@ void s3_client_free(struct s3_client *c)
     free(c->region);
     free(c->prefix);
     free(c->access_key);
-    free_secret(c->secret_key);
-    free_secret(c->session_token);
+    mb_free_secret(c->secret_key);
+    mb_free_secret(c->session_token);
     free(c->trace_path);
     memset(c, 0, sizeof *c);
 }

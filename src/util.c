@@ -163,3 +163,11 @@ int mb_name_stays_below_root(const char *name)
             return 1;
     }
 }
+
+/* explicit_bzero: a plain memset before free() may be optimised away. */
+void mb_free_secret(char *secret)
+{
+    if (secret)
+        explicit_bzero(secret, strlen(secret));
+    free(secret);
+}

@@ -28,9 +28,7 @@ static void sftp_free_own(struct mb_remotefs *fs)
     struct sftp_storage *s = (struct sftp_storage *)fs;
     free(s->private_key);
     free(s->public_key);
-    if (s->key_passphrase)
-        memset(s->key_passphrase, 0, strlen(s->key_passphrase));
-    free(s->key_passphrase);
+    mb_free_secret(s->key_passphrase);
     free(s->known_hosts);
 }
 
