@@ -3,6 +3,7 @@
 #include "curlxfer.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -59,9 +60,7 @@ int mb_curl_conf_load(struct mb_curl_conf *conf, const struct mb_config *cfg,
 void mb_curl_conf_free(struct mb_curl_conf *conf)
 {
     free(conf->user);
-    if (conf->password) /* a secret: do not leave it in freed memory */
-        memset(conf->password, 0, strlen(conf->password));
-    free(conf->password);
+    mb_free_secret(conf->password);
     free(conf->ca_file);
     memset(conf, 0, sizeof *conf);
 }
@@ -226,6 +225,18 @@ static int req_transient(const struct mb_curl_req *r)
     }
 }
 
+enum mb_curl_verdict mb_curl_req_verdict(const struct mb_curl_req *r)
+{
+    if (!req_failed(r))
+        return MB_CURL_DONE;
+    return req_transient(r) ? MB_CURL_RETRY : MB_CURL_FAILED;
+}
+
+static enum mb_curl_verdict retry_judge(const struct mb_curl_retry *how, const struct mb_curl_req *r)
+{
+    return how->judge ? how->judge(how->ud, r) : mb_curl_req_verdict(r);
+}
+
 static void sleep_seconds(double s)
 {
     struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
@@ -233,24 +244,67 @@ static void sleep_seconds(double s)
         ;
 }
 
-int mb_curl_req_perform(struct mb_curl_req *r, int retries)
+/* Waits before retry number n (0 for the first retry). */
+static void retry_wait(const struct mb_curl_retry *how, int n)
 {
-    double backoff = 0.25;
-    for (int attempt = 0;; attempt++) {
-        r->errbuf[0] = '\0';
-        r->note[0] = '\0';
-        r->body_len = 0;
-        r->send_pos = 0;
-        r->status = 0;
+    long ms = how->first_delay_ms;
+    for (int i = 0; i < n && ms <= LONG_MAX / 2 && (!how->max_delay_ms || ms < how->max_delay_ms); i++)
+        ms *= 2;
+    if (how->max_delay_ms && ms > how->max_delay_ms)
+        ms = how->max_delay_ms;
+    if (how->jitter)
+        ms += random() % (ms / 4 + 1);
+    sleep_seconds((double)ms / 1000.0);
+}
+
+/* Makes r ready for another attempt: what the last one left is forgotten,
+ * and the caller's prepare() runs (a failure there fails the attempt). */
+static int attempt_begin(struct mb_curl_req *r, const struct mb_curl_retry *how)
+{
+    r->attempts++;
+    r->code = CURLE_OK;
+    r->errbuf[0] = '\0';
+    r->note[0] = '\0';
+    r->body_len = 0;
+    if (r->body)
+        r->body[0] = '\0';
+    r->send_pos = 0;
+    r->status = 0;
+    if (how->prepare && how->prepare(how->ud, r) != 0) {
+        r->code = CURLE_OUT_OF_MEMORY;
+        snprintf(r->errbuf, sizeof r->errbuf, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+int mb_curl_req_perform_retry(struct mb_curl_req *r, const struct mb_curl_retry *how)
+{
+    r->attempts = 0;
+    for (;;) {
+        if (attempt_begin(r, how) != 0)
+            return -1;
         r->code = curl_easy_perform(r->easy);
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
-        if (!req_failed(r))
+        enum mb_curl_verdict v = retry_judge(how, r);
+        if (v == MB_CURL_DONE)
             return 0;
-        if (attempt >= retries || !req_transient(r))
+        if (v == MB_CURL_FAILED || r->attempts > how->retries)
             return -1;
-        sleep_seconds(backoff);
-        backoff *= 2;
+        retry_wait(how, r->attempts - 1);
     }
+}
+
+/* The rules of mb_curl_req_perform and of a starting upload. */
+static struct mb_curl_retry default_retry(int retries)
+{
+    return (struct mb_curl_retry){ .retries = retries, .first_delay_ms = 250 };
+}
+
+int mb_curl_req_perform(struct mb_curl_req *r, int retries)
+{
+    struct mb_curl_retry how = default_retry(retries);
+    return mb_curl_req_perform_retry(r, &how);
 }
 
 static const char *http_words(long status)
@@ -496,21 +550,20 @@ static int upload_start_streaming(struct mb_curl_upload *u, struct mb_error *err
         mb_error_set(err, "out of memory");
         return -1;
     }
-    double backoff = 0.25;
+    struct mb_curl_retry how = default_retry(u->retries);
     for (int attempt = 1;; attempt++) {
         if (!(u->multi = multi_start(u->req, err)))
             return -1;
         if (upload_attempt(u) == 0)
             break;
-        if (attempt > u->retries || !req_transient(u->req)) {
+        if (attempt > how.retries || !req_transient(u->req)) {
             char what[64];
             snprintf(what, sizeof what, attempt > 1 ? "upload failed after %d attempts" : "upload failed",
                      attempt);
             return upload_fail(u, what, err);
         }
         upload_reset(u);
-        sleep_seconds(backoff);
-        backoff *= 2;
+        retry_wait(&how, attempt - 1);
     }
     free(u->small);
     u->small = NULL;
@@ -608,18 +661,33 @@ void mb_curl_upload_free(struct mb_curl_upload *u)
 
 struct curl_reader {
     struct mb_reader base;
-    struct mb_curl_req *req; /* owned */
-    CURLM *multi;            /* owned */
-    char *label;             /* owned */
-    char *chunk;             /* what libcurl delivered and read() has not taken */
+    struct mb_curl_req *req;  /* owned */
+    CURLM *multi;             /* owned; NULL between attempts */
+    struct mb_curl_retry how;
+    mb_curl_tell_fn *tell;    /* NULL: the messages below, with label */
+    char *label;              /* owned; NULL with tell */
+    char *chunk;              /* what libcurl delivered and read() has not taken */
     size_t chunk_len, chunk_pos, chunk_cap;
-    int paused, done;
+    uint64_t delivered;       /* bytes the caller has taken: none, a retry is safe */
+    int paused, done, opened;
 };
+
+/* An HTTP answer judged a failure so far (an S3 error document) is not
+ * the caller's data: its body is collected for the message. */
+static int reader_answer_failed(struct curl_reader *c)
+{
+    if (!c->req->http)
+        return 0;
+    curl_easy_getinfo(c->req->easy, CURLINFO_RESPONSE_CODE, &c->req->status);
+    return retry_judge(&c->how, c->req) != MB_CURL_DONE;
+}
 
 static size_t reader_take(char *data, size_t size, size_t n, void *ud)
 {
     struct curl_reader *c = ud;
     size_t len = size * n;
+    if (reader_answer_failed(c))
+        return req_receive(data, size, n, c->req);
     if (c->chunk_pos < c->chunk_len) {
         c->paused = 1; /* libcurl keeps this chunk and offers it again */
         return CURL_WRITEFUNC_PAUSE;
@@ -653,25 +721,67 @@ static void reader_fill(struct curl_reader *c)
     }
 }
 
+/* One attempt: the transfer is (re)started from the beginning. */
+static int reader_attempt(struct curl_reader *c, struct mb_error *err)
+{
+    multi_stop(c->multi, c->req); /* closes a failed attempt's connection */
+    c->multi = NULL;
+    c->paused = c->done = 0;
+    c->chunk_len = c->chunk_pos = 0;
+    if (attempt_begin(c->req, &c->how) != 0) {
+        c->done = 1;
+        return 0; /* the request says why */
+    }
+    return (c->multi = multi_start(c->req, err)) ? 0 : -1;
+}
+
+static void reader_tell(struct curl_reader *c, struct mb_error *err)
+{
+    int midway = c->delivered > 0;
+    if (c->tell) {
+        c->tell(c->how.ud, c->req, midway, err);
+        return;
+    }
+    char why[CURL_ERROR_SIZE + 64];
+    mb_curl_req_describe(c->req, why, sizeof why);
+    mb_error_set(err, c->opened ? "%s: download failed: %s" : "%s: %s", c->label, why);
+}
+
+/* Works the transfer until a chunk is there, retrying a failed attempt
+ * while that is safe.  0: a chunk is there, or the object has ended well;
+ * -1 with err set. */
+static int reader_next(struct curl_reader *c, struct mb_error *err)
+{
+    for (;;) {
+        reader_fill(c);
+        if (c->chunk_pos < c->chunk_len)
+            return 0;
+        enum mb_curl_verdict v = retry_judge(&c->how, c->req);
+        if (v == MB_CURL_DONE)
+            return 0;
+        if (v == MB_CURL_FAILED || c->delivered > 0 || c->req->attempts > c->how.retries) {
+            reader_tell(c, err);
+            return -1;
+        }
+        retry_wait(&c->how, c->req->attempts - 1);
+        if (reader_attempt(c, err) != 0)
+            return -1;
+    }
+}
+
 static ssize_t reader_read(struct mb_reader *r, void *buf, size_t len, struct mb_error *err)
 {
     struct curl_reader *c = (struct curl_reader *)r;
-    reader_fill(c);
-    if (c->chunk_pos < c->chunk_len) {
-        size_t n = c->chunk_len - c->chunk_pos;
-        if (n > len)
-            n = len;
-        memcpy(buf, c->chunk + c->chunk_pos, n);
-        c->chunk_pos += n;
-        return (ssize_t)n;
-    }
-    if (req_failed(c->req)) {
-        char why[CURL_ERROR_SIZE + 64];
-        mb_curl_req_describe(c->req, why, sizeof why);
-        mb_error_set(err, "%s: download failed: %s", c->label, why);
+    if (reader_next(c, err) != 0)
         return -1;
-    }
-    return 0;
+    size_t n = c->chunk_len - c->chunk_pos;
+    if (n > len)
+        n = len;
+    if (n)
+        memcpy(buf, c->chunk + c->chunk_pos, n);
+    c->chunk_pos += n;
+    c->delivered += n;
+    return (ssize_t)n;
 }
 
 static void reader_close(struct mb_reader *r)
@@ -687,6 +797,23 @@ static void reader_close(struct mb_reader *r)
     free(c);
 }
 
+/* Starts the transfer and waits for the first bytes, so that a missing
+ * object or a refused request fails here, not at the first read. */
+static struct mb_reader *reader_start(struct curl_reader *c, struct mb_error *err)
+{
+    c->base.read = reader_read;
+    c->base.close = reader_close;
+    curl_easy_setopt(c->req->easy, CURLOPT_WRITEFUNCTION, reader_take);
+    curl_easy_setopt(c->req->easy, CURLOPT_WRITEDATA, c);
+    c->req->attempts = 0;
+    if (reader_attempt(c, err) != 0 || reader_next(c, err) != 0) {
+        reader_close(&c->base);
+        return NULL;
+    }
+    c->opened = 1;
+    return &c->base;
+}
+
 struct mb_reader *mb_curl_reader_open(struct mb_curl_req *req, const char *label,
                                       struct mb_error *err)
 {
@@ -697,26 +824,26 @@ struct mb_reader *mb_curl_reader_open(struct mb_curl_req *req, const char *label
         mb_error_set(err, "out of memory");
         return NULL;
     }
-    c->base.read = reader_read;
-    c->base.close = reader_close;
     c->req = req;
-    curl_easy_setopt(req->easy, CURLOPT_WRITEFUNCTION, reader_take);
-    curl_easy_setopt(req->easy, CURLOPT_WRITEDATA, c);
+    c->how = default_retry(0);
     if (req->http)
         curl_easy_setopt(req->easy, CURLOPT_FAILONERROR, 1L); /* no error page as data */
-    if (!(c->multi = multi_start(req, err))) {
-        reader_close(&c->base);
+    return reader_start(c, err);
+}
+
+struct mb_reader *mb_curl_reader_open_retry(struct mb_curl_req *req, const struct mb_curl_retry *how,
+                                            mb_curl_tell_fn *tell, struct mb_error *err)
+{
+    struct curl_reader *c = calloc(1, sizeof *c);
+    if (!c) {
+        mb_curl_req_free(req);
+        mb_error_set(err, "out of memory");
         return NULL;
     }
-    reader_fill(c);
-    if (c->done && c->chunk_pos == c->chunk_len && req_failed(req)) {
-        char why[CURL_ERROR_SIZE + 64];
-        mb_curl_req_describe(req, why, sizeof why);
-        mb_error_set(err, "%s: %s", c->label, why);
-        reader_close(&c->base);
-        return NULL;
-    }
-    return &c->base;
+    c->req = req;
+    c->how = *how;
+    c->tell = tell;
+    return reader_start(c, err);
 }
 
 /* ---- writer to a temporary name ---------------------------------------- */
@@ -808,21 +935,14 @@ struct mb_writer *mb_remote_writer_new(struct mb_curl_upload *u, const struct mb
 
 /* ---- names, URLs, listings --------------------------------------------- */
 
-/* Names come from job names and backup ids; refuse anything that could step
- * outside the root or break a quoted command. */
+/* Besides staying below the root, a remote name must not break a quoted
+ * command (sftp's rename "a" "b", FTP's one-line commands). */
 int mb_remote_name_is_safe(const char *name)
 {
-    if (!*name || name[0] == '/')
-        return 0;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
             return 0;
-    for (const char *p = name;; p++) {
-        if (p[0] == '.' && p[1] == '.' && (p[2] == '/' || p[2] == '\0'))
-            return 0;
-        if (!(p = strchr(p, '/')))
-            return 1;
-    }
+    return mb_name_stays_below_root(name);
 }
 
 char *mb_url_escape_path(const char *path)

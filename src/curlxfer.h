@@ -1,5 +1,6 @@
 /* curlxfer.h — libcurl plumbing shared by the remote storages (sftp, webdav,
- * ftp; usable by any adapter that speaks through libcurl).
+ * ftp through remotefs.c, and S3 through s3client.c; usable by any adapter
+ * that speaks through libcurl).
  *
  * The pump pushes bytes into a writer (write(buf, len) many times, then
  * commit) and pulls bytes from a reader; libcurl wants the opposite: a read
@@ -20,7 +21,9 @@
  * CURL_MAX_WRITE_SIZE (16 KiB) for its caller.
  *
  * Small requests (list, rename, delete, mkdir, sidecar put) are retried
- * with exponential backoff after connection-level failures.  A streamed
+ * with exponential backoff after connection-level failures, or as the
+ * caller's rules say (struct mb_curl_retry: S3 signs every attempt anew
+ * and has its own words for "try again").  A streamed
  * upload is retried the same way while it starts: until the server has
  * accepted it, libcurl is lent only the first MB_CURL_SMALL bytes, which
  * are kept and can be sent again (see upload_start).  Once bytes that are
@@ -68,8 +71,10 @@ struct mb_curl_req {
     struct curl_slist *quote;     /* owned */
     char note[256];               /* an adapter's callback's words, preferred
                                      over libcurl's (host key refused ...) */
+    int attempts;                 /* made by the last perform, for messages */
 };
 
+/* url may be NULL when each attempt sets its own (see prepare below). */
 struct mb_curl_req *mb_curl_req_new(const struct mb_curl_conf *conf, const char *url,
                                     struct mb_error *err);
 void mb_curl_req_free(struct mb_curl_req *r);
@@ -81,8 +86,37 @@ void mb_curl_req_collect(struct mb_curl_req *r, size_t max);
 /* The request body comes from memory (borrowed until the request is done). */
 void mb_curl_req_send(struct mb_curl_req *r, const char *data, size_t len);
 
-/* Performs r, again after connection-level failures (retries more times,
- * waiting 0.25 s, 0.5 s, 1 s ... between).  0 when it succeeded. */
+/* How an attempt went. */
+enum mb_curl_verdict { MB_CURL_DONE, MB_CURL_RETRY, MB_CURL_FAILED };
+
+/* How a request is tried again.  A storage whose every attempt must differ
+ * (S3 signs each one with the time it is sent) gives prepare(); one whose
+ * servers say "try again" in their own words (S3's SlowDown) gives judge().
+ * The hooks are called on the caller's thread, with ud. */
+struct mb_curl_retry {
+    int retries;         /* attempts after the first */
+    long first_delay_ms; /* before the first retry; doubled for each next one */
+    long max_delay_ms;   /* at most this (0: no cap) */
+    int jitter;          /* add up to a quarter at random, so that many
+                            clients do not retry in step */
+    /* Before every attempt, the first included: 0, or -1 (out of memory:
+     * the request fails without being sent).  NULL: nothing to redo. */
+    int (*prepare)(void *ud, struct mb_curl_req *r);
+    /* NULL: mb_curl_req_verdict. */
+    enum mb_curl_verdict (*judge)(void *ud, const struct mb_curl_req *r);
+    void *ud;
+};
+
+/* The default judgement: a libcurl error or HTTP status >= 400 failed; it
+ * is worth another attempt when the connection failed (refused, reset,
+ * timed out) or the server said 5xx, 408 or 429. */
+enum mb_curl_verdict mb_curl_req_verdict(const struct mb_curl_req *r);
+
+/* Performs r, again while how says so, waiting between attempts.  0 when
+ * it succeeded; r->attempts says how many were made. */
+int mb_curl_req_perform_retry(struct mb_curl_req *r, const struct mb_curl_retry *how);
+/* The same with the default rules: retries more times, waiting 0.25 s,
+ * 0.5 s, 1 s ... between. */
 int mb_curl_req_perform(struct mb_curl_req *r, int retries);
 /* Why r failed, in words: "HTTP 401", curl's message, the server's reply. */
 void mb_curl_req_describe(const struct mb_curl_req *r, char *out, size_t size);
@@ -101,9 +135,22 @@ int mb_curl_upload_finish(struct mb_curl_upload *u, struct mb_error *err);
 void mb_curl_upload_free(struct mb_curl_upload *u);
 
 /* A pull-style download of a configured request; takes ownership of req.
- * The transfer starts at once, so a missing object fails here. */
+ * The transfer starts at once, so a missing object fails here.  Not
+ * retried; a failure says "label: why" (at the start) or "label: download
+ * failed: why" (later). */
 struct mb_reader *mb_curl_reader_open(struct mb_curl_req *req, const char *label,
                                       struct mb_error *err);
+
+/* The same, tried again as how says while no byte has reached the caller
+ * (afterwards a retry would repeat them).  The body of an HTTP answer that
+ * how does not judge done goes to the request's collection (see
+ * mb_curl_req_collect), not to the caller.  tell() words a failure
+ * (midway: bytes had reached the caller, so it was not retried).  how is copied; its ud must
+ * outlive the reader. */
+typedef void mb_curl_tell_fn(void *ud, const struct mb_curl_req *r, int midway,
+                             struct mb_error *err);
+struct mb_reader *mb_curl_reader_open_retry(struct mb_curl_req *req, const struct mb_curl_retry *how,
+                                            mb_curl_tell_fn *tell, struct mb_error *err);
 
 /* A writer over an upload to a temporary name that becomes the final name
  * on commit: by the upload's own post-quote (sftp, ftp) or by promote()

@@ -76,5 +76,12 @@ extern volatile sig_atomic_t mb_interrupt_signal;
 int mb_mkdirs(const char *path, mode_t mode, struct mb_error *err);
 int mb_write_all(int fd, const void *buf, size_t len);
 char *mb_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A storage name ("job/id.part") stays below the storage's root: not empty,
+ * not absolute, no ".." component.  Names come from job names and backup
+ * ids. */
+int mb_name_stays_below_root(const char *name);
+/* Frees a secret (password, key, passphrase; NULL is fine) after wiping it,
+ * so that freed memory does not keep it. */
+void mb_free_secret(char *secret);
 
 #endif

@@ -83,11 +83,8 @@ void mb_strv_push_lines(struct mb_strv *s, const char *text)
 
 void mb_strv_free(struct mb_strv *s)
 {
-    for (size_t i = 0; i < s->n; i++) {
-        /* env lists may carry passwords: wipe before freeing */
-        memset(s->v[i], 0, strlen(s->v[i]));
-        free(s->v[i]);
-    }
+    for (size_t i = 0; i < s->n; i++)
+        mb_free_secret(s->v[i]); /* env lists may carry passwords */
     free(s->v);
     memset(s, 0, sizeof *s);
 }

@@ -3,20 +3,17 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "curlxfer.h"
 #include "sigv4.h"
 
 #define RESPONSE_MAX (16u << 20) /* error bodies, list pages, upload ids: never objects */
 #define RETRY_DELAY_CAP_MS 8000
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_start(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -98,7 +95,6 @@ static char *normalized_prefix(const char *p)
 
 int s3_client_init(struct s3_client *c, const struct mb_config *cfg, struct mb_error *err)
 {
-    pthread_once(&curl_once, curl_start);
     memset(c, 0, sizeof *c);
     const char *bucket = mb_config_get(cfg, "bucket");
     if (!bucket || !*bucket) {
@@ -129,14 +125,6 @@ int s3_client_init(struct s3_client *c, const struct mb_config *cfg, struct mb_e
     return rc;
 }
 
-static void free_secret(char *s)
-{
-    if (s) {
-        memset(s, 0, strlen(s));
-        free(s);
-    }
-}
-
 void s3_client_free(struct s3_client *c)
 {
     free(c->endpoint);
@@ -147,8 +135,8 @@ void s3_client_free(struct s3_client *c)
     free(c->region);
     free(c->prefix);
     free(c->access_key);
-    free_secret(c->secret_key);
-    free_secret(c->session_token);
+    mb_free_secret(c->secret_key);
+    mb_free_secret(c->session_token);
     free(c->trace_path);
     memset(c, 0, sizeof *c);
 }
@@ -281,39 +269,18 @@ static void trace_request(struct s3_client *c, const struct s3_request *req,
     free(line);
 }
 
-/* ---- one attempt -------------------------------------------------------- */
+/* ---- requests, through curlxfer ---------------------------------------- */
 
-struct upload_source {
-    const char *data;
-    size_t len, pos;
+/* One request across its attempts: curlxfer sends and retries it, and
+ * calls back here to sign each attempt anew (a retry after a long backoff
+ * needs a fresh x-amz-date) and to judge S3's answers. */
+struct s3_call {
+    struct s3_client *c;
+    const struct s3_request *req; /* borrowed */
+    struct s3_response *resp;     /* the ETag goes here; NULL: not kept */
+    struct signed_request sreq;   /* the current attempt's */
+    atomic_int *cancel;           /* borrowed; NULL: cannot be cancelled */
 };
-
-static size_t read_body(char *buf, size_t size, size_t n, void *ud)
-{
-    struct upload_source *u = ud;
-    size_t left = u->len - u->pos, want = size * n;
-    if (want > left)
-        want = left;
-    memcpy(buf, u->data + u->pos, want);
-    u->pos += want;
-    return want;
-}
-
-static size_t collect_body(char *data, size_t size, size_t n, void *ud)
-{
-    struct s3_response *r = ud;
-    size_t add = size * n;
-    if (r->len + add > RESPONSE_MAX)
-        return 0; /* not a response we asked for: fail the transfer */
-    char *p = realloc(r->body, r->len + add + 1);
-    if (!p)
-        return 0;
-    memcpy(p + r->len, data, add);
-    r->body = p;
-    r->len += add;
-    p[r->len] = '\0';
-    return add;
-}
 
 /* Keeps the ETag, which CompleteMultipartUpload needs for every part. */
 static size_t collect_header(char *data, size_t size, size_t n, void *ud)
@@ -340,35 +307,35 @@ static int stop_if_cancelled(void *ud, curl_off_t a, curl_off_t b, curl_off_t c,
     return cancel && atomic_load(cancel) ? 1 : 0;
 }
 
-/* Settings every transfer shares: timeouts, no signals, cancellation. */
-static void common_options(CURL *h, struct s3_client *c, struct signed_request *s,
-                           atomic_int *cancel, char *errbuf)
+/* A request with what every S3 transfer shares; the URL and the headers
+ * come with each attempt's signature. */
+static struct mb_curl_req *s3_request_new(struct s3_call *call, struct mb_error *err)
 {
-    curl_easy_setopt(h, CURLOPT_URL, s->url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, s->headers);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->timeout);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->timeout);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, stop_if_cancelled);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, cancel);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    struct mb_curl_conf conf = { .timeout = call->c->timeout, .retries = call->c->retries };
+    struct mb_curl_req *r = mb_curl_req_new(&conf, NULL, err);
+    if (!r)
+        return NULL;
+    r->http = 1;
+    mb_curl_req_collect(r, RESPONSE_MAX); /* error bodies, list pages, upload ids */
+    /* Each attempt on a connection of its own, as the fault tests count. */
+    curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(r->easy, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(r->easy, CURLOPT_XFERINFOFUNCTION, stop_if_cancelled);
+    curl_easy_setopt(r->easy, CURLOPT_XFERINFODATA, call->cancel);
+    curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    return r;
 }
 
-static void method_options(CURL *h, const struct s3_request *req, struct upload_source *src)
+static void method_options(struct mb_curl_req *r, const struct s3_request *req)
 {
+    CURL *h = r->easy;
     if (strcmp(req->method, "PUT") == 0) {
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)src->len);
-        curl_easy_setopt(h, CURLOPT_READFUNCTION, read_body);
-        curl_easy_setopt(h, CURLOPT_READDATA, src);
+        mb_curl_req_send(r, req->body, req->body ? req->body_len : 0);
     } else if (strcmp(req->method, "POST") == 0) {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)src->len);
-        curl_easy_setopt(h, CURLOPT_READFUNCTION, read_body);
-        curl_easy_setopt(h, CURLOPT_READDATA, src);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
+        mb_curl_req_send(r, req->body, req->body ? req->body_len : 0);
     } else if (strcmp(req->method, "HEAD") == 0) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (strcmp(req->method, "GET") != 0) {
@@ -376,7 +343,23 @@ static void method_options(CURL *h, const struct s3_request *req, struct upload_
     }
 }
 
-enum outcome { DONE, FAILED, RETRY };
+/* prepare(): signs this attempt; the request takes the signed headers. */
+static int call_sign(void *ud, struct mb_curl_req *r)
+{
+    struct s3_call *call = ud;
+    signed_request_free(&call->sreq);
+    if (call->resp)
+        call->resp->etag[0] = '\0';
+    if (sign_request(call->c, call->req, &call->sreq) != 0)
+        return -1;
+    trace_request(call->c, call->req, &call->sreq);
+    curl_easy_setopt(r->easy, CURLOPT_URL, call->sreq.url);
+    curl_slist_free_all(r->headers);
+    r->headers = call->sreq.headers; /* the request owns them from here */
+    call->sreq.headers = NULL;
+    curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+    return 0;
+}
 
 static int retryable_status(long status, const char *body)
 {
@@ -399,6 +382,34 @@ static int retryable_curl(CURLcode rc)
     }
 }
 
+/* judge(): only a 2xx is done; S3's throttling words are worth a retry,
+ * a cancelled transfer never is. */
+static enum mb_curl_verdict call_judge(void *ud, const struct mb_curl_req *r)
+{
+    struct s3_call *call = ud;
+    int retry;
+    if (r->code != CURLE_OK)
+        retry = retryable_curl(r->code);
+    else if (r->status >= 200 && r->status < 300)
+        return MB_CURL_DONE;
+    else
+        retry = retryable_status(r->status, r->body);
+    if (call->cancel && atomic_load(call->cancel))
+        return MB_CURL_FAILED;
+    return retry ? MB_CURL_RETRY : MB_CURL_FAILED;
+}
+
+static struct mb_curl_retry call_retry(struct s3_call *call)
+{
+    return (struct mb_curl_retry){ .retries = call->c->retries,
+                                   .first_delay_ms = call->c->retry_delay_ms,
+                                   .max_delay_ms = RETRY_DELAY_CAP_MS,
+                                   .jitter = 1,
+                                   .prepare = call_sign,
+                                   .judge = call_judge,
+                                   .ud = call };
+}
+
 /* "HTTP 403 InvalidAccessKeyId: The AWS Access Key Id ..." from an S3 error body. */
 static void describe_status(char *out, size_t size, long status, const char *body)
 {
@@ -413,50 +424,14 @@ static void describe_status(char *out, size_t size, long status, const char *bod
     free(message);
 }
 
-static enum outcome attempt(struct s3_client *c, const struct s3_request *req,
-                            struct s3_response *resp, char *why, size_t why_size)
+/* Why the last attempt failed, without the libcurl-speak of a cancel. */
+static void describe_failure(const struct mb_curl_req *r, char *out, size_t size)
 {
-    struct signed_request s;
-    CURL *h = curl_easy_init();
-    if (!h || sign_request(c, req, &s) != 0) {
-        snprintf(why, why_size, "out of memory");
-        curl_easy_cleanup(h);
-        signed_request_free(&s);
-        return FAILED;
-    }
-    trace_request(c, req, &s);
-    char errbuf[CURL_ERROR_SIZE] = "";
-    struct upload_source src = { req->body, req->body ? req->body_len : 0, 0 };
-    common_options(h, c, &s, req->cancel, errbuf);
-    method_options(h, req, &src);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, collect_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
-    CURLcode rc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-    curl_easy_cleanup(h);
-    signed_request_free(&s);
-    if (rc != CURLE_OK) {
-        snprintf(why, why_size, "%s", rc == CURLE_ABORTED_BY_CALLBACK ? "cancelled"
-                                      : *errbuf ? errbuf : curl_easy_strerror(rc));
-        return retryable_curl(rc) ? RETRY : FAILED;
-    }
-    if (resp->status >= 200 && resp->status < 300)
-        return DONE;
-    describe_status(why, why_size, resp->status, resp->body);
-    return retryable_status(resp->status, resp->body) ? RETRY : FAILED;
-}
-
-static void backoff(struct s3_client *c, int attempt_number)
-{
-    long ms = c->retry_delay_ms << (attempt_number < 10 ? attempt_number : 10);
-    if (ms > RETRY_DELAY_CAP_MS)
-        ms = RETRY_DELAY_CAP_MS;
-    ms += random() % (ms / 4 + 1); /* jitter: many clients do not retry in step */
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0)
-        ;
+    if (r->code == CURLE_OK)
+        describe_status(out, size, r->status, r->body);
+    else
+        snprintf(out, size, "%s", r->code == CURLE_ABORTED_BY_CALLBACK ? "cancelled"
+                                  : *r->errbuf ? r->errbuf : curl_easy_strerror(r->code));
 }
 
 static void response_reset(struct s3_response *resp)
@@ -465,22 +440,39 @@ static void response_reset(struct s3_response *resp)
     memset(resp, 0, sizeof *resp);
 }
 
+/* The last attempt's answer becomes resp (the body changes hands). */
+static void take_response(struct mb_curl_req *r, struct s3_response *resp)
+{
+    resp->status = r->status;
+    if (r->body_len) {
+        resp->body = r->body;
+        resp->len = r->body_len;
+        r->body = NULL;
+        r->body_len = r->body_cap = 0;
+    }
+}
+
 int s3_perform(struct s3_client *c, const struct s3_request *req, struct s3_response *resp,
                struct mb_error *err)
 {
-    char why[400];
-    int tries = 0;
-    enum outcome o;
     memset(resp, 0, sizeof *resp);
-    for (;;) {
-        response_reset(resp);
-        o = attempt(c, req, resp, why, sizeof why);
-        tries++;
-        if (o != RETRY || tries > c->retries || (req->cancel && atomic_load(req->cancel)))
-            break;
-        backoff(c, tries - 1);
-    }
-    if (o == DONE)
+    struct s3_call call = { c, req, resp, { 0 }, req->cancel };
+    struct mb_curl_req *r = s3_request_new(&call, err);
+    if (!r)
+        return -1;
+    method_options(r, req);
+    curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, collect_header);
+    curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, resp);
+    struct mb_curl_retry how = call_retry(&call);
+    int rc = mb_curl_req_perform_retry(r, &how);
+    char why[400];
+    if (rc != 0)
+        describe_failure(r, why, sizeof why);
+    take_response(r, resp);
+    int tries = r->attempts;
+    mb_curl_req_free(r);
+    signed_request_free(&call.sreq);
+    if (rc == 0)
         return 0;
     const char *key = req->key ? req->key : "";
     if (tries > 1)
@@ -496,151 +488,32 @@ void s3_response_free(struct s3_response *resp) { response_reset(resp); }
 
 /* ---- streamed GET ------------------------------------------------------- */
 
-/* A pull-style reader: read() drives curl's multi interface until the
- * write callback has handed over one chunk.  When the caller has not taken
- * the previous chunk yet, the callback pauses the transfer, so memory stays
- * at one chunk whatever the object's size. */
+/* curlxfer's pull-style reader (one network chunk in memory whatever the
+ * object's size), retried while nothing has reached the caller.  This
+ * wrapper owns it and the call its hooks use, and adds cancel(). */
 struct s3_get {
     struct mb_reader base;
-    struct s3_client *c;
-    char *key;
-    CURLM *multi;
-    CURL *easy;
-    struct signed_request sreq;
-    char errbuf[CURL_ERROR_SIZE];
-    char *chunk;
-    size_t chunk_len, chunk_pos, chunk_cap;
-    int paused, done, tries;
-    CURLcode result;
-    long status;
-    struct s3_response error_body; /* the body of a non-2xx answer */
-    uint64_t delivered;
+    struct mb_reader *transfer; /* owned */
+    struct s3_request req;
+    char *key;                  /* owned; req.key */
+    struct s3_call call;
     atomic_int cancelled;
 };
 
-static size_t get_write(char *data, size_t size, size_t n, void *ud)
+/* tell(): "download KEY failed at ENDPOINT[ in the middle of the object]: why" */
+static void get_tell(void *ud, const struct mb_curl_req *r, int midway, struct mb_error *err)
 {
-    struct s3_get *g = ud;
-    size_t len = size * n;
-    curl_easy_getinfo(g->easy, CURLINFO_RESPONSE_CODE, &g->status);
-    if (g->status < 200 || g->status >= 300)
-        return collect_body(data, size, n, &g->error_body);
-    if (g->chunk_pos < g->chunk_len) {
-        g->paused = 1;
-        return CURL_WRITEFUNC_PAUSE; /* curl keeps this data and offers it again */
-    }
-    if (len > g->chunk_cap) {
-        char *p = realloc(g->chunk, len);
-        if (!p)
-            return 0;
-        g->chunk = p;
-        g->chunk_cap = len;
-    }
-    memcpy(g->chunk, data, len);
-    g->chunk_len = len;
-    g->chunk_pos = 0;
-    return len;
-}
-
-static void get_stop_transfer(struct s3_get *g)
-{
-    if (g->easy) {
-        curl_multi_remove_handle(g->multi, g->easy);
-        curl_easy_cleanup(g->easy);
-        g->easy = NULL;
-    }
-    signed_request_free(&g->sreq);
-}
-
-static int get_start_transfer(struct s3_get *g)
-{
-    struct s3_request req = { "GET", g->key, NULL, 0, NULL, 0, NULL, "download", NULL };
-    g->done = g->paused = 0;
-    g->status = 0;
-    g->chunk_len = g->chunk_pos = 0;
-    response_reset(&g->error_body);
-    g->easy = curl_easy_init();
-    if (!g->easy || sign_request(g->c, &req, &g->sreq) != 0)
-        return -1;
-    trace_request(g->c, &req, &g->sreq);
-    common_options(g->easy, g->c, &g->sreq, &g->cancelled, g->errbuf);
-    curl_easy_setopt(g->easy, CURLOPT_WRITEFUNCTION, get_write);
-    curl_easy_setopt(g->easy, CURLOPT_WRITEDATA, g);
-    g->tries++;
-    return curl_multi_add_handle(g->multi, g->easy) == CURLM_OK ? 0 : -1;
-}
-
-/* Runs the transfer until a chunk is waiting or it has ended. */
-static void get_pump(struct s3_get *g)
-{
-    if (g->paused) {
-        g->paused = 0;
-        curl_easy_pause(g->easy, CURLPAUSE_CONT); /* may deliver the held chunk at once */
-    }
-    while (!g->done && g->chunk_pos >= g->chunk_len && !g->paused) {
-        int running = 0;
-        curl_multi_perform(g->multi, &running);
-        CURLMsg *m;
-        int left;
-        while ((m = curl_multi_info_read(g->multi, &left)) != NULL)
-            if (m->msg == CURLMSG_DONE) {
-                g->done = 1;
-                g->result = m->data.result;
-                curl_easy_getinfo(g->easy, CURLINFO_RESPONSE_CODE, &g->status);
-            }
-        if (!g->done && g->chunk_pos >= g->chunk_len && !g->paused)
-            curl_multi_poll(g->multi, NULL, 0, 1000, NULL);
-    }
-}
-
-/* After a finished transfer: 0 if it went well, 1 to retry, -1 failed. */
-static int get_outcome(struct s3_get *g, struct mb_error *err)
-{
+    struct s3_call *call = ud;
     char why[400];
-    int retry;
-    if (g->result != CURLE_OK) {
-        snprintf(why, sizeof why, "%s", *g->errbuf ? g->errbuf : curl_easy_strerror(g->result));
-        retry = retryable_curl(g->result);
-    } else if (g->status >= 200 && g->status < 300) {
-        return 0;
-    } else {
-        describe_status(why, sizeof why, g->status, g->error_body.body);
-        retry = retryable_status(g->status, g->error_body.body);
-    }
-    /* Once bytes have gone to the caller a retry would repeat them. */
-    if (retry && g->delivered == 0 && g->tries <= g->c->retries && !atomic_load(&g->cancelled))
-        return 1;
-    mb_error_set(err, "download %s failed at %s%s: %s", g->key, g->c->endpoint,
-                 g->delivered ? " in the middle of the object" : "", why);
-    return -1;
+    describe_failure(r, why, sizeof why);
+    mb_error_set(err, "download %s failed at %s%s: %s", call->req->key, call->c->endpoint,
+                 midway ? " in the middle of the object" : "", why);
 }
 
 static ssize_t get_read(struct mb_reader *r, void *buf, size_t len, struct mb_error *err)
 {
     struct s3_get *g = (struct s3_get *)r;
-    for (;;) {
-        if (g->chunk_pos < g->chunk_len) {
-            size_t n = g->chunk_len - g->chunk_pos;
-            n = n < len ? n : len;
-            memcpy(buf, g->chunk + g->chunk_pos, n);
-            g->chunk_pos += n;
-            g->delivered += n;
-            return (ssize_t)n;
-        }
-        if (!g->done) {
-            get_pump(g);
-            continue;
-        }
-        int o = get_outcome(g, err);
-        if (o <= 0)
-            return o; /* 0: the end of the object */
-        get_stop_transfer(g);
-        backoff(g->c, g->tries - 1);
-        if (get_start_transfer(g) != 0) {
-            mb_error_set(err, "out of memory");
-            return -1;
-        }
-    }
+    return g->transfer->read(g->transfer, buf, len, err);
 }
 
 static void get_cancel(struct mb_reader *r) { atomic_store(&((struct s3_get *)r)->cancelled, 1); }
@@ -650,55 +523,37 @@ static void get_close(struct mb_reader *r)
     struct s3_get *g = (struct s3_get *)r;
     if (!g)
         return;
-    get_stop_transfer(g);
-    if (g->multi)
-        curl_multi_cleanup(g->multi);
-    response_reset(&g->error_body);
+    if (g->transfer)
+        g->transfer->close(g->transfer); /* first: its hooks use g->call */
+    signed_request_free(&g->call.sreq);
     mb_config_free(&g->base.meta);
-    free(g->chunk);
     free(g->key);
     free(g);
 }
 
-/* Starts the transfer and waits for the answer's first bytes, so that a
- * missing object or a refused request fails here, not at the first read. */
+/* The transfer starts here, so a missing object or a refused request
+ * fails here, not at the first read. */
 struct mb_reader *s3_get_open(struct s3_client *c, const char *key, struct mb_error *err)
 {
     struct s3_get *g = calloc(1, sizeof *g);
-    if (!g) {
+    if (!g || !(g->key = strdup(key))) {
+        free(g);
         mb_error_set(err, "out of memory");
         return NULL;
     }
     g->base.read = get_read;
     g->base.cancel = get_cancel;
     g->base.close = get_close;
-    g->c = c;
-    g->key = strdup(key);
-    g->multi = curl_multi_init();
-    if (!g->key || !g->multi || get_start_transfer(g) != 0) {
-        mb_error_set(err, "out of memory");
+    g->req = (struct s3_request){ "GET", g->key, NULL, 0, NULL, 0, NULL, "download", NULL };
+    g->call = (struct s3_call){ c, &g->req, NULL, { 0 }, &g->cancelled };
+    struct mb_curl_req *r = s3_request_new(&g->call, err);
+    struct mb_curl_retry how = call_retry(&g->call);
+    g->transfer = r ? mb_curl_reader_open_retry(r, &how, get_tell, err) : NULL;
+    if (!g->transfer) {
         get_close(&g->base);
         return NULL;
     }
-    for (;;) {
-        get_pump(g); /* returns with a chunk waiting, or with the transfer over */
-        if (!g->done)
-            return &g->base;
-        int o = get_outcome(g, err);
-        if (o == 0)
-            return &g->base;
-        if (o < 0) {
-            get_close(&g->base);
-            return NULL;
-        }
-        get_stop_transfer(g);
-        backoff(c, g->tries - 1);
-        if (get_start_transfer(g) != 0) {
-            mb_error_set(err, "out of memory");
-            get_close(&g->base);
-            return NULL;
-        }
-    }
+    return &g->base;
 }
 
 /* ---- XML ---------------------------------------------------------------- */

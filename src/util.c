@@ -153,3 +153,23 @@ char *mb_strdup_printf(const char *fmt, ...)
     va_end(ap);
     return out;
 }
+
+int mb_name_stays_below_root(const char *name)
+{
+    if (!*name || name[0] == '/')
+        return 0;
+    for (const char *p = name;; p++) {
+        if (p[0] == '.' && p[1] == '.' && (p[2] == '/' || p[2] == '\0'))
+            return 0;
+        if (!(p = strchr(p, '/')))
+            return 1;
+    }
+}
+
+/* explicit_bzero: a plain memset before free() may be optimised away. */
+void mb_free_secret(char *secret)
+{
+    if (secret)
+        explicit_bzero(secret, strlen(secret));
+    free(secret);
+}

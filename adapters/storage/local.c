@@ -12,23 +12,9 @@ struct local_storage {
     char *root;
 };
 
-/* Names come from job names and backup ids; refuse anything that could
- * step outside the root. */
-static int name_is_safe(const char *name)
-{
-    if (!*name || name[0] == '/')
-        return 0;
-    for (const char *p = name;; p++) {
-        if (p[0] == '.' && p[1] == '.' && (p[2] == '/' || p[2] == '\0'))
-            return 0;
-        if (!(p = strchr(p, '/')))
-            return 1;
-    }
-}
-
 static char *local_path(struct local_storage *s, const char *name, struct mb_error *err)
 {
-    if (!name_is_safe(name)) {
+    if (!mb_name_stays_below_root(name)) {
         mb_error_set(err, "local %s: refusing unsafe name \"%s\"", s->root, name);
         return NULL;
     }

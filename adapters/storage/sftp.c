@@ -10,7 +10,7 @@
  * renamed by a post-quote command on the same session, so the final name
  * only ever shows a complete file; listings skip hidden names. */
 #include "adapters.h"
-#include "curlxfer.h"
+#include "remotefs.h"
 
 #include <pwd.h>
 #include <stdlib.h>
@@ -18,30 +18,18 @@
 #include <unistd.h>
 
 struct sftp_storage {
-    int refs; /* the storage handle and each open writer; one thread at a time */
-    struct mb_curl_conf conf;
-    char *where;       /* "host:port", for messages */
-    char *url_base;    /* "sftp://host:port" */
-    char *root;        /* "/srv/backups" or "/~/backups" or "/~" */
-    char *private_key, *public_key, *key_passphrase, *known_hosts;
+    struct mb_remotefs fs; /* first: the storage handle is an mb_remotefs;
+                              root is "/srv/backups" or "/~/backups" or "/~" */
+    char *private_key, *public_key, *key_passphrase, *known_hosts; /* owned */
 };
 
-static void sftp_release(void *storage)
+static void sftp_free_own(struct mb_remotefs *fs)
 {
-    struct sftp_storage *s = storage;
-    if (!s || --s->refs > 0)
-        return;
-    mb_curl_conf_free(&s->conf);
-    free(s->where);
-    free(s->url_base);
-    free(s->root);
+    struct sftp_storage *s = (struct sftp_storage *)fs;
     free(s->private_key);
     free(s->public_key);
-    if (s->key_passphrase)
-        memset(s->key_passphrase, 0, strlen(s->key_passphrase));
-    free(s->key_passphrase);
+    mb_free_secret(s->key_passphrase);
     free(s->known_hosts);
-    free(s);
 }
 
 static char *default_known_hosts(void)
@@ -79,65 +67,36 @@ static char *public_key_for(const char *private_key)
     return pub;
 }
 
-static int sftp_read_options(struct sftp_storage *s, const struct mb_config *cfg, struct mb_error *err)
+static int sftp_read_options(struct mb_remotefs *fs, const struct mb_config *cfg, struct mb_error *err)
 {
-    const char *host = mb_config_get(cfg, "host");
+    struct sftp_storage *s = (struct sftp_storage *)fs;
     const char *key = mb_config_get(cfg, "private_key");
     const char *phrase = mb_config_get(cfg, "key_passphrase");
     const char *known = mb_config_get(cfg, "known_hosts");
-    long long port = mb_config_get_int(cfg, "port", 22);
-    if (!host || !*host) {
-        mb_error_set(err, "sftp: \"host\" is required");
+    if (mb_remotefs_init(&s->fs, cfg, 22, err) != 0)
         return -1;
-    }
-    if (mb_curl_conf_load(&s->conf, cfg, err) != 0)
-        return -1;
-    if (!s->conf.user) {
+    const char *host = mb_config_get(cfg, "host");
+    if (!s->fs.conf.user) {
         mb_error_set(err, "sftp %s: \"user\" is required", host);
         return -1;
     }
-    if (!s->conf.password && !(key && *key)) {
+    if (!s->fs.conf.password && !(key && *key)) {
         mb_error_set(err, "sftp %s: give \"password\" or \"private_key\"", host);
         return -1;
     }
-    char *url_host = mb_url_host(host);
-    s->where = mb_strdup_printf("%s:%lld", host, port);
-    s->url_base = url_host ? mb_strdup_printf("sftp://%s:%lld", url_host, port) : NULL;
-    free(url_host);
-    s->root = sftp_root(mb_config_get(cfg, "path"));
+    s->fs.root = sftp_root(mb_config_get(cfg, "path"));
     s->known_hosts = known && *known ? strdup(known) : default_known_hosts();
     if (key && *key) {
         s->private_key = strdup(key);
         s->public_key = public_key_for(key);
     }
     s->key_passphrase = phrase && *phrase ? strdup(phrase) : NULL;
-    if (!s->where || !s->url_base || !s->root || !s->known_hosts
-        || (key && *key && (!s->private_key || !s->public_key))
+    if (!s->fs.root || !s->known_hosts || (key && *key && (!s->private_key || !s->public_key))
         || (phrase && *phrase && !s->key_passphrase)) {
         mb_error_set(err, "out of memory");
         return -1;
     }
     return 0;
-}
-
-static void *sftp_open(const struct mb_config *cfg, struct mb_error *err)
-{
-    struct sftp_storage *s = calloc(1, sizeof *s);
-    if (!s) {
-        mb_error_set(err, "out of memory");
-        return NULL;
-    }
-    s->refs = 1;
-    if (sftp_read_options(s, cfg, err) != 0) {
-        sftp_release(s);
-        return NULL;
-    }
-    return s;
-}
-
-static void sftp_close(void *storage)
-{
-    sftp_release(storage);
 }
 
 /* Accepts only a host key that known_hosts lists for this host and port;
@@ -162,23 +121,24 @@ static int sftp_check_host_key(CURL *easy, const struct curl_khkey *known,
 
 /* A request on path (already a full remote path), with SSH auth and
  * host-key checking set. */
-static struct mb_curl_req *sftp_request(struct sftp_storage *s, const char *path, struct mb_error *err)
+static struct mb_curl_req *sftp_request(struct mb_remotefs *fs, const char *path, struct mb_error *err)
 {
+    struct sftp_storage *s = (struct sftp_storage *)fs;
     char *escaped = mb_url_escape_path(path);
-    char *url = escaped ? mb_strdup_printf("%s%s", s->url_base, escaped) : NULL;
+    char *url = escaped ? mb_strdup_printf("%s%s", fs->url_base, escaped) : NULL;
     free(escaped);
     if (!url) {
         mb_error_set(err, "out of memory");
         return NULL;
     }
-    struct mb_curl_req *r = mb_curl_req_new(&s->conf, url, err);
+    struct mb_curl_req *r = mb_curl_req_new(&fs->conf, url, err);
     free(url);
     if (!r)
         return NULL;
     CURL *e = r->easy;
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "sftp");
     long auth = 0;
-    if (s->conf.password)
+    if (fs->conf.password)
         auth |= CURLSSH_AUTH_PASSWORD | CURLSSH_AUTH_KEYBOARD;
     if (s->private_key) {
         auth |= CURLSSH_AUTH_PUBLICKEY;
@@ -194,175 +154,48 @@ static struct mb_curl_req *sftp_request(struct sftp_storage *s, const char *path
     return r;
 }
 
-static char *sftp_path(struct sftp_storage *s, const char *name, struct mb_error *err)
+/* The rename takes full paths; new files and directories are the user's alone. */
+static int sftp_upload_options(struct mb_remotefs *fs, struct mb_curl_req *r, const char *temp,
+                               const char *path)
 {
-    if (!mb_remote_name_is_safe(name)) {
-        mb_error_set(err, "sftp %s: refusing unsafe name \"%s\"", s->where, name);
-        return NULL;
-    }
-    char *path = mb_strdup_printf("%s/%s", s->root, name);
-    if (!path)
-        mb_error_set(err, "out of memory");
-    return path;
-}
-
-static int sftp_fail(struct sftp_storage *s, struct mb_curl_req *r, const char *what,
-                     const char *path, struct mb_error *err)
-{
-    char why[CURL_ERROR_SIZE + 300];
-    mb_curl_req_describe(r, why, sizeof why);
-    mb_error_set(err, "sftp %s: %s %s: %s", s->where, what, path, why);
-    mb_curl_req_free(r);
-    return -1;
-}
-
-/* Logs in (host key, credentials) without transferring anything. */
-static int sftp_check(void *storage, struct mb_error *err)
-{
-    struct sftp_storage *s = storage;
-    struct mb_curl_req *r = sftp_request(s, "/", err);
-    if (!r)
-        return -1;
-    curl_easy_setopt(r->easy, CURLOPT_NOBODY, 1L);
-    if (mb_curl_req_perform(r, s->conf.retries) != 0)
-        return sftp_fail(s, r, "cannot log in as", s->conf.user, err);
-    mb_curl_req_free(r);
-    return 0;
-}
-
-/* One command (rm, rename) in a session of its own; retried. */
-static int sftp_command(struct sftp_storage *s, const char *command, int retries, struct mb_curl_req **out,
-                        struct mb_error *err)
-{
-    struct mb_curl_req *r = sftp_request(s, "/", err);
-    if (!r)
-        return -1;
-    curl_easy_setopt(r->easy, CURLOPT_NOBODY, 1L);
-    if (mb_curl_req_quote(r, CURLOPT_QUOTE, command) != 0) {
-        mb_curl_req_free(r);
-        mb_error_set(err, "out of memory");
-        return -1;
-    }
-    *out = r;
-    return mb_curl_req_perform(r, retries);
-}
-
-static void sftp_discard(void *storage, const char *temp)
-{
-    struct sftp_storage *s = storage;
-    char *command = mb_strdup_printf("rm \"%s\"", temp);
-    struct mb_curl_req *r = NULL;
-    struct mb_error ignored = { { 0 } };
-    if (command)
-        sftp_command(s, command, 0, &r, &ignored); /* best effort: the server may be gone */
-    mb_curl_req_free(r);
-    free(command);
-}
-
-static const struct mb_remote_writer_ops sftp_writer_ops = {
-    .promote = NULL, /* the upload's post-quote renames */
-    .discard = sftp_discard,
-    .release = sftp_release,
-};
-
-static struct mb_writer *sftp_open_write(void *storage, const char *name, struct mb_error *err)
-{
-    struct sftp_storage *s = storage;
-    char *path = sftp_path(s, name, err);
-    char *temp = path ? mb_remote_temp_name(path) : NULL;
-    char *rename = temp ? mb_strdup_printf("rename \"%s\" \"%s\"", temp, path) : NULL;
-    char *label = rename ? mb_strdup_printf("sftp %s: %s", s->where, path) : NULL;
-    struct mb_curl_req *r = label ? sftp_request(s, temp, err) : NULL;
-    struct mb_writer *w = NULL;
-    if (path && !label)
-        mb_error_set(err, "out of memory");
-    if (r && mb_curl_req_quote(r, CURLOPT_POSTQUOTE, rename) != 0) {
-        mb_curl_req_free(r);
-        r = NULL;
-        mb_error_set(err, "out of memory");
-    }
-    if (r) {
-        curl_easy_setopt(r->easy, CURLOPT_FTP_CREATE_MISSING_DIRS, (long)CURLFTP_CREATE_DIR);
-        curl_easy_setopt(r->easy, CURLOPT_NEW_FILE_PERMS, 0600L);
-        curl_easy_setopt(r->easy, CURLOPT_NEW_DIRECTORY_PERMS, 0700L);
-        struct mb_curl_upload *u = mb_curl_upload_new(r, s->conf.retries, label, err);
-        if (u) {
-            s->refs++; /* the writer's, dropped by its close */
-            w = mb_remote_writer_new(u, &sftp_writer_ops, s, temp, path, err);
-        }
-    }
-    free(path);
-    free(temp);
+    (void)fs;
+    char *rename = mb_strdup_printf("rename \"%s\" \"%s\"", temp, path);
+    int rc = rename && mb_curl_req_quote(r, CURLOPT_POSTQUOTE, rename) == 0 ? 0 : -1;
     free(rename);
-    free(label);
-    return w;
-}
-
-static struct mb_reader *sftp_open_read(void *storage, const char *name, struct mb_error *err)
-{
-    struct sftp_storage *s = storage;
-    char *path = sftp_path(s, name, err);
-    char *label = path ? mb_strdup_printf("sftp %s: %s", s->where, path) : NULL;
-    struct mb_curl_req *r = label ? sftp_request(s, path, err) : NULL;
-    struct mb_reader *reader = r ? mb_curl_reader_open(r, label, err) : NULL;
-    if (path && !label)
-        mb_error_set(err, "out of memory");
-    free(path);
-    free(label);
-    return reader;
-}
-
-#define LISTING_MAX (64u << 20)
-
-static int sftp_list(void *storage, const char *prefix, mb_list_fn each, void *ud,
-                     struct mb_error *err)
-{
-    struct sftp_storage *s = storage;
-    char *dir = *prefix ? sftp_path(s, prefix, err) : strdup(s->root);
-    char *dir_slash = dir ? mb_strdup_printf("%s/", dir) : NULL;
-    struct mb_curl_req *r = dir_slash ? sftp_request(s, dir_slash, err) : NULL;
-    free(dir_slash);
-    if (!r) {
-        free(dir);
-        return -1;
-    }
-    mb_curl_req_collect(r, LISTING_MAX);
-    int rc = 0;
-    if (mb_curl_req_perform(r, s->conf.retries) != 0) {
-        if (r->code == CURLE_REMOTE_FILE_NOT_FOUND) { /* nothing stored yet */
-            mb_curl_req_free(r);
-            free(dir);
-            return 0;
-        }
-        rc = sftp_fail(s, r, "cannot list", dir, err);
-        free(dir);
-        return rc;
-    }
-    if (r->body)
-        rc = mb_list_ls_body(r->body, prefix, each, ud, err);
-    mb_curl_req_free(r);
-    free(dir);
+    curl_easy_setopt(r->easy, CURLOPT_FTP_CREATE_MISSING_DIRS, (long)CURLFTP_CREATE_DIR);
+    curl_easy_setopt(r->easy, CURLOPT_NEW_FILE_PERMS, 0600L);
+    curl_easy_setopt(r->easy, CURLOPT_NEW_DIRECTORY_PERMS, 0700L);
     return rc;
 }
 
-static int sftp_remove(void *storage, const char *name, struct mb_error *err)
+static const struct mb_remotefs_ops sftp_ops = {
+    .kind = "sftp",
+    .session_path = "/",
+    .remove_command = "rm \"%s\"",
+    .request = sftp_request,
+    .upload_options = sftp_upload_options,
+    .read_options = sftp_read_options,
+    .free_own = sftp_free_own,
+    .storage_size = sizeof(struct sftp_storage),
+};
+
+static void *sftp_open(const struct mb_config *cfg, struct mb_error *err)
 {
-    struct sftp_storage *s = storage;
-    char *path = sftp_path(s, name, err);
-    char *command = path ? mb_strdup_printf("rm \"%s\"", path) : NULL;
-    struct mb_curl_req *r = NULL;
-    int rc = -1;
-    if (path && !command)
-        mb_error_set(err, "out of memory");
-    if (command) {
-        rc = sftp_command(s, command, s->conf.retries, &r, err);
-        if (rc != 0 && r)
-            sftp_fail(s, r, "cannot remove", path, err); /* frees r */
-        else
-            mb_curl_req_free(r);
-    }
-    free(command);
-    free(path);
+    return mb_remotefs_open(&sftp_ops, cfg, err);
+}
+
+/* A listing is of "dir/"; a missing directory means nothing stored yet. */
+static int sftp_list(void *storage, const char *prefix, mb_list_fn each, void *ud,
+                     struct mb_error *err)
+{
+    struct mb_remotefs *fs = storage;
+    char *dir = *prefix ? mb_remotefs_path(fs, prefix, err) : strdup(fs->root);
+    char *dir_slash = dir ? mb_strdup_printf("%s/", dir) : NULL;
+    int rc = dir_slash ? mb_remotefs_list_dir(fs, dir, dir_slash, CURLE_REMOTE_FILE_NOT_FOUND, prefix,
+                                              each, ud, err)
+                       : -1;
+    free(dir_slash);
+    free(dir);
     return rc;
 }
 
@@ -370,10 +203,10 @@ const struct mb_storage_ops mb_storage_sftp = {
     .version = MB_STORAGE_OPS_VERSION,
     .type = "sftp",
     .open = sftp_open,
-    .close = sftp_close,
-    .check = sftp_check,
-    .open_write = sftp_open_write,
-    .open_read = sftp_open_read,
+    .close = mb_remotefs_release,
+    .check = mb_remotefs_check,
+    .open_write = mb_remotefs_open_write,
+    .open_read = mb_remotefs_open_read,
     .list = sftp_list,
-    .remove = sftp_remove,
+    .remove = mb_remotefs_remove,
 };
