@@ -112,7 +112,7 @@ T.test("a read error in the middle of the upload leaves no artifact, sidecar or 
 end)
 
 T.test("spool mode exposes the transformed dump as ctx.temp_file and removes it afterwards", function()
-  local dir, st, job = fixture()
+  local _, st, job = fixture()
   local seen_size, temp
   local ok, ctx = mb.runner.run(job { spool = true, steps = { "initialize", "dump", function(ctx)
     temp = ctx.temp_file
@@ -125,7 +125,6 @@ T.test("spool mode exposes the transformed dump as ctx.temp_file and removes it 
   local meta = assert(mb.backups.find(job(), ctx.backup_id))
   T.eq(meta.plain_sha256, ctx.metadata.plain_sha256, "plaintext checksum from the dump")
   assert(mb.backups.verify(job(), meta))
-  local _ = dir
 end)
 
 T.test("an unreachable source fails in initialize with a message naming it", function()
