@@ -43,16 +43,16 @@ static lua_Integer opt_field_integer(lua_State *L, int idx, const char *key, lua
     return v;
 }
 
-/* One worker more than there are cores: a worker waiting for its next job
- * then leaves no core idle (measured: 8% faster than one per core on 2
- * cores, 5 MiB more memory; see bench/RESULTS.md). */
+/* One compression thread per core, at most 8.  The pipeline's own threads
+ * (reader, transforms, writer) take the rest; one worker more than there
+ * are cores measured 3-4% slower on 2 cores (see bench/RESULTS.md). */
 static int default_workers(void)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    return cores < 1 ? 1 : cores > 7 ? 8 : (int)cores + 1;
+    return cores < 1 ? 1 : cores > 8 ? 8 : (int)cores;
 }
 
-/* transform.zstd{ level = 3, workers = cores + 1 } -> Transform | nil, message */
+/* transform.zstd{ level = 3, workers = cores } -> Transform | nil, message */
 static int transform_zstd(lua_State *L)
 {
     int level = (int)opt_field_integer(L, 1, "level", 3);

@@ -5,7 +5,7 @@
  * others back (backpressure):
  *
  *   reader thread:    read() -> sha256 of the input  --queue-->
- *   calling thread:   transforms (zstd with its own workers, age)  --queue-->
+ *   calling thread:   transforms (zstd with its pool of workers, age)  --queue-->
  *   writer thread:    sha256 of the output -> every sink
  *
  * The caller owns every object passed in; mb_pump only borrows them.

@@ -55,6 +55,12 @@ local value_options = { state = true, jobs = true, output = true, storage = true
 local flag_options = { json = true, all = true, force = true, help = true, quiet = true,
                        create = true, ["dry-run"] = true }
 
+local short_options = { h = "help", o = "output" } -- -o as age-keygen spells it
+
+-- Positional arguments each command takes at most (script: any).
+local max_args = { run = 1, jobs = 0, history = 1, log = 1, backups = 1, verify = 2,
+                   restore = 2, prune = 1, keygen = 0, secret = 2, version = 0, help = 0 }
+
 local function parse(argv)
   local opts, args = {}, {}
   local i = 1
@@ -62,7 +68,11 @@ local function parse(argv)
     local a = argv[i]
     local name, inline = a:match("^%-%-([%w-]+)=(.*)$")
     name = name or a:match("^%-%-([%w-]+)$")
-    if a == "-h" then name = "help" end
+    if args[1] == "script" and #args >= 2 then
+      name = nil
+    elseif not name and a:match("^%-.") then
+      name = short_options[a:sub(2)] or usage_error("unknown option %s", a)
+    end
     if args[1] == "script" and #args >= 2 then
       args[#args + 1] = a -- everything after the script file belongs to it
     elseif name and value_options[name] then
@@ -81,7 +91,12 @@ local function parse(argv)
     end
     i = i + 1
   end
-  return table.remove(args, 1), args, opts
+  local command = table.remove(args, 1)
+  local max = max_args[command]
+  if max and #args > max then
+    usage_error("%s: unexpected argument %q (see moonbak --help)", command, args[max + 1])
+  end
+  return command, args, opts
 end
 
 local function default_state_dir()

@@ -27,6 +27,16 @@ mb
 check "no command prints the usage and exits 2" [ $? -eq 2 -a -s "$T/out" ]
 mb run
 check "run without a job exits 2" [ $? -eq 2 ]
+mb --jobs "$jobs" run app extra
+check "an extra argument exits 2 and runs nothing" [ $? -eq 2 -a ! -e "$T/backups" ]
+check "...naming the argument" grep -q 'run: unexpected argument "extra"' "$T/err"
+mb keygen -x
+check "an unknown short option exits 2" [ $? -eq 2 ]
+check "...naming it" grep -q 'unknown option -x' "$T/err"
+mb keygen -o "$T/short.key"
+check "keygen -o FILE writes the identity there, as age-keygen -o does" \
+    grep -q '^AGE-SECRET-KEY-1' "$T/short.key"
+check "...and prints no secret" sh -c "! grep -q SECRET '$T/out' '$T/err'"
 
 mb --jobs "$jobs" run typo
 check "a job file with a wrong key exits 2" [ $? -eq 2 ]

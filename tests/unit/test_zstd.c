@@ -45,6 +45,35 @@ static int decode(const uint8_t *packed, size_t len, size_t chunk, struct mem_wr
     return rc;
 }
 
+/* The frames of a zstd stream: their count, and each one's content size
+ * (sizes[] gets at most max entries).  -1 when the stream does not parse. */
+static int frames_of(const uint8_t *buf, size_t len, unsigned long long *sizes, int max)
+{
+    int n = 0;
+    while (len) {
+        size_t f = ZSTD_findFrameCompressedSize(buf, len);
+        if (ZSTD_isError(f))
+            return -1;
+        if (n < max)
+            sizes[n] = ZSTD_getFrameContentSize(buf, f);
+        n++;
+        buf += f;
+        len -= f;
+    }
+    return n;
+}
+
+/* An emit callback that fails on its second call, as a full disk would. */
+static int failing_emit(void *ud, const uint8_t *buf, size_t len, struct mb_error *err)
+{
+    (void)buf, (void)len;
+    int *calls = ud;
+    if (++*calls < 2)
+        return 0;
+    mb_error_set(err, "disk full");
+    return -1;
+}
+
 int main(void)
 {
     size_t sizes[] = { 0, 1, 65535, 65536, 65537, 3u << 20 };
@@ -53,6 +82,63 @@ int main(void)
         CHECK(round_trip(sizes[i], 7, 1, 0), "zstd round trip of %zu bytes in 7-byte reads, no workers", sizes[i]);
     }
     CHECK(round_trip(5u << 20, 131071, 19, 2), "zstd level 19 round trip in odd read sizes");
+
+    /* With workers the input becomes independent 2 MiB frames, in order,
+     * each with its content size; libzstd reads them back as one stream. */
+    {
+        size_t len = (7u << 20) + 123;
+        uint8_t *data = test_data(len, 7);
+        struct mb_error pe = { { 0 } };
+        struct mb_transform *pc = mb_zstd_compress_new(3, 3, &pe);
+        struct mem_writer out;
+        struct mb_pump_result r;
+        int prc = run_pump(data, len, 65521, &pc, 1, &out, &r, &pe);
+        pc->ops->destroy(pc);
+        unsigned long long sz[8] = { 0 };
+        int nf = prc == 0 ? frames_of(out.data, out.len, sz, 8) : -1;
+        CHECK(nf == 4 && sz[0] == 2u << 20 && sz[1] == 2u << 20 && sz[2] == 2u << 20
+                  && sz[3] == (1u << 20) + 123,
+              "7 MiB with 3 workers: 4 frames of 2, 2, 2 and 1 MiB + 123 bytes, in order (%d frames; %s)",
+              nf, pe.msg);
+        uint8_t *back = malloc(len);
+        size_t got = prc == 0 ? ZSTD_decompress(back, len, out.data, out.len) : 0;
+        CHECK(!ZSTD_isError(got) && got == len && memcmp(back, data, len) == 0,
+              "libzstd's one-shot decoder reads the concatenated frames as the input");
+        free(back);
+        free(out.data);
+
+        /* An empty input is one empty frame, so the artifact is still zstd. */
+        pc = mb_zstd_compress_new(3, 2, &pe);
+        prc = run_pump(data, 0, 0, &pc, 1, &out, &r, &pe);
+        pc->ops->destroy(pc);
+        CHECK(prc == 0 && frames_of(out.data, out.len, sz, 1) == 1 && sz[0] == 0,
+              "empty input with workers makes one empty frame");
+        free(out.data);
+
+        /* A failing next stage stops compression with its message. */
+        int calls = 0;
+        pc = mb_zstd_compress_new(3, 2, &pe);
+        pc->emit = failing_emit;
+        pc->emit_ud = &calls;
+        struct mb_error fe = { { 0 } };
+        prc = pc->ops->write(pc, data, len, &fe);
+        if (prc == 0)
+            prc = pc->ops->finish(pc, &fe);
+        CHECK(prc != 0 && strcmp(fe.msg, "disk full") == 0,
+              "an error downstream of the workers is returned as is (%s)", fe.msg);
+        pc->ops->destroy(pc);
+
+        /* Destroyed mid-stream, with jobs queued: the workers stop and
+         * everything is freed (the sanitizer build checks the latter). */
+        calls = -1000;
+        pc = mb_zstd_compress_new(3, 2, &pe);
+        pc->emit = failing_emit;
+        pc->emit_ud = &calls;
+        prc = pc->ops->write(pc, data, len, &fe);
+        pc->ops->destroy(pc);
+        CHECK(prc == 0, "a compressor destroyed mid-stream, jobs still queued, stops its workers");
+        free(data);
+    }
 
     /* Two frames back to back, the second split across reads, decode as one stream. */
     uint8_t *a = test_data(100000, 1), *b = test_data(70000, 2);
