@@ -760,7 +760,7 @@ static void enc_destroy(struct mb_transform *t)
 }
 
 static const struct mb_transform_ops enc_ops = {
-    MB_TRANSFORM_OPS_VERSION, "age-encrypt", enc_write, enc_finish, enc_destroy,
+    MB_TRANSFORM_OPS_VERSION, "age-encrypt", enc_write, enc_finish, enc_destroy, NULL,
 };
 
 /* Parses the recipients into a fresh array (public keys: no wiping). */
@@ -1383,7 +1383,7 @@ static void dec_destroy(struct mb_transform *t)
 }
 
 static const struct mb_transform_ops dec_ops = {
-    MB_TRANSFORM_OPS_VERSION, "age-decrypt", dec_write, dec_finish, dec_destroy,
+    MB_TRANSFORM_OPS_VERSION, "age-decrypt", dec_write, dec_finish, dec_destroy, NULL,
 };
 
 static int dec_copy_secrets(struct age_dec *d, const char *const *ids, size_t n,

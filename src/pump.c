@@ -10,14 +10,17 @@
 #include <time.h>
 
 /* 2 stages x 8 blocks x 256 KiB = 4 MiB in flight at most, whatever the
- * size of the dump. */
+ * size of the dump.  When the first transform would rather take() whole
+ * blocks of its own size (zstd's 2 MiB chunks), the input stage holds 3 of
+ * those instead. */
 #define BLOCK_SIZE (256u << 10)
 #define QUEUE_DEPTH 8
+#define TAKE_DEPTH 3
 #define PROGRESS_INTERVAL 0.25
 
 struct block {
-    size_t len;
-    uint8_t data[BLOCK_SIZE];
+    size_t len, cap;
+    uint8_t *data; /* malloc'ed: take() may trade it for another */
 };
 
 /* A bounded blocking queue of blocks.  Each stage has two: full blocks
@@ -45,6 +48,7 @@ struct pump {
     const struct mb_pump_options *options;
     struct stage input, output; /* reader -> transforms, transforms -> writer */
     struct block *current;      /* output block being filled by emit */
+    int take_blocks;            /* input blocks go to transforms[0]->take() */
     atomic_int aborted;
     atomic_uint_fast64_t bytes_in, bytes_out;
     EVP_MD_CTX *sha_in, *sha_out;
@@ -63,6 +67,25 @@ double mb_now(void)
 
 /* ---- queues ------------------------------------------------------------ */
 
+static struct block *block_new(size_t cap)
+{
+    struct block *b = malloc(sizeof *b);
+    if (b && !(b->data = malloc(cap))) {
+        free(b);
+        return NULL;
+    }
+    if (b)
+        b->cap = cap;
+    return b;
+}
+
+static void block_free(struct block *b)
+{
+    if (b)
+        free(b->data);
+    free(b);
+}
+
 static void queue_init(struct queue *q, atomic_int *aborted)
 {
     memset(q, 0, sizeof *q);
@@ -74,7 +97,7 @@ static void queue_init(struct queue *q, atomic_int *aborted)
 static void queue_destroy(struct queue *q)
 {
     for (size_t i = 0; i < q->count; i++)
-        free(q->items[(q->head + i) % (QUEUE_DEPTH + 1)]);
+        block_free(q->items[(q->head + i) % (QUEUE_DEPTH + 1)]);
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->changed);
 }
@@ -134,12 +157,12 @@ static void queue_wake(struct queue *q)
     pthread_mutex_unlock(&q->mu);
 }
 
-static int stage_init(struct stage *s, atomic_int *aborted)
+static int stage_init(struct stage *s, size_t block_size, int depth, atomic_int *aborted)
 {
     queue_init(&s->full, aborted);
     queue_init(&s->empty, aborted);
-    for (int i = 0; i < QUEUE_DEPTH; i++) {
-        struct block *b = malloc(sizeof *b);
+    for (int i = 0; i < depth; i++) {
+        struct block *b = block_new(block_size);
         if (!b)
             return -1;
         queue_push(&s->empty, b);
@@ -177,7 +200,7 @@ static void *reader_main(void *arg)
         if (!b)
             break; /* aborted */
         double t0 = mb_now();
-        ssize_t n = p->reader->read(p->reader, b->data, BLOCK_SIZE, &p->reader_err);
+        ssize_t n = p->reader->read(p->reader, b->data, b->cap, &p->reader_err);
         p->read_seconds += mb_now() - t0;
         if (n <= 0) {
             queue_push(&p->input.empty, b);
@@ -291,11 +314,13 @@ static int transform_input(void *ud, const uint8_t *buf, size_t len, struct mb_e
     return t->ops->write(t, buf, len, err);
 }
 
-static int push_through(struct pump *p, const uint8_t *buf, size_t len, struct mb_error *err)
+static int push_through(struct pump *p, struct block *b, struct mb_error *err)
 {
     double t0 = mb_now();
-    int rc = p->n_transforms ? p->transforms[0]->ops->write(p->transforms[0], buf, len, err)
-                             : pump_emit(p, buf, len, err);
+    struct mb_transform *first = p->n_transforms ? p->transforms[0] : NULL;
+    int rc = !first                ? pump_emit(p, b->data, b->len, err)
+             : p->take_blocks      ? first->ops->take(first, &b->data, b->len, err)
+                                   : first->ops->write(first, b->data, b->len, err);
     p->transform_seconds += mb_now() - t0;
     return rc;
 }
@@ -318,7 +343,7 @@ static int transform_loop(struct pump *p, struct mb_error *err)
             continue;
         if (!b)
             break;
-        int rc = push_through(p, b->data, b->len, err);
+        int rc = push_through(p, b, err);
         queue_push(&p->input.empty, b);
         if (rc != 0)
             return -1;
@@ -391,7 +416,11 @@ static int pump_setup(struct pump *p, struct mb_error *err)
     atomic_init(&p->bytes_out, 0);
     p->sha_in = EVP_MD_CTX_new();
     p->sha_out = EVP_MD_CTX_new();
-    int ok = stage_init(&p->input, &p->aborted) == 0 && stage_init(&p->output, &p->aborted) == 0
+    size_t take = p->n_transforms ? mb_transform_take_size(p->transforms[0]) : 0;
+    p->take_blocks = take > 0;
+    int ok = stage_init(&p->input, take ? take : BLOCK_SIZE, take ? TAKE_DEPTH : QUEUE_DEPTH,
+                        &p->aborted) == 0
+             && stage_init(&p->output, BLOCK_SIZE, QUEUE_DEPTH, &p->aborted) == 0
              && p->sha_in && p->sha_out && EVP_DigestInit_ex(p->sha_in, EVP_sha256(), NULL)
              && EVP_DigestInit_ex(p->sha_out, EVP_sha256(), NULL);
     if (!ok)
@@ -407,7 +436,7 @@ static int pump_setup(struct pump *p, struct mb_error *err)
 
 static void pump_teardown(struct pump *p)
 {
-    free(p->current);
+    block_free(p->current);
     stage_destroy(&p->input);
     stage_destroy(&p->output);
     EVP_MD_CTX_free(p->sha_in);

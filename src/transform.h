@@ -5,7 +5,7 @@
  * called once after the last write: it flushes what is buffered and checks
  * that the input was complete (a truncated zstd frame or age stream is an
  * error there).  A transform never keeps a pointer to the caller's buffer
- * after write() returns. */
+ * after write() returns; only take() (version 2) trades buffers, openly. */
 #ifndef MB_TRANSFORM_H
 #define MB_TRANSFORM_H
 
@@ -14,7 +14,7 @@
 /* Returns 0, or -1 with err set; an emit error stops the transform. */
 typedef int (*mb_emit_fn)(void *emit_ud, const uint8_t *buf, size_t len, struct mb_error *err);
 
-#define MB_TRANSFORM_OPS_VERSION 1
+#define MB_TRANSFORM_OPS_VERSION 2
 
 struct mb_transform;
 
@@ -24,13 +24,25 @@ struct mb_transform_ops {
     int (*write)(struct mb_transform *t, const uint8_t *buf, size_t len, struct mb_error *err);
     int (*finish)(struct mb_transform *t, struct mb_error *err);
     void (*destroy)(struct mb_transform *t);
+    /* Version 2, optional.  write() for a malloc'ed block of take_size bytes
+     * that the caller can spare: the transform may keep *buf and put in its
+     * place a malloc'ed buffer of its own of the same size, saving a copy.
+     * Otherwise it behaves as write(). */
+    int (*take)(struct mb_transform *t, uint8_t **buf, size_t len, struct mb_error *err);
 };
 
 struct mb_transform {
     const struct mb_transform_ops *ops;
     mb_emit_fn emit; /* set by whoever chains the transform */
     void *emit_ud;
+    size_t take_size; /* block size take() wants; 0 without take() */
 };
+
+/* The size of the blocks t would rather take() than copy; 0 if none. */
+static inline size_t mb_transform_take_size(const struct mb_transform *t)
+{
+    return t->ops->version >= 2 && t->ops->take ? t->take_size : 0;
+}
 
 static inline int mb_transform_emit(struct mb_transform *t, const uint8_t *buf, size_t len,
                                     struct mb_error *err)

@@ -219,6 +219,26 @@ static int pool_write(struct mb_transform *t, const uint8_t *buf, size_t len,
     return 0;
 }
 
+/* A whole chunk from the caller: swapped with the empty slot's buffer
+ * instead of copied into it. */
+static int pool_take(struct mb_transform *t, uint8_t **buf, size_t len, struct mb_error *err)
+{
+    struct zstd_pool *p = (struct zstd_pool *)t;
+    if (len != p->chunk)
+        return pool_write(t, *buf, len, err);
+    if (p->filled - p->emitted == p->n_jobs && pool_emit(p, 1, err) != 0)
+        return -1;
+    struct zjob *j = &p->jobs[p->filled % p->n_jobs];
+    if (j->in_len != 0)
+        return pool_write(t, *buf, len, err);
+    uint8_t *mine = j->in;
+    j->in = *buf;
+    j->in_len = len;
+    *buf = mine;
+    pool_queue(p);
+    return pool_emit(p, 0, err);
+}
+
 /* The last chunk, however short; an empty input still makes one (empty)
  * frame, so that the output is a zstd stream. */
 static int pool_finish(struct mb_transform *t, struct mb_error *err)
@@ -260,7 +280,7 @@ static void pool_destroy(struct mb_transform *t)
 }
 
 static const struct mb_transform_ops zstd_pool_ops = {
-    MB_TRANSFORM_OPS_VERSION, "zstd", pool_write, pool_finish, pool_destroy,
+    MB_TRANSFORM_OPS_VERSION, "zstd", pool_write, pool_finish, pool_destroy, pool_take,
 };
 
 /* A frame at least as long as the level's window (libzstd's table, for
@@ -286,6 +306,7 @@ static struct mb_transform *pool_new(int level, int workers, struct mb_error *er
      * to be emitted while every worker is busy. */
     p->n_jobs = (size_t)workers + 2;
     p->chunk = chunk_size(level);
+    p->base.take_size = p->chunk;
     p->out_cap = ZSTD_compressBound(p->chunk);
     p->jobs = calloc(p->n_jobs, sizeof *p->jobs);
     p->cctxs = calloc((size_t)workers + 1, sizeof *p->cctxs);
@@ -319,11 +340,11 @@ static struct mb_transform *pool_new(int level, int workers, struct mb_error *er
 }
 
 static const struct mb_transform_ops zstd_compress_ops = {
-    MB_TRANSFORM_OPS_VERSION, "zstd", compress_write, compress_finish, zstd_destroy,
+    MB_TRANSFORM_OPS_VERSION, "zstd", compress_write, compress_finish, zstd_destroy, NULL,
 };
 
 static const struct mb_transform_ops zstd_decompress_ops = {
-    MB_TRANSFORM_OPS_VERSION, "unzstd", decompress_write, decompress_finish, zstd_destroy,
+    MB_TRANSFORM_OPS_VERSION, "unzstd", decompress_write, decompress_finish, zstd_destroy, NULL,
 };
 
 static struct zstd_transform *zstd_alloc(const struct mb_transform_ops *ops, size_t out_cap,

@@ -105,6 +105,17 @@ int main(void)
         CHECK(!ZSTD_isError(got) && got == len && memcmp(back, data, len) == 0,
               "libzstd's one-shot decoder reads the concatenated frames as the input");
         free(back);
+
+        /* Whole 2 MiB reads: the pump hands its blocks over (take) instead
+         * of having them copied; the frames are byte for byte the same. */
+        struct mem_writer taken;
+        pc = mb_zstd_compress_new(3, 3, &pe);
+        CHECK(mb_transform_take_size(pc) == 2u << 20, "the compressor takes whole 2 MiB blocks");
+        prc = run_pump(data, len, 0, &pc, 1, &taken, &r, &pe);
+        pc->ops->destroy(pc);
+        CHECK(prc == 0 && taken.len == out.len && memcmp(taken.data, out.data, out.len) == 0,
+              "blocks taken whole compress to the same bytes as odd-sized copies (%s)", pe.msg);
+        free(taken.data);
         free(out.data);
 
         /* An empty input is one empty frame, so the artifact is still zstd. */
