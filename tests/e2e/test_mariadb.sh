@@ -10,7 +10,7 @@ mkdir -p "$servers"
 chmod o+x "$T" "$(dirname "$T")" # the server runs as its own user
 trap '"$repo/scripts/test-servers.sh" stop mariadb "$servers" >/dev/null 2>&1' EXIT
 if ! scripts/test-servers.sh start mariadb "$servers" 2>"$T/server.err"; then
-    not_ok "a MariaDB server starts for the tests: $(tail -n 3 "$T/server.err")"
+    not_ok "a MariaDB server starts for the tests: $(grep -m1 "^test-servers:" "$T/server.err")"; sed "s/^/# /" "$T/server.err"
     finish
 fi
 . "$servers/mariadb.env"

@@ -12,7 +12,7 @@ chmod o+x "$T" "$(dirname "$T")"
 trap '"$repo/scripts/test-servers.sh" stop postgres "$servers" >/dev/null 2>&1;
       PGPORT_TEST=$((PGPORT_TEST + 1)) "$repo/scripts/test-servers.sh" stop postgres "$servers/second" >/dev/null 2>&1' EXIT
 if ! scripts/test-servers.sh start postgres "$servers" 2>"$T/server.err"; then
-    not_ok "a PostgreSQL server starts for the tests: $(tail -n 3 "$T/server.err")"
+    not_ok "a PostgreSQL server starts for the tests: $(grep -m1 "^test-servers:" "$T/server.err")"; sed "s/^/# /" "$T/server.err"
     finish
 fi
 . "$servers/postgres.env"

@@ -11,7 +11,7 @@ mkdir -p "$servers" "$T/open" "$T/loaded"
 trap '"$repo/scripts/test-servers.sh" stop redis "$servers" >/dev/null 2>&1
       for p in $open_port $((open_port + 1)); do redis-cli -p $p shutdown nosave >/dev/null 2>&1; done' EXIT
 if ! scripts/test-servers.sh start redis "$servers" 2>"$T/server.err"; then
-    not_ok "a Redis server starts for the tests: $(tail -n 3 "$T/server.err")"
+    not_ok "a Redis server starts for the tests: $(grep -m1 "^test-servers:" "$T/server.err")"; sed "s/^/# /" "$T/server.err"
     finish
 fi
 . "$servers/redis.env"
