@@ -13,7 +13,9 @@
 # stop: clean shutdown of the server started in DIR (found through its pid
 #   file), waits for it to exit.  Idempotent.  DIR is left for the caller.
 #
-# Ports: postgres 55432, mariadb 53306, redis 56379; override with
+# Ports: postgres 15432, mariadb 13306, redis 16379, below Linux's ephemeral
+#   range (32768-60999), where an outgoing connection of another test could
+#   hold the port for a moment; override with
 #   PGPORT_TEST, MYPORT_TEST, REDISPORT_TEST.  TEST_SERVER_WAIT (s, default 30)
 #   bounds every wait.  Nothing is installed here: see scripts/install-deps.sh.
 set -eu
@@ -339,9 +341,9 @@ stop_redis() {
 [ $# -eq 3 ] || usage
 ACTION=$1 NAME=$2 DIR=$3
 case $NAME in
-    postgres) PORT=${PGPORT_TEST:-55432} PORTVAR=PGPORT_TEST ;;
-    mariadb) PORT=${MYPORT_TEST:-53306} PORTVAR=MYPORT_TEST ;;
-    redis) PORT=${REDISPORT_TEST:-56379} PORTVAR=REDISPORT_TEST ;;
+    postgres) PORT=${PGPORT_TEST:-15432} PORTVAR=PGPORT_TEST ;;
+    mariadb) PORT=${MYPORT_TEST:-13306} PORTVAR=MYPORT_TEST ;;
+    redis) PORT=${REDISPORT_TEST:-16379} PORTVAR=REDISPORT_TEST ;;
     *) usage ;;
 esac
 case $PORT in

@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 require_tools mariadb mariadb-dump mariadbd
 repo=$PWD
-export MYPORT_TEST=${MYPORT_TEST:-53316}
+export MYPORT_TEST=${MYPORT_TEST:-13316}
 servers=$T/srv
 mkdir -p "$servers"
 chmod o+x "$T" "$(dirname "$T")" # the server runs as its own user

@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 require_tools pg_dump pg_dumpall psql pg_restore sqlite3
 repo=$PWD
-export PGPORT_TEST=${PGPORT_TEST:-55442}
+export PGPORT_TEST=${PGPORT_TEST:-15442}
 servers=$T/srv
 mkdir -p "$servers"
 # the server runs as its own user, which must reach its directory

@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 require_tools redis-server redis-cli redis-check-rdb
 repo=$PWD
-export REDISPORT_TEST=${REDISPORT_TEST:-56389}
+export REDISPORT_TEST=${REDISPORT_TEST:-16389}
 open_port=$((REDISPORT_TEST + 1))
 servers=$T/srv
 mkdir -p "$servers" "$T/open" "$T/loaded"
