@@ -94,6 +94,23 @@ LUA
 mb script open.lua numbers.txt.zst.age key.txt numbers.out
 check "a file made by zstd | age -r restores through moonbak" cmp -s numbers.out numbers.txt
 
+# A dump of several MiB is compressed as several zstd frames (one per 2 MiB
+# chunk, on moonbak's worker threads); the standard tools read them as one.
+seq 1 1500000 > big.txt
+cat > big.lua <<JOB
+return { name = "big", source = { type = "file", path = "$T/big.txt" },
+         compression = { type = "zstd", level = 3, workers = 3 },
+         encryption = { type = "age", recipients = { "$pub" } },
+         storage = { { type = "local", path = "$T/store" } } }
+JOB
+mb run big.lua
+big=$(ls store/big/*.zst.age 2>/dev/null)
+age -d -i key.txt "$big" > big.zst 2>/dev/null
+check "a 10 MiB dump is stored as several zstd frames" \
+    bash -c "zstd -lv big.zst 2>/dev/null | grep -Eq 'Zstandard Frames: ([3-9]|[1-9][0-9])'"
+check "...which age -d -i key.txt | zstd -d restores byte for byte" \
+    bash -c "age -d -i key.txt '$big' | zstd -dq | cmp -s - big.txt"
+
 cat > bad.lua <<'JOB'
 return { source = { type = "sqlite", path = "/x" }, storage = { { type = "local", path = "/y" } },
          encryption = { type = "age", recipients = { "age1notakey" } } }
