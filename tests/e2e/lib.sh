@@ -15,6 +15,14 @@ check() {
     if "$@"; then ok "$name"; else not_ok "$name"; fi
 }
 
+# flip_byte FILE OFFSET : inverts the lowest bit of one byte in place, so the
+# file surely changes (writing a fixed byte is a no-op when it was already there)
+flip_byte() {
+    local b
+    b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+    printf "\\x$(printf %02x $((b ^ 1)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
 # mb ARGS... : runs moonbak, keeping stdout in $T/out and stderr in $T/err
 mb() {
     "$MOONBAK" "$@" >"$T/out" 2>"$T/err"

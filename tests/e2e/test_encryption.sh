@@ -47,7 +47,7 @@ check "restore with the identity gives back the same database" cmp -s restored.d
 # Tampering with the encrypted artifact: one flipped byte in the payload.
 cp "$artifact" orig.age
 size=$(stat -c %s "$artifact")
-printf '\x01' | dd of="$artifact" bs=1 seek=$((size - 20)) conv=notrunc status=none
+flip_byte "$artifact" $((size - 20))
 mb restore enc.lua --identity key.txt --output tampered.db
 check "a tampered artifact fails restore and writes nothing" bash -c "[ $? -eq 1 ] && [ ! -e tampered.db ]"
 head -c 200 orig.age > "$artifact"

@@ -66,7 +66,7 @@ check "the sidecar records the sha256 of the dump" \
 # Damage: one flipped byte in the middle of the newest artifact.
 cp "$artifact" "$T/artifact.orig"
 size=$(stat -c %s "$artifact")
-printf '\xff' | dd of="$artifact" bs=1 seek=$((size / 2)) conv=notrunc status=none
+flip_byte "$artifact" $((size / 2))
 mb verify "$T/live.lua"
 check "verify fails on a flipped byte, exit 1" [ $? -eq 1 ]
 check "verify says what is wrong with the backup" grep -q "FAILED.*\(checksum mismatch\|zstd\)" "$T/out"
