@@ -68,13 +68,12 @@ local function parse(argv)
     local a = argv[i]
     local name, inline = a:match("^%-%-([%w-]+)=(.*)$")
     name = name or a:match("^%-%-([%w-]+)$")
-    if args[1] == "script" and #args >= 2 then
-      name = nil
-    elseif not name and a:match("^%-.") then
+    local scripts_own = args[1] == "script" and #args >= 2 -- all after the script file
+    if not name and not scripts_own and a:match("^%-.") then
       name = short_options[a:sub(2)] or usage_error("unknown option %s", a)
     end
-    if args[1] == "script" and #args >= 2 then
-      args[#args + 1] = a -- everything after the script file belongs to it
+    if scripts_own then
+      args[#args + 1] = a
     elseif name and value_options[name] then
       if inline == nil then
         i = i + 1
