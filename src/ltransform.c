@@ -2,6 +2,7 @@
 #include "age.h"
 #include "lmb.h"
 
+#include <limits.h>
 #include <unistd.h>
 
 static int transform_close(lua_State *L)
@@ -55,11 +56,16 @@ static int default_workers(void)
 /* transform.zstd{ level = 3, workers = cores } -> Transform | nil, message */
 static int transform_zstd(lua_State *L)
 {
-    int level = (int)opt_field_integer(L, 1, "level", 3);
-    int workers = (int)opt_field_integer(L, 1, "workers", default_workers());
-    struct mb_lua_transform *t = push_transform(L);
+    lua_Integer level = opt_field_integer(L, 1, "level", 3);
+    lua_Integer workers = opt_field_integer(L, 1, "workers", default_workers());
     struct mb_error err = { { 0 } };
-    t->transform = mb_zstd_compress_new(level, workers, &err);
+    if (workers < 0 || workers > MB_ZSTD_MAX_WORKERS || level < INT_MIN || level > INT_MAX) {
+        mb_error_set(&err, "zstd: workers must be 0..%d and level an int (got %lld, %lld)",
+                     MB_ZSTD_MAX_WORKERS, (long long)workers, (long long)level);
+        return mb_lua_fail(L, &err);
+    }
+    struct mb_lua_transform *t = push_transform(L);
+    t->transform = mb_zstd_compress_new((int)level, (int)workers, &err);
     return t->transform ? 1 : mb_lua_fail(L, &err);
 }
 

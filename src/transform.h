@@ -50,7 +50,10 @@ static inline int mb_transform_emit(struct mb_transform *t, const uint8_t *buf, 
     return len ? t->emit(t->emit_ud, buf, len, err) : 0;
 }
 
-/* Constructors: NULL with err set when the options are unusable. */
+/* Constructors: NULL with err set when the options are unusable.  Workers:
+ * 0 streams one frame on the caller's thread; 1..MB_ZSTD_MAX_WORKERS
+ * compress 2 MiB (or larger, at high levels) frames on that many threads. */
+#define MB_ZSTD_MAX_WORKERS 64
 struct mb_transform *mb_zstd_compress_new(int level, int workers, struct mb_error *err);
 struct mb_transform *mb_zstd_decompress_new(struct mb_error *err);
 

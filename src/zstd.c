@@ -370,6 +370,10 @@ struct mb_transform *mb_zstd_compress_new(int level, int workers, struct mb_erro
                      ZSTD_maxCLevel());
         return NULL;
     }
+    if (workers < 0 || workers > MB_ZSTD_MAX_WORKERS) {
+        mb_error_set(err, "zstd: %d workers is out of range (0..%d)", workers, MB_ZSTD_MAX_WORKERS);
+        return NULL;
+    }
     if (workers > 0)
         return pool_new(level, workers, err);
     struct zstd_transform *z = zstd_alloc(&zstd_compress_ops, ZSTD_CStreamOutSize(), err);

@@ -199,6 +199,9 @@ int main(void)
     struct mb_error lv = { { 0 } };
     CHECK(mb_zstd_compress_new(99, 0, &lv) == NULL && strstr(lv.msg, "out of range"),
           "an out-of-range level is refused with a message (%s)", lv.msg);
+    struct mb_error wk = { { 0 } };
+    CHECK(mb_zstd_compress_new(3, MB_ZSTD_MAX_WORKERS + 1, &wk) == NULL && strstr(wk.msg, "workers"),
+          "too many workers are refused with a message (%s)", wk.msg);
 
     free(a); free(b); free(pa); free(pb); free(both); free(bad);
     return check_done();
