@@ -171,6 +171,15 @@ static char **child_environment(const char *const *extra)
     return env;
 }
 
+/* The command's remove_after file (a password option file) goes whatever
+ * happens; this is for failures before a child owns it. */
+static void out_of_memory(const struct mb_command *cmd, struct mb_error *err)
+{
+    if (cmd->remove_after)
+        unlink(cmd->remove_after);
+    mb_error_set(err, "out of memory");
+}
+
 static int child_init(struct child *c, const struct mb_command *cmd, struct mb_error *err)
 {
     memset(c, 0, sizeof *c);
@@ -178,7 +187,7 @@ static int child_init(struct child *c, const struct mb_command *cmd, struct mb_e
     c->label = strdup(cmd->label ? cmd->label : "command");
     c->remove_after = cmd->remove_after ? strdup(cmd->remove_after) : NULL;
     if (!c->label || (cmd->remove_after && !c->remove_after)) {
-        mb_error_set(err, "out of memory");
+        out_of_memory(cmd, err);
         return -1;
     }
     if (!cmd->argv || !cmd->argv[0]) {
@@ -354,7 +363,7 @@ struct mb_reader *mb_spawn_reader(const struct mb_command *cmd, struct mb_error 
 {
     struct spawn_reader *s = calloc(1, sizeof *s);
     if (!s) {
-        mb_error_set(err, "out of memory");
+        out_of_memory(cmd, err);
         return NULL;
     }
     s->base = (struct mb_reader){ .read = spawn_read, .finish = spawn_reader_finish,
@@ -475,7 +484,7 @@ struct mb_writer *mb_spawn_writer(const struct mb_command *cmd, struct mb_error 
 {
     struct spawn_writer *s = calloc(1, sizeof *s);
     if (!s) {
-        mb_error_set(err, "out of memory");
+        out_of_memory(cmd, err);
         return NULL;
     }
     s->base = (struct mb_writer){ spawn_write, spawn_writer_commit, spawn_writer_abort,

@@ -55,10 +55,15 @@ char *mb_option_file(const struct mb_config *cfg, const char *header, const char
         if (!value)
             continue;
         fprintf(f, "%s%s\"", keys[i], sep);
+        /* Both formats (MySQL option files, YAML double quotes) take
+         * these escapes; a raw newline would split the value. */
         for (const char *p = value; *p; p++) {
-            if (*p == '"' || *p == '\\')
-                fputc('\\', f);
-            fputc(*p, f);
+            if (*p == '\n' || *p == '\r' || *p == '\t')
+                fprintf(f, "\\%c", *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't');
+            else if (*p == '"' || *p == '\\')
+                fprintf(f, "\\%c", *p);
+            else
+                fputc(*p, f);
         }
         fputs("\"\n", f);
     }

@@ -96,7 +96,7 @@ static int my_query(const struct flavour *fl, const struct mb_config *cfg, const
     mb_strv_push(&args, "-e");
     mb_strv_push(&args, sql);
     struct my_run run = { fl, cfg, 'c', out, cap, NULL, NULL };
-    int rc = client ? my_spawn(&run, client, &args, err) : -1;
+    int rc = client ? my_spawn(&run, client, &args, err) : (mb_error_set(err, "out of memory"), -1);
     mb_strv_free(&args);
     free(client);
     return rc;
@@ -132,14 +132,19 @@ static int my_check(const struct flavour *fl, const struct mb_config *cfg, struc
     return rc;
 }
 
+/* What --all-databases dumps: every schema but the two virtual ones. */
+#define ALL_DATABASES_SQL                                                   \
+    "SELECT schema_name FROM information_schema.schemata WHERE schema_name" \
+    " NOT IN ('information_schema', 'performance_schema') ORDER BY 1"
+
 static struct mb_reader *my_open(const struct flavour *fl, const struct mb_config *cfg,
                                  struct mb_error *err)
 {
-    char version[128], names[8192];
+    char version[128], names[8192] = "";
     const char *db = mb_config_get(cfg, "database");
     int all = !db || strcmp(db, "*") == 0;
     if (my_query(fl, cfg, "SELECT VERSION()", version, sizeof version, err) != 0
-        || (all && my_query(fl, cfg, "SHOW DATABASES", names, sizeof names, err) != 0))
+        || (all && my_query(fl, cfg, ALL_DATABASES_SQL, names, sizeof names, err) != 0))
         return NULL;
     trim(version);
     char *tool = mb_tool_path(cfg, fl->dump, NULL);
@@ -161,6 +166,8 @@ static struct mb_reader *my_open(const struct flavour *fl, const struct mb_confi
     struct my_run run = { fl, cfg, 'r', NULL, 0, NULL, NULL };
     if (tool)
         my_spawn(&run, tool, &args, err);
+    else
+        mb_error_set(err, "out of memory");
     if (run.reader) {
         trim(names);
         mb_config_set(&run.reader->meta, "engine_version", version);
@@ -198,6 +205,8 @@ static struct mb_writer *my_restore(const struct flavour *fl, const struct mb_co
     struct my_run run = { fl, cfg, 'w', NULL, 0, NULL, NULL };
     if (client)
         my_spawn(&run, client, &args, err);
+    else
+        mb_error_set(err, "out of memory");
     mb_strv_free(&args);
     free(client);
     return run.writer;

@@ -69,17 +69,21 @@ static int redis_command(const struct mb_config *cfg, const char *const *extra, 
     return rc;
 }
 
-/* The first line of out that is a refusal, or NULL. */
+/* The first line of out that is a refusal, or NULL.  Marks count only at
+ * the start of a line: INFO's own lines (paths, say) may contain "ERR". */
 static char *refusal(char *out)
 {
-    static const char *const marks[] = { "AUTH failed", "WRONGPASS", "NOAUTH", "NOPERM", "ERR",
-                                         "Could not connect" };
-    for (size_t i = 0; i < sizeof marks / sizeof *marks; i++) {
-        char *line = strstr(out, marks[i]);
-        if (line) {
-            line[strcspn(line, "\r\n")] = '\0';
-            return line;
+    static const char *const marks[] = { "AUTH failed", "Warning: AUTH failed", "WRONGPASS",
+                                         "NOAUTH", "NOPERM", "ERR", "Could not connect" };
+    for (char *line = out; *line;) {
+        size_t len = strcspn(line, "\n");
+        for (size_t i = 0; i < sizeof marks / sizeof *marks; i++) {
+            if (strncmp(line, marks[i], strlen(marks[i])) == 0) {
+                line[strcspn(line, "\r\n")] = '\0';
+                return line;
+            }
         }
+        line += len + (line[len] == '\n');
     }
     return NULL;
 }

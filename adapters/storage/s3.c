@@ -131,11 +131,15 @@ static int s3_list(void *storage, const char *prefix, mb_list_fn each, void *ud,
 {
     struct s3_storage *s = storage;
     char *full = mb_strdup_printf("%s%s", s->client.prefix, prefix);
+    if (!full) {
+        mb_error_set(err, "out of memory");
+        return -1;
+    }
     char max_keys[16], what[300];
     snprintf(max_keys, sizeof max_keys, "%d", s->list_max_keys);
     snprintf(what, sizeof what, "listing bucket %s", s->client.bucket);
     char *token = NULL;
-    int rc = full ? 0 : -1;
+    int rc;
     do {
         const char *query[10];
         size_t n = 0;

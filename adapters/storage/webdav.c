@@ -85,11 +85,13 @@ static void webdav_close(void *storage)
     webdav_release(storage);
 }
 
-/* The URL of name ("" is the collection itself), percent-encoded. */
-static char *webdav_url(struct webdav_storage *s, const char *name)
+/* The URL of name ("" is the collection itself) under base (s->base for
+ * requests; s->where, without credentials, for anything sent as data),
+ * percent-encoded. */
+static char *webdav_url(const char *base, const char *name)
 {
     char *escaped = mb_url_escape_path(name);
-    char *url = escaped ? mb_strdup_printf("%s/%s", s->base, escaped) : NULL;
+    char *url = escaped ? mb_strdup_printf("%s/%s", base, escaped) : NULL;
     free(escaped);
     return url;
 }
@@ -97,7 +99,7 @@ static char *webdav_url(struct webdav_storage *s, const char *name)
 static struct mb_curl_req *webdav_request(struct webdav_storage *s, const char *name,
                                           const char *method, struct mb_error *err)
 {
-    char *url = webdav_url(s, name);
+    char *url = webdav_url(s->base, name);
     struct mb_curl_req *r = url ? mb_curl_req_new(&s->conf, url, err) : NULL;
     if (!url)
         mb_error_set(err, "out of memory");
@@ -222,7 +224,8 @@ static int webdav_make_parents(struct webdav_storage *s, const char *name, struc
 static int webdav_promote(void *storage, const char *temp, const char *name, struct mb_error *err)
 {
     struct webdav_storage *s = storage;
-    char *url = webdav_url(s, name);
+    /* Without "user:password@": a header may end up in the server's logs. */
+    char *url = webdav_url(s->where, name);
     char *destination = url ? mb_strdup_printf("Destination: %s", url) : NULL;
     int rc = destination ? 0 : -1;
     if (!destination)

@@ -44,8 +44,13 @@ local function usage_error(fmt, ...)
   exit_with(2, fmt, ...)
 end
 
+-- Every value a command resolved from a reference (env, secret, file):
+-- nothing written to stderr shows one.
+local redactor
+
 local function eprint(fmt, ...)
-  io.stderr:write(fmt:format(...), "\n")
+  local text = fmt:format(...)
+  io.stderr:write(redactor and redactor.redact(text) or text, "\n")
 end
 
 -- Splits argv into the command, its positional arguments and its options.
@@ -135,7 +140,8 @@ end
 local function load_resolved_job(cfg, name)
   local job = load_job(cfg, name)
   local st <close> = open_state(cfg)
-  local resolved, err = mb.ref.resolve(job, st)
+  redactor = redactor or mb.ref.redactor()
+  local resolved, err = mb.ref.resolve(job, st, redactor.add)
   if not resolved then exit_with(1, "%s: %s", job.name, err) end
   return resolved
 end
@@ -315,16 +321,18 @@ function commands.verify(cfg, args, opts)
   sys.catch_interrupts()
   local job = load_resolved_job(cfg, args[1])
   local keys = backup_keys(job, opts)
-  local targets = {}
+  local targets, problems = {}, {}
   if opts.all then
-    targets = mb.backups.list(job, opts.storage)
-    if #targets == 0 then eprint("moonbak: job %s has no backups", job.name); return 1 end
+    targets, problems = mb.backups.list(job, opts.storage)
+    -- an unlistable storage or a sidecar without its artifact is a failure too
+    for _, p in ipairs(problems) do eprint("FAILED  %s", p) end
+    if #targets == 0 and #problems == 0 then eprint("moonbak: job %s has no backups", job.name); return 1 end
   else
     local meta, err = mb.backups.find(job, args[2], opts.storage)
     if not meta then eprint("moonbak: %s", err); return 1 end
     targets[1] = meta
   end
-  local failed = 0
+  local failed = #problems
   for _, meta in ipairs(targets) do
     local result, err = mb.backups.verify(job, meta, keys, progress_label(opts, "verify " .. meta.backup_id))
     if result and result.plain_checked then
@@ -335,7 +343,7 @@ function commands.verify(cfg, args, opts)
         :format(meta.backup_id, meta.storage, human_size(result.bytes_in)))
     else
       failed = failed + 1
-      print(("FAILED  %s on %s: %s"):format(meta.backup_id, meta.storage, err))
+      print(redactor.redact(("FAILED  %s on %s: %s"):format(meta.backup_id, meta.storage, err)))
     end
   end
   return failed == 0 and 0 or 1

@@ -69,7 +69,10 @@ function M.redactor()
   local values = {}
   local r = {}
   function r.add(v)
-    if type(v) == "string" and #v >= 3 then values[#values + 1] = v end
+    if type(v) ~= "string" or #v < 3 then return end
+    values[#values + 1] = v
+    -- longest first: a secret inside a longer one must not leave the rest showing
+    table.sort(values, function(a, b) return #a > #b end)
   end
   function r.redact(text)
     text = tostring(text)

@@ -132,6 +132,6 @@ check "...the option file was readable by its owner only" [ $option_file_private
 check "...and it is gone afterwards" [ -z "$(ls -A "$MOONBAK_STATE/tmp")" ]
 for id in $(seq 1 20); do "$MOONBAK" log "$id" >>alllogs.txt 2>&1; done
 check "the password is in no execution log, sidecar or state file" \
-    no_secret_in "$MY_PASSWORD" alllogs.txt store "$MOONBAK_STATE/moonbak.db" "$T/out" "$T/err"
+    no_secret_in "$MY_PASSWORD" alllogs.txt store "$MOONBAK_STATE" "$T/out" "$T/err"
 
 finish

@@ -10,7 +10,7 @@ for tool in mongod mongosh mongodump mongorestore; do
         finish
     fi
 done
-port=${MONGOPORT_TEST:-57017}
+port=${MONGOPORT_TEST:-17017}
 mkdir -p "$T/mongo"
 mongod --port "$port" --bind_ip 127.0.0.1 --dbpath "$T/mongo" --fork --logpath "$T/mongo.log" >/dev/null
 trap 'mongosh --quiet --port '"$port"' admin --eval "db.shutdownServer()" >/dev/null 2>&1' EXIT

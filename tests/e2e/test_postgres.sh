@@ -139,6 +139,6 @@ for id in $("$MOONBAK" history --json | tr ',' '\n' | sed -n 's/.*"id":\([0-9]*\
     "$MOONBAK" log "$id" >>alllogs.txt 2>&1
 done
 check "the password is in no execution log, sidecar or state file" \
-    no_secret_in "$PG_PASSWORD" alllogs.txt store "$MOONBAK_STATE/moonbak.db" "$T/out" "$T/err"
+    no_secret_in "$PG_PASSWORD" alllogs.txt store "$MOONBAK_STATE" "$T/out" "$T/err"
 
 finish

@@ -104,6 +104,7 @@ check "redis-cli killed mid-stream fails the run" bash -c "[ $? -eq 1 ] && grep 
 check "...and leaves no backup" bash -c "[ ! -e store/killed ] || [ -z \"\$(ls -A store/killed)\" ]"
 for id in $(seq 1 20); do "$MOONBAK" log "$id" >>alllogs.txt 2>&1; done
 check "no password is in a log, a sidecar or the state database" \
-    bash -c "no_secret() { ! grep -rqaF -- \"\$1\" alllogs.txt store '$MOONBAK_STATE/moonbak.db'; }; no_secret '$REDIS_PASSWORD' && no_secret '$REDIS_ACL_PASSWORD'"
+    eval 'no_secret_in "$REDIS_PASSWORD" alllogs.txt store "$MOONBAK_STATE" &&
+          no_secret_in "$REDIS_ACL_PASSWORD" alllogs.txt store "$MOONBAK_STATE"'
 
 finish

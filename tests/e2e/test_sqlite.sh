@@ -86,6 +86,9 @@ mv "$artifact" "$T/moved"
 mb backups "$T/live.lua" --json
 check "a sidecar whose artifact is missing is not listed as a backup" json "$T/out" "assert(#t == 1)"
 check "...and the missing artifact is reported" grep -q "has no artifact" "$T/err"
+mb verify "$T/live.lua" --all
+check "verify --all fails when a sidecar has lost its artifact" \
+    bash -c "[ $? -eq 1 ] && grep -q 'FAILED.*has no artifact' '$T/err' && [ \"\$(grep -c '^ok' '$T/out')\" -eq 1 ]"
 mv "$T/moved" "$artifact"
 
 finish

@@ -179,4 +179,25 @@ T.test("secret values never reach the execution log or the error", function()
   assert(not (e.metadata or ""):find(value, 1, true), "the metadata is clean")
 end)
 
+T.test("a partial run's message hides values that came from references", function()
+  local dir, st, job = fixture()
+  local hidden = "/proc/moonbak-hidden-" .. tostring(os.time())
+  T.write(dir .. "/where", hidden .. "\n")
+  local j = job { storage = { { type = "local", path = dir .. "/good" },
+                              { type = "local", name = "broken", path = mb.ref.file(dir .. "/where") } } }
+  local ok, ctx = mb.runner.run(j, { state = st })
+  assert(not ok)
+  T.eq(ctx.status, "partial")
+  assert(not ctx.status_message:find(hidden, 1, true), "partial message leaks: " .. ctx.status_message)
+  local e = st:execution(ctx.execution.id)
+  assert(not (e.error or ""):find(hidden, 1, true), "the recorded error leaks the value")
+end)
+
+T.test("a secret inside a longer secret is hidden whole", function()
+  local r = mb.ref.redactor()
+  r.add("s3cr")
+  r.add("s3cr3t-key-9")
+  T.eq(r.redact("key s3cr3t-key-9 and s3cr"), "key *** and ***")
+end)
+
 return T.done()

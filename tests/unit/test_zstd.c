@@ -147,7 +147,7 @@ int main(void)
         pc->emit_ud = &calls;
         prc = pc->ops->write(pc, data, len, &fe);
         pc->ops->destroy(pc);
-        CHECK(prc == 0, "a compressor destroyed mid-stream, jobs still queued, stops its workers");
+        CHECK(prc == 0, "a compressor destroyed mid-stream, jobs still queued, returns (the sanitizer build checks the rest)");
         free(data);
     }
 

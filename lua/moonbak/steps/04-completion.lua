@@ -13,7 +13,7 @@ local function outcome(ctx)
   if #ctx.failures > 0 then
     local names = {}
     for _, f in ipairs(ctx.failures) do names[#names + 1] = f.storage .. ": " .. f.error end
-    return "partial", "some storages failed: " .. table.concat(names, "; ")
+    return "partial", ctx.redactor.redact("some storages failed: " .. table.concat(names, "; "))
   end
   return "success"
 end
