@@ -73,7 +73,9 @@ static int file_commit(struct mb_writer *w, struct mb_error *err)
     }
     f->committed = 1;
     if (fsync_parent(f->path) != 0) {
+        /* not durable, so not done: nothing stays under the final name */
         mb_error_errno(err, "cannot flush the directory of %s", f->path);
+        unlink(f->path);
         return -1;
     }
     return 0;

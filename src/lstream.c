@@ -45,8 +45,9 @@ static const char *opt_string_field(lua_State *L, int idx, const char *key)
 {
     if (!lua_istable(L, idx))
         return NULL;
-    lua_getfield(L, idx, key);
-    const char *v = lua_tostring(L, -1); /* stays valid: the options table holds it */
+    /* Only a real string stays valid once popped (the options table holds
+     * it); lua_tostring would convert a number on the stack alone. */
+    const char *v = lua_getfield(L, idx, key) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     lua_pop(L, 1);
     return v;
 }

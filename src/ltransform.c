@@ -59,9 +59,10 @@ static int transform_zstd(lua_State *L)
     lua_Integer level = opt_field_integer(L, 1, "level", 3);
     lua_Integer workers = opt_field_integer(L, 1, "workers", default_workers());
     struct mb_error err = { { 0 } };
-    if (workers < 0 || workers > MB_ZSTD_MAX_WORKERS || level < INT_MIN || level > INT_MAX) {
-        mb_error_set(&err, "zstd: workers must be 0..%d and level an int (got %lld, %lld)",
-                     MB_ZSTD_MAX_WORKERS, (long long)workers, (long long)level);
+    /* ranges are mb_zstd_compress_new's to check; here only what fits an int */
+    if (workers < INT_MIN || workers > INT_MAX || level < INT_MIN || level > INT_MAX) {
+        mb_error_set(&err, "zstd: level %lld or workers %lld is out of range", (long long)level,
+                     (long long)workers);
         return mb_lua_fail(L, &err);
     }
     struct mb_lua_transform *t = push_transform(L);
@@ -86,10 +87,11 @@ static const char **string_list(lua_State *L, const char *key, size_t *n)
     *n = lua_istable(L, -1) ? (size_t)luaL_len(L, -1) : 0;
     const char **list = lua_newuserdatauv(L, (*n + 1) * sizeof *list, 0);
     for (size_t i = 0; i < *n; i++) {
-        lua_geti(L, -2, (lua_Integer)i + 1);
-        list[i] = lua_tostring(L, -1);
-        if (!list[i])
+        /* a string, not a number: lua_tostring would convert only the
+         * stack's copy, which the pop below lets go */
+        if (lua_geti(L, -2, (lua_Integer)i + 1) != LUA_TSTRING)
             luaL_error(L, "%s[%d] is not a string", key, (int)i + 1);
+        list[i] = lua_tostring(L, -1);
         lua_pop(L, 1); /* still referenced by the list table */
     }
     return list;

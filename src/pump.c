@@ -191,6 +191,24 @@ static void pump_abort(struct pump *p)
 
 /* ---- reader thread ----------------------------------------------------- */
 
+/* One read; for blocks a transform takes whole, reads until the block is
+ * full or the input ends.  A pipe gives 64 KiB at a time: a 2 MiB block
+ * holding that little would be copied, not taken, and the few blocks of
+ * the stage would hold a few pipe-fuls of read-ahead. */
+static ssize_t read_block(struct pump *p, struct block *b)
+{
+    size_t len = 0;
+    do {
+        ssize_t n = p->reader->read(p->reader, b->data + len, b->cap - len, &p->reader_err);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    } while (p->take_blocks && len < b->cap && !atomic_load(&p->aborted));
+    return (ssize_t)len;
+}
+
 static void *reader_main(void *arg)
 {
     struct pump *p = arg;
@@ -200,7 +218,7 @@ static void *reader_main(void *arg)
         if (!b)
             break; /* aborted */
         double t0 = mb_now();
-        ssize_t n = p->reader->read(p->reader, b->data, b->cap, &p->reader_err);
+        ssize_t n = read_block(p, b);
         p->read_seconds += mb_now() - t0;
         if (n <= 0) {
             queue_push(&p->input.empty, b);

@@ -31,6 +31,18 @@ static int zstd_fail(struct mb_error *err, const char *what, size_t code)
     return -1;
 }
 
+/* A compression context at level, with a content checksum in every frame. */
+static ZSTD_CCtx *cctx_new(int level)
+{
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+    if (c && (ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level))
+              || ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1)))) {
+        ZSTD_freeCCtx(c);
+        c = NULL;
+    }
+    return c;
+}
+
 /* Drives the compressor until it has consumed the input (or, for flushes,
  * until it reports nothing left), emitting every filled output buffer. */
 static int compress_drive(struct zstd_transform *z, const uint8_t *buf, size_t len,
@@ -317,12 +329,8 @@ static struct mb_transform *pool_new(int level, int workers, struct mb_error *er
         p->jobs[i].out = malloc(p->out_cap);
         ok = p->jobs[i].in && p->jobs[i].out;
     }
-    for (int i = 0; ok && i < workers; i++) {
-        p->cctxs[i] = ZSTD_createCCtx();
-        ok = p->cctxs[i]
-             && !ZSTD_isError(ZSTD_CCtx_setParameter(p->cctxs[i], ZSTD_c_compressionLevel, level))
-             && !ZSTD_isError(ZSTD_CCtx_setParameter(p->cctxs[i], ZSTD_c_checksumFlag, 1));
-    }
+    for (int i = 0; ok && i < workers; i++)
+        ok = (p->cctxs[i] = cctx_new(level)) != NULL;
     if (!ok) {
         pool_destroy(&p->base);
         mb_error_set(err, "zstd: out of memory for %d workers", workers);
@@ -379,14 +387,12 @@ struct mb_transform *mb_zstd_compress_new(int level, int workers, struct mb_erro
     struct zstd_transform *z = zstd_alloc(&zstd_compress_ops, ZSTD_CStreamOutSize(), err);
     if (!z)
         return NULL;
-    z->cctx = ZSTD_createCCtx();
-    size_t rc = z->cctx ? ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, level) : 1;
-    if (!z->cctx || ZSTD_isError(rc)) {
+    z->cctx = cctx_new(level);
+    if (!z->cctx) {
         zstd_destroy(&z->base);
         mb_error_set(err, "zstd: cannot create a compression context");
         return NULL;
     }
-    ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_checksumFlag, 1);
     return &z->base;
 }
 

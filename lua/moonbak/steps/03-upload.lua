@@ -44,7 +44,7 @@ local function sidecar(ctx, st, size)
     sha256 = m.sha256,
     plain_sha256 = m.plain_sha256,
     compression = { type = job.compression.type, level = job.compression.level },
-    encryption = artifact.encryption_facts(job),
+    encryption = artifact.encryption_facts(ctx.resolved), -- recipients as keys, not references
     execution_id = ctx.execution.id,
     locked = false,
   }

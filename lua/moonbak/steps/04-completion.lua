@@ -31,7 +31,9 @@ end
 return function(ctx)
   cleanup(ctx)
   ctx.status, ctx.status_message = outcome(ctx)
-  apply_retention(ctx)
+  -- the backup is stored whatever pruning does: an error there is a warning
+  local ok, err = pcall(apply_retention, ctx)
+  if not ok then ctx:log("warning", "retention: " .. tostring(err)) end
   if ctx.state then
     ctx.state:finish_execution(ctx.execution.id, ctx.status, ctx.status_message, ctx.metadata)
   end
