@@ -129,12 +129,6 @@ static int transform_unage(lua_State *L)
     return t->transform ? 1 : mb_lua_fail(L, &err);
 }
 
-/* transform.set_scrypt_work_factor(n): tests only (0 restores the default) */
-static int transform_set_scrypt_work_factor(lua_State *L)
-{
-    lua_pushboolean(L, mb_age_set_scrypt_work_factor((int)luaL_checkinteger(L, 1)) == 0);
-    return 1;
-}
 
 static int transform_name(lua_State *L)
 {
@@ -154,7 +148,6 @@ int luaopen_moonbak_transform(lua_State *L)
         { "unzstd", transform_unzstd },
         { "age", transform_age },
         { "unage", transform_unage },
-        { "set_scrypt_work_factor", transform_set_scrypt_work_factor },
         { NULL, NULL },
     };
     mb_lua_new_class(L, MB_TRANSFORM_TYPE, methods, transform_close);

@@ -23,7 +23,6 @@ void mb_error_set(struct mb_error *err, const char *fmt, ...)
 /* mb_error_set with ": strerror(errno)" appended. */
 void mb_error_errno(struct mb_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-int mb_error_isset(const struct mb_error *err);
 
 /* The options of one source, storage or notifier as flat key/value strings,
  * filled by the Lua binding from the job table (numbers and booleans are

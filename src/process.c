@@ -63,7 +63,7 @@ void mb_strv_pushf(struct mb_strv *s, const char *fmt, ...)
         return;
     }
     mb_strv_push(s, text);
-    free(text);
+    mb_free_secret(text); /* may be PGPASSWORD=... */
 }
 
 void mb_strv_push_lines(struct mb_strv *s, const char *text)
@@ -91,10 +91,12 @@ void mb_strv_free(struct mb_strv *s)
 
 char *mb_private_temp_file(const char *dir, const char *text, struct mb_error *err)
 {
-    char *path = mb_strdup_printf("%s/moonbak-XXXXXX", dir ? dir : "/tmp");
+    if (!dir)
+        dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char *path = mb_strdup_printf("%s/moonbak-XXXXXX", dir);
     int fd = path ? mkostemp(path, O_CLOEXEC) : -1; /* mode 0600 */
     if (fd < 0) {
-        mb_error_errno(err, "cannot create a private file in %s", dir ? dir : "/tmp");
+        mb_error_errno(err, "cannot create a private file in %s", dir);
         free(path);
         return NULL;
     }

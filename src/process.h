@@ -41,8 +41,9 @@ void mb_strv_pushf(struct mb_strv *s, const char *fmt, ...) __attribute__((forma
 void mb_strv_push_lines(struct mb_strv *s, const char *text);
 void mb_strv_free(struct mb_strv *s);
 
-/* Creates a private (0600) temporary file in dir holding text; returns its
- * malloc'd path or NULL.  For option files that carry a password. */
+/* Creates a private (0600) temporary file in dir ($TMPDIR or /tmp when
+ * NULL) holding text; returns its malloc'd path or NULL.  For option files
+ * that carry a password, and for snapshots. */
 char *mb_private_temp_file(const char *dir, const char *text, struct mb_error *err);
 
 #endif

@@ -257,6 +257,16 @@ static void write_to_sinks(struct pump *p, const struct block *b)
     p->write_seconds += mb_now() - t0;
 }
 
+/* True, with err set, when there were destinations and none is left. */
+static int all_sinks_failed(const struct pump *p, struct mb_error *err)
+{
+    if (!p->n_sinks || p->live_sinks)
+        return 0;
+    mb_error_set(err, "every destination failed; first: %s: %s", p->sinks[0].label,
+                 p->sinks[0].err.msg);
+    return 1;
+}
+
 static void *writer_main(void *arg)
 {
     struct pump *p = arg;
@@ -266,9 +276,7 @@ static void *writer_main(void *arg)
         EVP_DigestUpdate(p->sha_out, b->data, b->len);
         write_to_sinks(p, b);
         queue_push(&p->output.empty, b);
-        if (p->n_sinks && !p->live_sinks) {
-            mb_error_set(&p->writer_err, "every destination failed; first: %s: %s",
-                         p->sinks[0].label, p->sinks[0].err.msg);
+        if (all_sinks_failed(p, &p->writer_err)) {
             p->writer_failed = 1;
             pump_abort(p);
             break;
@@ -525,11 +533,8 @@ int mb_pump(struct mb_reader *reader, struct mb_transform **transforms, size_t n
     }
     if (rc == 0) {
         commit_sinks(p);
-        if (n_sinks && !p->live_sinks) {
-            mb_error_set(err, "every destination failed; first: %s: %s", sinks[0].label,
-                         sinks[0].err.msg);
+        if (all_sinks_failed(p, err))
             rc = -1;
-        }
     }
     if (rc != 0)
         abort_sinks(p);

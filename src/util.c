@@ -39,7 +39,6 @@ void mb_error_errno(struct mb_error *err, const char *fmt, ...)
     va_end(ap);
 }
 
-int mb_error_isset(const struct mb_error *err) { return err && err->msg[0]; }
 
 const char *mb_config_get(const struct mb_config *cfg, const char *key)
 {
@@ -66,7 +65,7 @@ int mb_config_set(struct mb_config *cfg, const char *key, const char *value)
             char *copy = strdup(value);
             if (!copy)
                 return -1;
-            free(cfg->items[i].value);
+            mb_free_secret(cfg->items[i].value);
             cfg->items[i].value = copy;
             return 0;
         }
@@ -79,7 +78,7 @@ int mb_config_set(struct mb_config *cfg, const char *key, const char *value)
     items[cfg->count].value = strdup(value);
     if (!items[cfg->count].key || !items[cfg->count].value) {
         free(items[cfg->count].key);
-        free(items[cfg->count].value);
+        mb_free_secret(items[cfg->count].value);
         return -1;
     }
     cfg->count++;
@@ -90,12 +89,7 @@ void mb_config_free(struct mb_config *cfg)
 {
     for (size_t i = 0; i < cfg->count; i++) {
         free(cfg->items[i].key);
-        /* values may be secrets: do not leave them in freed memory */
-        size_t n = strlen(cfg->items[i].value);
-        volatile char *p = cfg->items[i].value;
-        while (n--)
-            *p++ = 0;
-        free(cfg->items[i].value);
+        mb_free_secret(cfg->items[i].value); /* values may be secrets */
     }
     free(cfg->items);
     cfg->items = NULL;

@@ -39,6 +39,13 @@ char *mb_quote_identifier(const char *name, char quote)
     return out;
 }
 
+void mb_chomp(char *s)
+{
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+        s[--n] = '\0';
+}
+
 char *mb_option_file(const struct mb_config *cfg, const char *header, const char *const *keys,
                      const char *sep, const char *extra, struct mb_error *err)
 {

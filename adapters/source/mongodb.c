@@ -38,6 +38,10 @@ static void connection_args(const struct mb_config *cfg, struct mb_strv *argv)
 static int mongo_run(const struct mb_config *cfg, const char *tool, struct mb_strv *args, char mode,
                      struct mb_reader **reader, struct mb_writer **writer, struct mb_error *err)
 {
+    if (!tool) { /* mb_tool_path ran out of memory */
+        mb_error_set(err, "out of memory");
+        return -1;
+    }
     char *config = secret_config(cfg, err);
     if (!config)
         return -1;
@@ -80,7 +84,7 @@ static int mongo_check(const struct mb_config *cfg, struct mb_error *err)
     mb_strv_pushf(&args, "--db=%s", db ? db : "admin");
     mb_strv_push(&args, "--collection=moonbak-connection-check");
     mb_strv_push(&args, "--archive=/dev/null");
-    int rc = tool ? mongo_run(cfg, tool, &args, 'c', NULL, NULL, err) : -1;
+    int rc = mongo_run(cfg, tool, &args, 'c', NULL, NULL, err);
     mb_strv_free(&args);
     free(tool);
     return rc;
@@ -96,8 +100,7 @@ static struct mb_reader *mongo_open(const struct mb_config *cfg, struct mb_error
     mb_strv_push(&args, "--archive");
     mb_strv_push_lines(&args, mb_config_get(cfg, "extra_args"));
     struct mb_reader *r = NULL;
-    if (tool)
-        mongo_run(cfg, tool, &args, 'r', &r, NULL, err);
+    mongo_run(cfg, tool, &args, 'r', &r, NULL, err);
     if (r)
         mb_config_set(&r->meta, "databases", db ? db : "*");
     mb_strv_free(&args);
@@ -122,8 +125,7 @@ static struct mb_writer *mongo_restore(const struct mb_config *cfg, const char *
         mb_strv_pushf(&args, "--nsTo=%s.*", target);
     }
     struct mb_writer *w = NULL;
-    if (tool)
-        mongo_run(cfg, tool, &args, 'w', NULL, &w, err);
+    mongo_run(cfg, tool, &args, 'w', NULL, &w, err);
     mb_strv_free(&args);
     free(tool);
     return w;

@@ -57,6 +57,10 @@ struct my_run {
 
 static int my_spawn(struct my_run *run, const char *tool, struct mb_strv *args, struct mb_error *err)
 {
+    if (!tool) { /* mb_tool_path ran out of memory */
+        mb_error_set(err, "out of memory");
+        return -1;
+    }
     char *options = option_file(run->cfg, err);
     if (!options)
         return -1;
@@ -96,17 +100,10 @@ static int my_query(const struct flavour *fl, const struct mb_config *cfg, const
     mb_strv_push(&args, "-e");
     mb_strv_push(&args, sql);
     struct my_run run = { fl, cfg, 'c', out, cap, NULL, NULL };
-    int rc = client ? my_spawn(&run, client, &args, err) : (mb_error_set(err, "out of memory"), -1);
+    int rc = my_spawn(&run, client, &args, err);
     mb_strv_free(&args);
     free(client);
     return rc;
-}
-
-static void trim(char *s)
-{
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
-        s[--n] = '\0';
 }
 
 static int my_check(const struct flavour *fl, const struct mb_config *cfg, struct mb_error *err)
@@ -146,7 +143,7 @@ static struct mb_reader *my_open(const struct flavour *fl, const struct mb_confi
     if (my_query(fl, cfg, "SELECT VERSION()", version, sizeof version, err) != 0
         || (all && my_query(fl, cfg, ALL_DATABASES_SQL, names, sizeof names, err) != 0))
         return NULL;
-    trim(version);
+    mb_chomp(version);
     char *tool = mb_tool_path(cfg, fl->dump, NULL);
     struct mb_strv args = { 0 };
     mb_strv_push(&args, "--single-transaction");
@@ -164,12 +161,9 @@ static struct mb_reader *my_open(const struct flavour *fl, const struct mb_confi
         mb_strv_push(&args, db); /* no CREATE DATABASE / USE: loads anywhere */
     }
     struct my_run run = { fl, cfg, 'r', NULL, 0, NULL, NULL };
-    if (tool)
-        my_spawn(&run, tool, &args, err);
-    else
-        mb_error_set(err, "out of memory");
+    my_spawn(&run, tool, &args, err);
     if (run.reader) {
-        trim(names);
+        mb_chomp(names);
         mb_config_set(&run.reader->meta, "engine_version", version);
         mb_config_set(&run.reader->meta, "databases", all ? names : db);
         mb_config_set(&run.reader->meta, "format", all || strchr(db, '\n') ? "databases" : "database");
@@ -203,10 +197,7 @@ static struct mb_writer *my_restore(const struct flavour *fl, const struct mb_co
     if (one)
         mb_strv_push(&args, target);
     struct my_run run = { fl, cfg, 'w', NULL, 0, NULL, NULL };
-    if (client)
-        my_spawn(&run, client, &args, err);
-    else
-        mb_error_set(err, "out of memory");
+    my_spawn(&run, client, &args, err);
     mb_strv_free(&args);
     free(client);
     return run.writer;

@@ -96,13 +96,6 @@ static int pg_check(const struct mb_config *cfg, struct mb_error *err)
     return pg_query(cfg, check_database(cfg), VERSION_QUERY, version, sizeof version, err);
 }
 
-static void trim(char *s)
-{
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
-        s[--n] = '\0';
-}
-
 /* Engine version and the databases the dump will hold, into meta. */
 static int pg_describe(const struct mb_config *cfg, struct mb_config *meta, struct mb_error *err)
 {
@@ -110,12 +103,12 @@ static int pg_describe(const struct mb_config *cfg, struct mb_config *meta, stru
     const char *db = check_database(cfg);
     if (pg_query(cfg, db, VERSION_QUERY, version, sizeof version, err) != 0)
         return -1;
-    trim(version);
+    mb_chomp(version);
     if (all_databases(cfg) && pg_query(cfg, db, DATABASES_QUERY, names, sizeof names, err) != 0)
         return -1;
     if (!all_databases(cfg))
         snprintf(names, sizeof names, "%s", db);
-    trim(names);
+    mb_chomp(names);
     mb_config_set(meta, "engine_version", version);
     mb_config_set(meta, "databases", names);
     const char *format = mb_config_get(cfg, "format");

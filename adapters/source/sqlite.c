@@ -6,6 +6,7 @@
  * that is unlinked as soon as it is open again for reading: it vanishes
  * with the process, whatever happens. */
 #include "adapters.h"
+#include "process.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -80,23 +81,6 @@ static int sqlite_snapshot(sqlite3 *src, const char *path, const char *snapshot_
     return 0;
 }
 
-static int temp_snapshot_file(const struct mb_config *cfg, char **out, struct mb_error *err)
-{
-    const char *dir = mb_config_get(cfg, "temp_dir");
-    if (!dir)
-        dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    char *path = mb_strdup_printf("%s/moonbak-sqlite-XXXXXX", dir);
-    int fd = path ? mkostemp(path, O_CLOEXEC) : -1;
-    if (fd < 0) {
-        mb_error_errno(err, "sqlite: cannot create a snapshot file in %s", dir);
-        free(path);
-        return -1;
-    }
-    close(fd);
-    *out = path;
-    return 0;
-}
-
 static struct mb_reader *sqlite_open(const struct mb_config *cfg, struct mb_error *err)
 {
     const char *path = mb_config_get(cfg, "path");
@@ -106,7 +90,7 @@ static struct mb_reader *sqlite_open(const struct mb_config *cfg, struct mb_erro
         return NULL;
     }
     sqlite3 *src = sqlite_open_source(path, err);
-    if (!src || temp_snapshot_file(cfg, &snapshot, err) != 0) {
+    if (!src || !(snapshot = mb_private_temp_file(mb_config_get(cfg, "temp_dir"), "", err))) {
         sqlite3_close(src);
         return NULL;
     }
