@@ -172,6 +172,9 @@ int mb_remote_name_is_safe(const char *name);
 char *mb_url_escape_path(const char *path);
 /* Percent-decodes in place. */
 void mb_url_unescape(char *s);
+/* Decodes XML's five named entities and numeric references (as UTF-8) in
+ * place; the text never grows.  For S3 and WebDAV listings. */
+void mb_xml_unescape(char *s);
 /* "host:port" for messages and "[v6]" for URLs. */
 char *mb_url_host(const char *host);
 /* One line of an "ls -l" style listing (FTP LIST, SFTP long names).

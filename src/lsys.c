@@ -106,17 +106,6 @@ static int sys_stat(lua_State *L)
     return 1;
 }
 
-static int sys_realpath(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1);
-    char *full = realpath(path, NULL);
-    if (!full)
-        return sys_fail_errno(L, "cannot resolve", path);
-    lua_pushstring(L, full);
-    free(full);
-    return 1;
-}
-
 /* sys.create_private(path, data) -> true | nil, message
  * Creates a new file readable by its owner only (keys, the master key);
  * never replaces an existing one. */
@@ -196,7 +185,7 @@ int luaopen_moonbak_sys(lua_State *L)
         { "hostname", sys_hostname }, { "pid", sys_pid },
         { "isatty", sys_isatty },   { "mkdirs", sys_mkdirs },
         { "listdir", sys_listdir }, { "stat", sys_stat },
-        { "realpath", sys_realpath }, { "sleep", sys_sleep },
+        { "sleep", sys_sleep },
         { "create_private", sys_create_private },
         { "catch_interrupts", sys_catch_interrupts }, { "interrupted", sys_interrupted }, { "process_alive", sys_process_alive },
         { NULL, NULL },

@@ -583,57 +583,13 @@ int s3_xml_block(const char **pos, const char *end, const char *tag, const char 
     return 1;
 }
 
-/* The five predefined entities and numeric references (S3 escapes keys). */
-static size_t decode_entity(const char *p, const char *end, char *out, size_t *used)
-{
-    static const struct { const char *name; char c; } named[] = {
-        { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' }, { "&apos;", '\'' },
-    };
-    for (size_t i = 0; i < sizeof named / sizeof *named; i++) {
-        size_t n = strlen(named[i].name);
-        if ((size_t)(end - p) >= n && memcmp(p, named[i].name, n) == 0) {
-            *used = n;
-            out[0] = named[i].c;
-            return 1;
-        }
-    }
-    const char *semi = find_in(p, end, ";");
-    if (p + 2 < end && p[1] == '#' && semi) {
-        int hex = p[2] == 'x';
-        unsigned long cp = strtoul(p + 2 + hex, NULL, hex ? 16 : 10);
-        *used = (size_t)(semi - p) + 1;
-        if (cp < 0x80) { out[0] = (char)cp; return 1; }
-        if (cp < 0x800) { out[0] = (char)(0xc0 | cp >> 6); out[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
-        if (cp < 0x10000) {
-            out[0] = (char)(0xe0 | cp >> 12); out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-            out[2] = (char)(0x80 | (cp & 0x3f));
-            return 3;
-        }
-        out[0] = (char)(0xf0 | cp >> 18); out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        out[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); out[3] = (char)(0x80 | (cp & 0x3f));
-        return 4;
-    }
-    *used = 1;
-    out[0] = '&';
-    return 1;
-}
-
 char *s3_xml_next(const char **pos, const char *end, const char *tag)
 {
     const char *a, *b;
     if (!s3_xml_block(pos, end, tag, &a, &b))
         return NULL;
-    char *out = malloc((size_t)(b - a) + 1), *o = out;
-    if (!out)
-        return NULL;
-    while (a < b) {
-        size_t used = 1;
-        if (*a == '&')
-            o += decode_entity(a, b, o, &used);
-        else
-            *o++ = *a;
-        a += used;
-    }
-    *o = '\0';
+    char *out = strndup(a, (size_t)(b - a));
+    if (out)
+        mb_xml_unescape(out); /* S3 escapes keys */
     return out;
 }

@@ -304,45 +304,13 @@ struct dav_response {
     int collection;
 };
 
-/* Decodes the five predefined entities and numeric ASCII ones, in place. */
-static void xml_unescape(char *s)
-{
-    static const struct { const char *name; char c; } entities[] = {
-        { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' }, { "&apos;", '\'' },
-    };
-    char *o = s;
-    for (char *p = s; *p;) {
-        int done = 0;
-        for (size_t i = 0; *p == '&' && i < sizeof entities / sizeof *entities && !done; i++) {
-            size_t n = strlen(entities[i].name);
-            if (strncmp(p, entities[i].name, n) == 0) {
-                *o++ = entities[i].c;
-                p += n;
-                done = 1;
-            }
-        }
-        if (!done && p[0] == '&' && p[1] == '#') {
-            char *end;
-            long c = p[2] == 'x' ? strtol(p + 3, &end, 16) : strtol(p + 2, &end, 10);
-            if (*end == ';' && c > 0 && c < 128) {
-                *o++ = (char)c;
-                p = end + 1;
-                done = 1;
-            }
-        }
-        if (!done)
-            *o++ = *p++;
-    }
-    *o = '\0';
-}
-
 /* The name of an entry: the last segment of its href, decoded. */
 static char *dav_entry_name(const char *href, size_t len)
 {
     char *h = mb_strdup_printf("%.*s", (int)len, href);
     if (!h)
         return NULL;
-    xml_unescape(h);
+    mb_xml_unescape(h);
     char *path = strstr(h, "://") ? strchr(strstr(h, "://") + 3, '/') : h;
     if (!path)
         path = h + strlen(h);

@@ -8,12 +8,6 @@ local stream = require "moonbak.stream"
 
 local M = {}
 
-local function open_storage(spec)
-  local handle, err = storage.open(spec)
-  if not handle then return nil, err end
-  return handle
-end
-
 -- Backups of one storage: sidecars whose artifact is present, newest first.
 local function list_storage(job, spec, handle)
   local entries, err = handle:list(job.name .. "/")
@@ -47,7 +41,7 @@ function M.list(job, storage_name)
   local all, problems = {}, {}
   for _, spec in ipairs(job.storage) do
     if not storage_name or spec.name == storage_name then
-      local handle, err = open_storage(spec)
+      local handle, err = storage.open(spec)
       local found, more
       if handle then found, more = list_storage(job, spec, handle); handle:close() end
       if not found then
@@ -89,7 +83,7 @@ end
 -- Streams the artifact of meta through transforms into writers (none: just
 -- check).  The expected checksums are checked before any writer commits.
 local function replay(job, meta, transforms, writers, options)
-  local handle, err = open_storage(spec_named(job, meta.storage))
+  local handle, err = storage.open(spec_named(job, meta.storage))
   if not handle then return nil, err end
   local reader, rerr = handle:reader(meta.path)
   if not reader then handle:close(); return nil, rerr end
@@ -137,11 +131,12 @@ end
 -- verified in full first: a damaged backup never touches the server.
 -- spec is the job's source, resolved, with the run's temp_dir.
 function M.restore_to_database(job, meta, spec, target, create, keys, progress)
-  local ok, err = M.verify(job, meta, keys)
-  if not ok then return nil, err end
-  if not ok.plain_checked then
+  local encrypted = meta.encryption and meta.encryption.type ~= "none"
+  if encrypted and #((keys or {}).identities or {}) == 0 and not (keys or {}).passphrase then
     return nil, ("backup %s is encrypted: pass --identity FILE"):format(meta.backup_id)
   end
+  local ok, err = M.verify(job, meta, keys)
+  if not ok then return nil, err end
   local options = {}
   for k, v in pairs(spec) do options[k] = v end
   -- the backup's own format wins over the job's current setting

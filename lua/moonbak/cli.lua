@@ -179,12 +179,11 @@ local function json_out(value)
 end
 
 local function duration(e)
-  local function parse_ts(ts)
+  local function parse_ts(ts) -- UTC; os.time would read local time (DST)
     if not ts then return nil end
     local y, mo, d, h, mi, s, ms = ts:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.?(%d*)Z$")
-    if not y then return nil end
-    local t = os.time { year = y, month = mo, day = d, hour = h, min = mi, sec = s }
-    return t + (tonumber(ms) or 0) / 1000
+    local t = y and mb.retention.backup_time(("%s%s%sT%s%s%sZ"):format(y, mo, d, h, mi, s))
+    return t and t + (tonumber("0." .. (ms ~= "" and ms or "0")))
   end
   local a, b = parse_ts(e.started_at), parse_ts(e.finished_at)
   return a and b and ("%.1fs"):format(b - a) or "-"

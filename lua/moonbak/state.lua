@@ -162,10 +162,10 @@ function State:master_key()
   local path = os.getenv("MOONBAK_MASTER_KEY_FILE")
   if not path or path == "" then
     path = self.dir .. "/master.key"
-    if not io.open(path, "rb") then
+    if not sys.stat(path) then
       local hex = crypto.random(32):gsub(".", function(c) return ("%02x"):format(c:byte()) end)
       local ok, err = sys.create_private(path, hex .. "\n")
-      if not ok and not io.open(path, "rb") then error(err, 0) end -- lost a race: fine
+      if not ok and not sys.stat(path) then error(err, 0) end -- lost a race: fine
     end
   end
   local f, err = io.open(path, "rb")

@@ -2,6 +2,7 @@
  * defaults, prefix, credentials, part size limits, and the XML it reads.
  * (tests/e2e/test_s3.sh runs it against a real server.) */
 #include "check.h"
+#include "curlxfer.h"
 #include "s3client.h"
 #include "testutil.h"
 
@@ -125,6 +126,11 @@ static void test_xml(void)
     pos = xml;
     char *missing = s3_xml_next(&pos, end, "NextContinuationToken");
     CHECK(missing == NULL, "a missing element is NULL");
+
+    char text[] = "&#x1F600;&nbsp;&#0;&quot;&#65;&amp";
+    mb_xml_unescape(text);
+    CHECK(strcmp(text, "\xf0\x9f\x98\x80&nbsp;&#0;\"A&amp") == 0,
+          "mb_xml_unescape: 4-byte references decode, unknown or broken ones stay as written (%s)", text);
 }
 
 int main(void)

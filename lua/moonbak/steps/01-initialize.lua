@@ -5,7 +5,7 @@ local source = require "moonbak.source"
 local storage = require "moonbak.storage"
 
 local function resolve(ctx)
-  local resolved, err = ref.resolve(ctx.job, ctx.secret_store or ctx.state, ctx.redactor.add)
+  local resolved, err = ref.resolve(ctx.job, ctx.state, ctx.redactor.add)
   if not resolved then error(err, 0) end
   ctx.resolved = resolved -- holds secret values: never logged, never stored
 end
