@@ -185,11 +185,17 @@ struct mb_reader *mb_remotefs_open_read(void *storage, const char *name, struct 
 
 #define LISTING_MAX (64u << 20)
 
-int mb_remotefs_list_dir(struct mb_remotefs *fs, const char *dir, const char *dir_url_path,
-                         CURLcode absent, const char *prefix, mb_list_fn each, void *ud,
-                         struct mb_error *err)
+/* Lists dir; its URL ends in '/', which makes libcurl list a directory
+ * ("" stays "": FTP's login directory). */
+static int list_dir(struct mb_remotefs *fs, const char *dir, CURLcode absent, const char *prefix,
+                    mb_list_fn each, void *ud, struct mb_error *err)
 {
-    struct mb_curl_req *r = fs->ops->request(fs, dir_url_path, err);
+    size_t n = strlen(dir);
+    char *dir_slash = mb_strdup_printf("%s%s", dir, n && dir[n - 1] != '/' ? "/" : "");
+    struct mb_curl_req *r = dir_slash ? fs->ops->request(fs, dir_slash, err) : NULL;
+    if (!dir_slash)
+        mb_error_set(err, "out of memory");
+    free(dir_slash);
     if (!r)
         return -1;
     mb_curl_req_collect(r, LISTING_MAX);
@@ -201,6 +207,19 @@ int mb_remotefs_list_dir(struct mb_remotefs *fs, const char *dir, const char *di
     }
     int rc = r->body ? mb_list_ls_body(r->body, prefix, each, ud, err) : 0;
     mb_curl_req_free(r);
+    return rc;
+}
+
+int mb_remotefs_list(void *storage, const char *prefix, mb_list_fn each, void *ud,
+                     struct mb_error *err)
+{
+    struct mb_remotefs *fs = storage;
+    char *dir = *prefix ? mb_remotefs_path(fs, prefix, err) : strdup(fs->root);
+    if (!dir && !*prefix)
+        mb_error_set(err, "out of memory");
+    CURLcode absent = !*prefix && fs->ops->root_must_exist ? CURL_LAST : fs->ops->missing_dir;
+    int rc = dir ? list_dir(fs, dir, absent, prefix, each, ud, err) : -1;
+    free(dir);
     return rc;
 }
 

@@ -15,6 +15,10 @@ struct mb_remotefs_ops {
     const char *kind;           /* "ftp": the first word of messages, the URL scheme */
     const char *session_path;   /* a path whose request only logs in */
     const char *remove_command; /* printf format removing the file %s */
+    /* The code of listing a directory that does not exist (yet): nothing
+     * is stored there.  With root_must_exist, at the root it is an error. */
+    CURLcode missing_dir;
+    int root_must_exist;
     /* A request on a full remote path, with the protocol's options. */
     struct mb_curl_req *(*request)(struct mb_remotefs *fs, const char *path, struct mb_error *err);
     /* Sets what an upload to temp needs, the rename to path included. */
@@ -51,12 +55,9 @@ char *mb_remotefs_path(struct mb_remotefs *fs, const char *name, struct mb_error
 /* Sets err to "kind where: what path: why" and frees r.  Returns -1. */
 int mb_remotefs_fail(struct mb_remotefs *fs, struct mb_curl_req *r, const char *what,
                      const char *path, struct mb_error *err);
-/* Lists dir (dir_url_path: how its URL spells it); a failure with code
- * absent means the directory does not exist yet: nothing is listed.
- * absent CURL_LAST: none. */
-int mb_remotefs_list_dir(struct mb_remotefs *fs, const char *dir, const char *dir_url_path,
-                         CURLcode absent, const char *prefix, mb_list_fn each, void *ud,
-                         struct mb_error *err);
+/* The storage ops' list: the files below root/prefix (a directory). */
+int mb_remotefs_list(void *storage, const char *prefix, mb_list_fn each, void *ud,
+                     struct mb_error *err);
 
 /* The storage operations that are the same for every such adapter. */
 int mb_remotefs_check(void *storage, struct mb_error *err);

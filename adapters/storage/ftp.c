@@ -105,6 +105,10 @@ static const struct mb_remotefs_ops ftp_ops = {
     .kind = "ftp",
     .session_path = "", /* the login directory */
     .remove_command = "DELE %s",
+    /* CWD refused under a prefix: not made yet (the login worked); at the
+     * root it is an error */
+    .missing_dir = CURLE_REMOTE_ACCESS_DENIED,
+    .root_must_exist = 1,
     .request = ftp_request,
     .upload_options = ftp_upload_options,
     .read_options = ftp_read_options,
@@ -116,23 +120,6 @@ static void *ftp_open(const struct mb_config *cfg, struct mb_error *err)
     return mb_remotefs_open(&ftp_ops, cfg, err);
 }
 
-/* A listing is of a directory URL (ending in '/'). */
-static int ftp_list(void *storage, const char *prefix, mb_list_fn each, void *ud,
-                    struct mb_error *err)
-{
-    struct mb_remotefs *fs = storage;
-    char *dir = *prefix ? mb_remotefs_path(fs, prefix, err) : strdup(fs->root);
-    size_t n = dir ? strlen(dir) : 0;
-    char *dir_slash = dir ? mb_strdup_printf("%s%s", dir, n && dir[n - 1] != '/' ? "/" : "") : NULL;
-    /* CWD refused under a prefix: that directory does not exist yet (the
-     * login worked); at the root it is an error. */
-    CURLcode absent = *prefix ? CURLE_REMOTE_ACCESS_DENIED : CURL_LAST;
-    int rc = dir_slash ? mb_remotefs_list_dir(fs, dir, dir_slash, absent, prefix, each, ud, err) : -1;
-    free(dir_slash);
-    free(dir);
-    return rc;
-}
-
 const struct mb_storage_ops mb_storage_ftp = {
     .version = MB_STORAGE_OPS_VERSION,
     .type = "ftp",
@@ -141,6 +128,6 @@ const struct mb_storage_ops mb_storage_ftp = {
     .check = mb_remotefs_check,
     .open_write = mb_remotefs_open_write,
     .open_read = mb_remotefs_open_read,
-    .list = ftp_list,
+    .list = mb_remotefs_list,
     .remove = mb_remotefs_remove,
 };

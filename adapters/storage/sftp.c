@@ -172,6 +172,7 @@ static const struct mb_remotefs_ops sftp_ops = {
     .kind = "sftp",
     .session_path = "/",
     .remove_command = "rm \"%s\"",
+    .missing_dir = CURLE_REMOTE_FILE_NOT_FOUND, /* nothing stored yet */
     .request = sftp_request,
     .upload_options = sftp_upload_options,
     .read_options = sftp_read_options,
@@ -184,21 +185,6 @@ static void *sftp_open(const struct mb_config *cfg, struct mb_error *err)
     return mb_remotefs_open(&sftp_ops, cfg, err);
 }
 
-/* A listing is of "dir/"; a missing directory means nothing stored yet. */
-static int sftp_list(void *storage, const char *prefix, mb_list_fn each, void *ud,
-                     struct mb_error *err)
-{
-    struct mb_remotefs *fs = storage;
-    char *dir = *prefix ? mb_remotefs_path(fs, prefix, err) : strdup(fs->root);
-    char *dir_slash = dir ? mb_strdup_printf("%s/", dir) : NULL;
-    int rc = dir_slash ? mb_remotefs_list_dir(fs, dir, dir_slash, CURLE_REMOTE_FILE_NOT_FOUND, prefix,
-                                              each, ud, err)
-                       : -1;
-    free(dir_slash);
-    free(dir);
-    return rc;
-}
-
 const struct mb_storage_ops mb_storage_sftp = {
     .version = MB_STORAGE_OPS_VERSION,
     .type = "sftp",
@@ -207,6 +193,6 @@ const struct mb_storage_ops mb_storage_sftp = {
     .check = mb_remotefs_check,
     .open_write = mb_remotefs_open_write,
     .open_read = mb_remotefs_open_read,
-    .list = sftp_list,
+    .list = mb_remotefs_list,
     .remove = mb_remotefs_remove,
 };
