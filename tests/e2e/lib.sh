@@ -9,11 +9,15 @@ export MOONBAK_STATE=$T/state
 ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; failures=$((failures + 1)); }
 
-# check NAME COMMAND... : passes when COMMAND succeeds
+# check NAME COMMAND... : passes when COMMAND succeeds; returns 1 when it
+# fails, so that `check ... || show_err` can add the details
 check() {
     local name=$1; shift
-    if "$@"; then ok "$name"; else not_ok "$name"; fi
+    if "$@"; then ok "$name"; else not_ok "$name"; return 1; fi
 }
+
+# show_err : moonbak's last stderr, as TAP comments
+show_err() { sed 's/^/# /' "$T/err"; }
 
 # flip_byte FILE OFFSET : inverts the lowest bit of one byte in place, so the
 # file surely changes (writing a fixed byte is a no-op when it was already there)

@@ -52,13 +52,19 @@ printf 'pa55-in-env\n' > secret.txt
 job envjob '{ "sh", "-c", "sleep 1; printf %s \"$DUMP_PASSWORD\"" }' ", env = { DUMP_PASSWORD = file \"$T/secret.txt\" }"
 "$MOONBAK" run envjob.lua >"$T/out" 2>"$T/err" &
 runner=$!
-sleep 0.5
-leaked=no
-for f in /proc/[0-9]*/cmdline; do
-    { tr '\0' ' ' <"$f"; } 2>/dev/null | grep -q 'pa55-in-env' && leaked=yes
+leaked=no child_seen=no
+for _ in $(seq 1 40); do # while the child sleeps its second
+    for f in /proc/[0-9]*/cmdline; do
+        line=$({ tr '\0' ' ' <"$f"; } 2>/dev/null)
+        case $line in *'printf %s "$DUMP_PASSWORD"'*) child_seen=yes ;; esac
+        case $line in *pa55-in-env*) leaked=yes ;; esac
+    done
+    [ $child_seen = yes ] && break
+    sleep 0.05
 done
 wait $runner
 check "a secret in env reaches the child" bash -c "'$MOONBAK' restore envjob.lua --output env.out >/dev/null && [ \"\$(cat env.out)\" = pa55-in-env ]"
-check "...and appears in no process's command line" [ $leaked = no ]
+check "...and appears in no process's command line (the child was seen running)" \
+    [ $child_seen = yes -a $leaked = no ]
 
 finish

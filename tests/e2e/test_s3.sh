@@ -128,7 +128,7 @@ assert(got == nil and err:find("NoSuchKey"), err)
 LUA
 mb script "$T/keys.lua"
 check "a key with spaces, '+', '&', '=', '%' and non-ASCII is written, listed, read and removed" \
-    [ $? -eq 0 ] || cat "$T/err"
+    [ $? -eq 0 ] || show_err
 
 cat > "$T/list.lua" <<LUA
 local st = assert(require("moonbak.storage").open{ type = "s3", endpoint = "$endpoint",
@@ -140,7 +140,7 @@ assert(#list == 5, "listed " .. #list)
 LUA
 MOONBAK_S3_LIST_MAX_KEYS=2 mb script "$T/list.lua"
 check "list follows continuation tokens (pages of 2) and lists only what is directly under the prefix" \
-    [ $? -eq 0 ] || cat "$T/err"
+    [ $? -eq 0 ] || show_err
 
 cat > "$T/delete.lua" <<LUA
 local st = assert(require("moonbak.storage").open{ type = "s3", endpoint = "$endpoint",
@@ -149,7 +149,7 @@ assert(st:remove("big/$id.bin.meta.json"))
 assert(st:remove("big/$id.bin"))
 LUA
 mb script "$T/delete.lua"
-check "a backup is deleted through the storage API" [ $? -eq 0 ] || cat "$T/err"
+check "a backup is deleted through the storage API" [ $? -eq 0 ] || show_err
 mb backups "$T/big.lua" --json
 check "...and is no longer listed" json "$T/out" "assert(#t == 0)"
 check "...nor seen by aws s3 ls" bucket_empty big
@@ -166,7 +166,7 @@ LUA
 AWS_ACCESS_KEY_ID=$access AWS_SECRET_ACCESS_KEY=$secret AWS_SESSION_TOKEN=session-token-xyz \
     mb script "$T/vhost.lua"
 check "virtual-host style (backups.s3.localhost) with AWS_* credentials and a session token" \
-    [ $? -eq 0 ] || cat "$T/err"
+    [ $? -eq 0 ] || show_err
 check "the trace of it addressed the bucket by host name" grep -q '"host":"backups.s3.localhost:' "$T/trace.jsonl"
 
 # ---- faults ------------------------------------------------------------------
