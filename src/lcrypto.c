@@ -60,6 +60,20 @@ static int crypto_random(lua_State *L)
     return 1;
 }
 
+/* crypto.base64(bytes) -> text (standard alphabet, padded), as HTTP Basic
+ * auth headers spell "user:password": for redaction. */
+static int crypto_base64(lua_State *L)
+{
+    size_t len;
+    const unsigned char *in = (const unsigned char *)luaL_checklstring(L, 1, &len);
+    luaL_argcheck(L, len <= 1 << 20, 1, "at most 1 MiB");
+    luaL_Buffer b;
+    unsigned char *out = (unsigned char *)luaL_buffinitsize(L, &b, 4 * ((len + 2) / 3) + 1);
+    int n = EVP_EncodeBlock(out, in, (int)len);
+    luaL_pushresultsize(&b, (size_t)n);
+    return 1;
+}
+
 static const char *check_key(lua_State *L, int idx)
 {
     size_t len;
@@ -137,6 +151,7 @@ int luaopen_moonbak_crypto(lua_State *L)
         { "recipient", crypto_recipient },
         { "check_recipient", crypto_check_recipient },
         { "random", crypto_random },
+        { "base64", crypto_base64 },
         { "seal", crypto_seal },
         { "unseal", crypto_unseal },
         { NULL, NULL },

@@ -98,6 +98,10 @@ void mb_config_free(struct mb_config *cfg)
 
 int mb_mkdirs(const char *path, mode_t mode, struct mb_error *err)
 {
+    if (!*path) {
+        mb_error_set(err, "cannot create a directory with an empty path");
+        return -1;
+    }
     char *copy = strdup(path);
     if (!copy) {
         mb_error_set(err, "out of memory");

@@ -61,27 +61,54 @@ function M.resolve(value, store, on_value)
     if resolved == nil and err then return nil, err end
     copy[k] = resolved
   end
+  -- a password travels as base64("user:password") in Basic auth headers
+  if on_value and type(copy.password) == "string" and type(copy.user) == "string"
+     and M.is(value.password) then
+    on_value(copy.password, copy.user)
+  end
   return copy
 end
 
--- Replaces every registered secret in text by "***".
+-- A value as it appears in a URL (percent-encoded, any hex case: the
+-- redactor matches without case).
+local function url_encoded(v)
+  return (v:gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+end
+
+-- Replaces every registered secret in text by "***": as it is, in any
+-- letter case, percent-encoded (as in a URL or a form), in base64, and
+-- base64("user:password") as a Basic auth header spells it.
+-- redactor.add(value [, user]) registers a value (and its user).
 function M.redactor()
-  local values = {}
-  local r = {}
-  function r.add(v)
-    if type(v) ~= "string" or #v < 3 then return end
-    values[#values + 1] = v
+  local spellings, known = {}, {}
+  local function remember(text)
+    text = text:lower()
+    if #text < 3 or known[text] then return end
+    known[text] = true
+    spellings[#spellings + 1] = text
     -- longest first: a secret inside a longer one must not leave the rest showing
-    table.sort(values, function(a, b) return #a > #b end)
+    table.sort(spellings, function(a, b) return #a > #b end)
+  end
+  local r = {}
+  function r.add(v, user)
+    if type(v) ~= "string" or #v < 3 then return end
+    local base64 = require("moonbak.crypto").base64
+    remember(v)
+    remember(url_encoded(v))
+    remember((url_encoded(v):gsub("%%20", "+")))
+    remember(base64(v))
+    if type(user) == "string" then remember(base64(user .. ":" .. v)) end
   end
   function r.redact(text)
     text = tostring(text)
-    for _, v in ipairs(values) do
+    local lower = text:lower() -- same length as text: byte-wise
+    for _, v in ipairs(spellings) do
       local from = 1
       while true do
-        local i, j = text:find(v, from, true)
+        local i, j = lower:find(v, from, true)
         if not i then break end
         text = text:sub(1, i - 1) .. "***" .. text:sub(j + 1)
+        lower = lower:sub(1, i - 1) .. "***" .. lower:sub(j + 1)
         from = i + 3
       end
     end

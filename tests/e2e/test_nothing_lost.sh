@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Nothing lost, ever: concurrent runs, bad clocks, hand-edited storages,
+# a broken state database, odd commands in steps (issue 10).
+. "$(dirname "$0")/lib.sh"
+
+jobs=$T/jobs
+mkdir -p "$jobs"
+export MOONBAK_JOBS=$jobs
+printf 'some data\n' > "$T/data.txt"
+
+# job NAME EXTRA : a job backing up data.txt to $T/backups, plus EXTRA fields
+job() {
+    cat > "$jobs/$1.lua" <<JOB
+return { source = { type = "file", path = "$T/data.txt" },
+         storage = { { type = "local", path = "$T/backups" } }, ${2:-} }
+JOB
+}
+
+# sidecar_set FILE LUA : rewrites a sidecar, with m = its decoded table
+sidecar_set() {
+    printf "local cjson = require 'cjson'\nlocal f = assert(io.open('%s'))\nlocal m = cjson.decode(f:read('a'))\nf:close()\n%s\nf = assert(io.open('%s', 'w'))\nf:write(cjson.encode(m))\nf:close()\n" \
+        "$1" "$2" "$1" > "$T/edit.lua"
+    "$MOONBAK" script "$T/edit.lua"
+}
+
+# copy_backup JOB ID NEW_ID [NEW_JOB_DIR] : a hand-made copy of a backup under another id
+copy_backup() {
+    local dir=$T/backups/${4:-$1} src
+    mkdir -p "$dir"
+    src=$(ls "$T/backups/$1/$2".*.meta.json)
+    local ext=${src#"$T/backups/$1/$2."}
+    ext=${ext%.meta.json}
+    cp "$T/backups/$1/$2.$ext" "$dir/$3.$ext"
+    cp "$src" "$dir/$3.$ext.meta.json"
+    sidecar_set "$dir/$3.$ext.meta.json" "m.backup_id = '$3'"
+}
+
+newest_id() { ls "$T/backups/$1" | grep -o '^[0-9]*T[0-9.]*Z\(-[0-9a-f]*\)\?' | sort | tail -n 1; }
+
+# --- 1. two runs of one job at once ------------------------------------
+cat > "$jobs/slow.lua" <<JOB
+return { source = { type = "command", argv = { "sh", "-c",
+           "echo dump; touch $T/slow.started; while [ ! -e $T/slow.go ]; do sleep 0.05; done" } },
+         storage = { { type = "local", path = "$T/backups" } } }
+JOB
+"$MOONBAK" run slow >"$T/first.out" 2>"$T/first.err" &
+first=$!
+for _ in $(seq 600); do [ -e "$T/slow.started" ] && break; sleep 0.1; done
+# bounded: without the lock, this second run would wait for slow.go too
+timeout 120 "$MOONBAK" run slow >"$T/out" 2>"$T/err"
+status=$?
+touch "$T/slow.go"
+wait $first
+first_status=$?
+check "a second run of a job that is running is refused (exit 1)" [ $status -eq 1 ]
+check "...with a message naming the running execution" \
+    grep -q 'job slow is already running: execution [0-9]* (pid [0-9]*' "$T/err"
+check "...and the first run succeeds" [ $first_status -eq 0 ]
+check "...and exactly one backup exists" [ "$(ls "$T/backups/slow" | grep -c 'meta.json$')" -eq 1 ]
+mb run slow
+check "the job runs again once the first run is over" [ $? -eq 0 ]
+
+job shared
+mkdir -p "$T/host-a" "$T/host-b"
+"$MOONBAK" --state "$T/host-a" run shared >"$T/a.out" 2>&1 &
+a=$!
+"$MOONBAK" --state "$T/host-b" run shared >"$T/b.out" 2>&1 &
+b=$!
+wait $a; sa=$?; wait $b; sb=$?
+check "two machines (two states) backing up one job to one storage at once both succeed" [ $sa -eq 0 -a $sb -eq 0 ]
+mb backups shared --json
+check "...and make two backups with ids of their own" json "$T/out" "assert(#t == 2 and t[1].backup_id ~= t[2].backup_id)"
+mb verify shared --all
+check "...which both verify" [ $? -eq 0 -a "$(grep -c '^ok' "$T/out")" -eq 2 ]
+
+# --- 2. a backup dated in the future ---------------------------------------
+job future 'retention = { keep_last = 1 }'
+mb run future
+copy_backup future "$(newest_id future)" 20990101T000000Z
+mb run future
+status=$?
+own=$(sed -n 's/.*backup \([0-9TZ.a-f-]*\).*/\1/p' "$T/out")
+check "with a backup dated 2099 and keep_last = 1, a run succeeds" [ $status -eq 0 -a -n "$own" ]
+check "...and its own backup is kept" [ -e "$(ls "$T/backups/future/$own".*.meta.json)" ]
+check "...and so is the backup dated in the future" [ -e "$T/backups/future/20990101T000000Z.txt.zst.meta.json" ]
+check "...and only the backup before it was removed by retention" [ "$(ls "$T/backups/future" | grep -c 'meta.json$')" -eq 2 ]
+mb log "$(sed -n 's/.*execution \([0-9]*\).*/\1/p' "$T/out")"
+check "...and the log reports the future backup" grep -q '20990101T000000Z on local is dated after now' "$T/out"
+
+# --- 3. sidecars of another job in this job's directory -------------------
+job mine 'retention = { keep_last = 1 }'
+mb run mine
+copy_backup mine "$(newest_id mine)" 20200101T000000Z
+sidecar_set "$T/backups/mine/20200101T000000Z.txt.zst.meta.json" "m.job = 'theirs'"
+mb run mine
+check "retention leaves a sidecar whose job is another job's alone" \
+    [ $? -eq 0 -a -e "$T/backups/mine/20200101T000000Z.txt.zst.meta.json" ]
+mb backups mine
+check "...and backups reports it with its path" grep -q 'mine/20200101T000000Z.txt.zst.meta.json: belongs to job "theirs"' "$T/err"
+
+# --- 4. sidecars without checksums ----------------------------------------
+job sums
+mb run sums
+id=$(newest_id sums)
+sidecar_set "$T/backups/sums/$id.txt.zst.meta.json" "m.sha256 = nil; m.plain_sha256 = nil"
+mb verify sums "$id"
+check "a sidecar without its sha256 values fails verify" [ $? -eq 1 ]
+check "...saying it cannot be verified" grep -q 'no valid sha256 and plain_sha256' "$T/err"
+mb restore sums "$id" --output "$T/sums.out"
+check "...and restore refuses it, writing nothing" [ $? -eq 1 -a ! -e "$T/sums.out" ]
+sidecar_set "$T/backups/sums/$id.txt.zst.meta.json" "m.sha256 = ('0'):rep(63); m.plain_sha256 = ('0'):rep(64)"
+mb verify sums "$id"
+check "a malformed sha256 in a sidecar fails verify too" [ $? -eq 1 ]
+
+# --- 5. malformed sidecars ---------------------------------------------------
+job h 'retention = { keep_last = 1 }'
+mb run h
+good=$(newest_id h)
+d=$T/backups/h
+cp "$d/$good.txt.zst" "$d/20200101T000001Z.txt.zst"; echo '{"job":"h"}' > "$d/20200101T000001Z.txt.zst.meta.json"
+cp "$d/$good.txt.zst" "$d/20200101T000002Z.txt.zst"
+sed 's/"backup_id":"[^"]*"/"backup_id":20200101/' "$d/$good.txt.zst.meta.json" > "$d/20200101T000002Z.txt.zst.meta.json"
+cp "$d/$good.txt.zst" "$d/20200101T000003Z.txt.zst"; echo '[1, 2, 3]' > "$d/20200101T000003Z.txt.zst.meta.json"
+cp "$d/$good.txt.zst" "$d/20200101T000004Z.txt.zst"; head -c 20971520 /dev/zero | tr '\0' ' ' > "$d/20200101T000004Z.txt.zst.meta.json"
+cp "$d/$good.txt.zst" "$d/20200101T000005Z.txt.zst"; echo 'not json' > "$d/20200101T000005Z.txt.zst.meta.json"
+mb backups h
+status=$?
+check "backups lists the good backup despite five malformed sidecars" [ $status -eq 0 ] && grep -q "^$good" "$T/out"
+check "...reporting each bad sidecar with its path" [ "$(grep -c 'warning: local: sidecar h/20200101T00000[1-5]Z' "$T/err")" -eq 5 ]
+check "...and no traceback" sh -c "! grep -q traceback '$T/err'"
+mb restore h --output "$T/h.out"
+check "restore of the newest backup works beside them" [ $? -eq 0 ] && cmp -s "$T/h.out" "$T/data.txt"
+mb run h
+check "a run with retention succeeds beside them" [ $? -eq 0 ]
+check "...and retention still removed the older good backup" [ ! -e "$d/$good.txt.zst.meta.json" ]
+
+# --- 8. os.exit in a custom step ----------------------------------------------
+cat > "$jobs/quitter.lua" <<JOB
+return { source = { type = "file", path = "$T/data.txt" }, spool = true,
+         storage = { { type = "local", path = "$T/backups" } },
+         steps = { "initialize", "dump", function() os.exit(0) end, "upload", "completion" } }
+JOB
+mb run quitter
+check "os.exit in a custom step fails the run (exit 1)" [ $? -eq 1 ]
+check "...saying why" grep -q 'os.exit called in step custom' "$T/err"
+mb history quitter --json
+check "...recorded as failed, not left running" json "$T/out" "assert(t[1].status == 'failed')"
+check "...and its spool file is gone" [ -z "$(ls -A "$MOONBAK_STATE/tmp")" ]
+check "...and no backup was made" [ ! -e "$T/backups/quitter" ]
+
+# --- 9. a broken state database ------------------------------------------------
+job db
+mb run db
+cp -r "$MOONBAK_STATE" "$T/state.good"
+rm -f "$MOONBAK_STATE"/moonbak.db-*
+head -c 8192 /dev/urandom > "$MOONBAK_STATE/moonbak.db"
+mb run db
+check "a run with a corrupt state database fails (exit 1)" [ $? -eq 1 ]
+check "...naming the database and saying what to do" \
+    grep -q "state database $MOONBAK_STATE/moonbak.db is malformed.*move it aside" "$T/err"
+check "...with no traceback" sh -c "! grep -q traceback '$T/err'"
+mb backups db
+check "backups works with a corrupt state database" [ $? -eq 0 ] && grep -q '^2' "$T/out"
+mb verify db
+check "verify works with a corrupt state database" [ $? -eq 0 ]
+mb restore db --output "$T/db.out"
+check "restore works with a corrupt state database" [ $? -eq 0 ] && cmp -s "$T/db.out" "$T/data.txt"
+rm -rf "$MOONBAK_STATE"; mv "$T/state.good" "$MOONBAK_STATE"
+rm -rf "$T/fresh"
+mb --state "$T/fresh" jobs
+check "a fresh state database is created 0600" [ "$(stat -c %a "$T/fresh/moonbak.db")" = 600 ]
+
+# --- 13. the master key ----------------------------------------------------------
+echo 'first value' | mb secret set one
+mv "$MOONBAK_STATE/master.key" "$T/master.key.saved"
+echo 'second value' | mb secret set two
+check "a missing master.key with sealed secrets is refused" [ $? -ne 0 -a ! -e "$MOONBAK_STATE/master.key" ]
+check "...naming the file and the number of secrets sealed under it" \
+    grep -q "master key $MOONBAK_STATE/master.key is missing, and 1 secret" "$T/err"
+mv "$T/master.key.saved" "$MOONBAK_STATE/master.key"
+echo 'second value' | mb secret set two
+check "...and secrets work again once it is back" [ $? -eq 0 ]
+
+# --- 15, 16. messages ---------------------------------------------------------------
+mb --state "" jobs
+check "--state \"\" is a usage error (exit 2)" [ $? -eq 2 ] && grep -q 'empty' "$T/err"
+MOONBAK_STATE= mb jobs
+check "MOONBAK_STATE= (empty) is a usage error (exit 2)" [ $? -eq 2 ] && grep -q 'MOONBAK_STATE is set but empty' "$T/err"
+cat > "$jobs/raiser.lua" <<JOB
+return { source = { type = "file", path = "$T/data.txt" },
+         storage = { { type = "local", path = "$T/backups" } },
+         steps = { function() error({}) end } }
+JOB
+mb run raiser
+check "error({}) in a step is reported plainly, not as table: 0x..." \
+    bash -c "grep -q 'raised a table value' '$T/err' && ! grep -q 'table: 0x' '$T/err'"
+mb --state "$T/empty-state" history --json
+check "an empty --json list is []" [ "$(cat "$T/out")" = "[]" ]
+mb history db --json
+check "history --json holds metadata as JSON, not as a string" json "$T/out" "assert(type(t[1].metadata) == 'table')"
+
+finish

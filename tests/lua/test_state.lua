@@ -1,0 +1,102 @@
+-- The state database when it fails under a run, executions whose process
+-- is gone, and redaction of a secret's other spellings.
+local T = dofile("tests/lua/testlib.lua")
+local mb = require "moonbak"
+local sqlite = require "moonbak.sqlite"
+local sys = require "moonbak.sys"
+
+local function fixture(name)
+  local dir = T.tempdir()
+  T.write(dir .. "/data.txt", "some data\n")
+  local st = assert(mb.state.open(dir .. "/state"))
+  local job = assert(mb.job.validate { name = name, source = { type = "file", path = dir .. "/data.txt" },
+                                      storage = { { type = "local", path = dir .. "/backups" } } })
+  return dir, st, job
+end
+
+local function sidecars(dir, name)
+  local list = {}
+  for _, f in ipairs(sys.listdir(dir .. "/backups/" .. name) or {}) do
+    if f:match("%.meta%.json$") then list[#list + 1] = f end
+  end
+  return list
+end
+
+-- A step placed after upload that makes the state database fail as it
+-- would under the run: the catalog entry, the logs and the outcome can no
+-- longer be written.
+T.test("a state database locked after the upload: the sidecar is written, the error names the database", function()
+  local dir, st, job = fixture("locked")
+  st.db:exec("PRAGMA busy_timeout = 50")
+  local other
+  job.steps = { "initialize", "dump", function()
+    other = assert(sqlite.open(st.path))
+    other:exec("BEGIN EXCLUSIVE")
+  end, "upload", "completion" }
+  local ok, ctx = mb.runner.run(job, { state = st })
+  other:exec("ROLLBACK")
+  other:close()
+  T.eq(#sidecars(dir, "locked"), 1, "sidecars written")
+  T.eq(ok, true, "the backup is stored: " .. tostring(ctx.error))
+  T.matches(ctx.state_error, "could not be recorded: state database " .. st.path:gsub("%p", "%%%0") .. " is locked")
+  local logged = false
+  for _, l in ipairs(ctx.logs) do
+    if l.message:find("catalog entry of backup " .. ctx.backup_id, 1, true) then logged = true end
+  end
+  assert(logged, "the missing catalog entry is named in the log")
+  st:close()
+end)
+
+T.test("a full state database: the run still stores its backup and says the disk is full", function()
+  local dir, st, job = fixture("full")
+  job.steps = { "initialize", "dump", function(ctx)
+    -- no page may be added, and the pages of the log and catalog tables
+    -- are filled: every later log line and catalog entry finds the disk full
+    local pages = st.db:query("PRAGMA page_count")[1].page_count
+    st.db:exec(("PRAGMA max_page_count = %d"):format(pages))
+    for _, size in ipairs { 1000, 100, 10, 1 } do
+      while pcall(st.db.run, st.db, [[INSERT INTO execution_logs (execution_id, time, level, message)
+                                      VALUES (?, '', 'info', ?)]], ctx.execution.id, ("x"):rep(size)) do end
+      while pcall(st.db.run, st.db, [[INSERT INTO catalog (job, backup_id, storage, path)
+                                      VALUES ('filler', ?, 'x', ?)]], tostring(sys.now()) .. math.random(), ("x"):rep(size)) do end
+    end
+  end, "upload", "completion" }
+  local ok, ctx = mb.runner.run(job, { state = st })
+  T.eq(#sidecars(dir, "full"), 1, "sidecars written")
+  assert(ok, ctx.error)
+  T.matches(ctx.state_error or ctx.log_error, "the disk is full")
+  st:close()
+end)
+
+T.test("an execution whose pid now belongs to another process is marked interrupted", function()
+  local _, st = fixture("reused")
+  assert(sys.process_start_time, "sys.process_start_time exists")
+  -- our own pid is alive, but the process that started this execution
+  -- started at another time: it is gone and its pid was reused
+  local _, id = st.db:run([[INSERT INTO executions (job, status, trigger, pid, pid_start, host, started_at)
+                            VALUES ('reused', 'running', 'manual', ?, 'other-boot:1', ?, ?)]],
+                          sys.pid(), sys.hostname(), mb.state.timestamp())
+  local _, live = st.db:run([[INSERT INTO executions (job, status, trigger, pid, pid_start, host, started_at)
+                              VALUES ('reused', 'running', 'manual', ?, ?, ?, ?)]],
+                            sys.pid(), sys.process_start_time(sys.pid()), sys.hostname(), mb.state.timestamp())
+  st:mark_interrupted()
+  T.eq(st:execution(id).status, "interrupted", "the execution of the reused pid")
+  T.eq(st:execution(live).status, "running", "the execution of the live process")
+  st:close()
+end)
+
+T.test("a resolved password is redacted in every common spelling", function()
+  local r = mb.ref.redactor()
+  local pw = "Pa55/w0rd Sec"
+  local store = { get_secret = function() return pw end }
+  assert(mb.ref.resolve({ user = "alice", password = mb.ref.secret("db") }, store, r.add))
+  local b64 = require("moonbak.crypto").base64
+  local text = table.concat({ pw, pw:upper(), pw:lower(),
+    (pw:gsub("[^%w]", function(c) return ("%%%02X"):format(c:byte()) end)),
+    (pw:gsub("[^%w]", function(c) return ("%%%02x"):format(c:byte()) end)),
+    "Basic " .. b64("alice:" .. pw), b64(pw) }, " | ")
+  local redacted = r.redact(text)
+  T.eq(redacted, "*** | *** | *** | *** | *** | Basic *** | ***")
+end)
+
+return T.done()
