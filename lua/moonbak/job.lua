@@ -386,9 +386,8 @@ local job_env
 
 -- require while a file loads: moonbak's own modules (as guarded views) and
 -- Lua modules on package.path (loaded as text, restricted like the file,
--- once per job file); no C modules.
-local function load_time_require(state)
-  local loaded = {}
+-- once per job file: loaded is the file's cache); no C modules.
+local function load_time_require(state, loaded)
   return function(name)
     if type(name) ~= "string" then error("require: expected a module name", 2) end
     if name == "moonbak" or name:match("^moonbak%.") or name == "cjson" then

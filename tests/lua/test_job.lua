@@ -312,6 +312,9 @@ T.test("require of a C module is refused; a Lua module on package.path loads res
     local job = assert(mb.job.load(job_file("reqlua", job_with('local h = require "jobhelper"',
       '{ type = "sqlite", path = h.path("a.db") }'))))
     T.eq(job.source.path, "/srv/a.db")
+    T.write(libdir .. "/jobuser.lua", 'return { helper = require "jobhelper" }')
+    assert(mb.job.load(job_file("reqonce", job_with(
+      'assert(require("jobuser").helper == require("jobhelper"), "jobhelper loaded twice")'))))
     fails_with("reqluarun", job_with('require("jobhelper").run()'), "os%.execute is not available")
     fails_with("reqevil", job_with('require "jobevil"'), "jobevil%.lua:1: os%.execute is not available")
   end)
