@@ -54,5 +54,13 @@ int luaopen_moonbak_sqlite(lua_State *L);
 int luaopen_moonbak_sys(lua_State *L);
 int luaopen_moonbak_crypto(lua_State *L);
 int luaopen_moonbak_lock(lua_State *L);
+int luaopen_moonbak_sandbox(lua_State *L);
+
+/* A Lua state with moonbak's allocator, which counts the bytes Lua holds so
+ * that moonbak.sandbox.run can limit them (see lsandbox.c).  Every state
+ * that loads job files is made this way (main.c, the fuzz harnesses) and
+ * closed with mb_lua_close(), which frees the allocator's counters. */
+lua_State *mb_lua_newstate(void);
+void mb_lua_close(lua_State *L);
 
 #endif

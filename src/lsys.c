@@ -87,14 +87,15 @@ static int sys_listdir(lua_State *L)
     return 1;
 }
 
-/* sys.stat(path) -> { type = "file"|"directory"|"other", size =, mtime = } | nil, message */
+/* sys.stat(path) -> { type = "file"|"directory"|"other", size =, mtime =, mode =,
+ *                     dev =, ino = } | nil, message  (dev and ino: is it the same file?) */
 static int sys_stat(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     struct stat st;
     if (stat(path, &st) != 0)
         return sys_fail_errno(L, "cannot stat", path);
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 6);
     lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : "other");
     lua_setfield(L, -2, "type");
     lua_pushinteger(L, (lua_Integer)st.st_size);
@@ -103,8 +104,10 @@ static int sys_stat(lua_State *L)
     lua_setfield(L, -2, "mtime");
     lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
     lua_setfield(L, -2, "mode");
+    lua_pushinteger(L, (lua_Integer)st.st_dev);
+    lua_setfield(L, -2, "dev");
     lua_pushinteger(L, (lua_Integer)st.st_ino);
-    lua_setfield(L, -2, "inode");
+    lua_setfield(L, -2, "ino");
     return 1;
 }
 

@@ -28,6 +28,7 @@ static const luaL_Reg c_modules[] = {
     { "moonbak.stream", luaopen_moonbak_stream },
     { "moonbak.crypto", luaopen_moonbak_crypto },
     { "moonbak.lock", luaopen_moonbak_lock },
+    { "moonbak.sandbox", luaopen_moonbak_sandbox },
     { "cjson", luaopen_cjson },
     { NULL, NULL },
 };
@@ -133,7 +134,7 @@ static const char *take_lua_path(int *argc, char **argv)
 int main(int argc, char **argv)
 {
     const char *lua_path = take_lua_path(&argc, argv);
-    lua_State *L = luaL_newstate();
+    lua_State *L = mb_lua_newstate();
     if (!L) {
         fprintf(stderr, "moonbak: cannot create a Lua state\n");
         return 1;
@@ -148,6 +149,6 @@ int main(int argc, char **argv)
         if (protected_call(L, run_cli, 2) == LUA_OK)
             status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
     }
-    lua_close(L);
+    mb_lua_close(L);
     return status;
 }

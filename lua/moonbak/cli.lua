@@ -138,10 +138,11 @@ local function open_state(cfg)
   return st
 end
 
--- Loads JOB or exits 2 with the validation message.
+-- Loads JOB or exits 2 with the validation message (or the other job file
+-- that declares the same name).
 local function load_job(cfg, name)
   if not name then usage_error("missing JOB") end
-  local job, err = mb.job.load(mb.job.find(name, cfg.jobs_dir))
+  local job, err = mb.job.open(name, cfg.jobs_dir)
   if not job then exit_with(2, "%s", err) end
   return job
 end

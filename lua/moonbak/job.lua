@@ -3,6 +3,8 @@
 local ref = require "moonbak.ref"
 local source = require "moonbak.source"
 local storage = require "moonbak.storage"
+local sandbox = require "moonbak.sandbox"
+local sys = require "moonbak.sys"
 
 local M = {}
 
@@ -119,6 +121,44 @@ local function check_fields(t, fields, where, allowed)
   end
 end
 
+-- Numbers the schema's "integer" does not bound: { key = { min, max, what } }.
+local MIB = 1024 * 1024
+local ranges = {
+  port = { 1, 65535, "a port number from 1 to 65535" },
+  timeout = { 1, math.maxinteger, "a number of seconds, 1 or more" },
+  retries = { 0, math.maxinteger, "0 or more" },
+}
+local s3_part_size = { 5 * MIB, 5120 * MIB,
+                       "from 5242880 (5 MiB, S3's minimum part size) to 5368709120 (5 GiB, its maximum)" }
+
+local function check_ranges(t, where)
+  for key, value in pairs(t) do
+    local range = ranges[key]
+    if key == "part_size" and t.type == "s3" then range = s3_part_size end
+    if range and math.type(value) == "integer" and (value < range[1] or value > range[2]) then
+      fail(where .. "." .. key, "expected %s, got %d", range[3], value)
+    end
+  end
+end
+
+-- Arguments are visible to every user (ps, /proc/PID/cmdline): no secret
+-- reference may become one.
+local function check_no_references_in_argv(src, where)
+  local hint = src.type == "command"
+    and 'put it in the command source\'s env table instead (env = { TOKEN = secret "name" }) and read it from the environment'
+    or "use the source's password key: moonbak passes it to the tool through its environment or a private option file"
+  for _, key in ipairs { "argv", "extra_args" } do
+    local list = type(src[key]) == "table" and not ref.is(src[key]) and src[key] or {}
+    for i, a in ipairs(list) do
+      if ref.is(a) then
+        fail(("%s.%s[%d]"):format(where, key, i),
+             "%s would be visible in the process list (/proc/PID/cmdline) as an argument; %s",
+             tostring(a), hint)
+      end
+    end
+  end
+end
+
 local function check_typed(t, catalogue, where, kind_name, exists)
   if type(t.type) ~= "string" then
     fail(where, "missing required key \"type\" (a %s type: %s)", kind_name,
@@ -128,6 +168,7 @@ local function check_typed(t, catalogue, where, kind_name, exists)
   local fields = catalogue[t.type]
   if not fields then fail(where .. ".type", "unknown %s type %q", kind_name, t.type) end
   check_fields(t, fields, where, { type = true, name = true })
+  check_ranges(t, where)
   if exists and not exists(t.type) then
     fail(where .. ".type", "%s type %q is not available in this build of moonbak yet", kind_name, t.type)
   end
@@ -250,6 +291,7 @@ local function validate_table(job, where)
       end
     end
   end
+  check_no_references_in_argv(src, where .. ".source")
   if job.notify then fail(where .. ".notify", "notifications are not available in this build of moonbak yet") end
   if job.steps then check_steps(job.steps, where .. ".steps") end
 end
@@ -272,11 +314,195 @@ function M.validate(job, where)
   return job
 end
 
--- The environment a job file runs in: the usual globals plus the reference
--- constructors.  Job files are trusted configuration, like a crontab.
-local function job_env()
+-- Loading a job file describes the job; its step functions do the work when
+-- the job runs.  While the file loads it runs in a restricted environment,
+-- under an instruction and a memory limit (moonbak.sandbox): `moonbak jobs`
+-- loads every file and must neither hang nor have side effects.  Functions
+-- the file defines see the full environment when they are called later.
+M.load_limits = { instructions = 50 * 1000 * 1000, memory = 64 * 1024 * 1024 }
+
+local WHY = "loading a job file describes the job; its step functions run when the job runs"
+
+local function refuse(name, level)
+  error(("%s is not available while a job file loads (%s)"):format(name, WHY), level + 1)
+end
+
+-- A table with the functions in allowed; any other key raises, naming it.
+local function only(prefix, allowed)
+  return setmetatable(allowed, {
+    __index = function(_, key) refuse(prefix .. tostring(key), 2) end,
+    __metatable = false,
+  })
+end
+
+-- A global that is not there while a file loads: calling or indexing it raises.
+local function absent(name)
+  return setmetatable({}, {
+    __index = function(_, key) refuse(name .. "." .. tostring(key), 2) end,
+    __call = function() refuse(name, 2) end,
+    __metatable = false,
+  })
+end
+
+local function read_only_open(path, mode)
+  if mode ~= nil and mode ~= "r" and mode ~= "rb" then
+    refuse(("io.open(..., %q)"):format(tostring(mode)), 2)
+  end
+  return io.open(path, mode)
+end
+
+-- Modules whose functions may be called while a file loads (no side effects).
+local callable_at_load = { ["cjson.decode"] = true }
+
+-- A view of an engine module: its functions raise while the file loads
+-- (`local sqlite = require "moonbak.sqlite"` at the top of a job file is
+-- fine; sqlite.open is for the steps) and work normally afterwards.
+local function guarded(value, name, state)
+  if type(value) == "function" then
+    if callable_at_load[name] then return value end
+    return function(...)
+      if state.loading then refuse(name, 2) end
+      return value(...)
+    end
+  end
+  if type(value) ~= "table" then return value end
+  local views = {}
+  return setmetatable({}, {
+    __index = function(_, key)
+      if views[key] == nil then views[key] = guarded(value[key], name .. "." .. tostring(key), state) end
+      return views[key]
+    end,
+    __metatable = false,
+  })
+end
+
+local function copy(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  return c
+end
+
+local job_env
+
+-- require while a file loads: moonbak's own modules (as guarded views) and
+-- Lua modules on package.path (loaded as text, restricted like the file,
+-- once per job file: loaded is the file's cache); no C modules.
+local function load_time_require(state, loaded)
+  return function(name)
+    if type(name) ~= "string" then error("require: expected a module name", 2) end
+    if name == "moonbak" or name:match("^moonbak%.") or name == "cjson" then
+      return guarded(require(name), name, state)
+    end
+    if loaded[name] ~= nil then return loaded[name] end
+    local path = package.searchpath(name, package.path)
+    if not path then
+      error(("require %q: while a job file loads, only moonbak's modules and Lua modules on "
+             .. "package.path (%s) can be required"):format(name, package.path), 2)
+    end
+    local chunk, err = loadfile(path, "t", job_env(state, loaded))
+    if not chunk then error(err, 0) end
+    local value = chunk(name, path)
+    if value == nil then value = true end
+    loaded[name] = value
+    return value
+  end
+end
+
+-- What a job file sees while it loads (env is the file's global table).
+local function restricted_globals(env, state, loaded)
+  local g = {}
+  for _, name in ipairs { "assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal",
+                          "rawget", "rawlen", "rawset", "select", "setmetatable", "tonumber",
+                          "tostring", "type", "xpcall", "_VERSION" } do
+    g[name] = _G[name]
+  end
+  -- copies: a file that replaces string.format changes only its own
+  for _, lib in ipairs { "string", "table", "math", "utf8", "coroutine" } do g[lib] = copy(_G[lib]) end
+  g.os = only("os.", { clock = os.clock, date = os.date, difftime = os.difftime, getenv = os.getenv,
+                       time = os.time })
+  g.io = only("io.", { open = read_only_open, type = io.type,
+                       lines = function(path, ...)
+                         if path == nil then refuse("io.lines() (standard input)", 2) end
+                         return io.lines(path, ...)
+                       end })
+  g.getmetatable = function(v) -- not the string library's, nor a reference's
+    if type(v) == "table" and not ref.is(v) then return getmetatable(v) end
+    return nil
+  end
+  g.load = function(chunk, name, _, chunk_env) return load(chunk, name, "t", chunk_env or env) end
+  g.loadfile = function(path, _, chunk_env)
+    if path == nil then refuse("loadfile() (standard input)", 2) end
+    return loadfile(path, "t", chunk_env or env)
+  end
+  g.dofile = function(path)
+    if path == nil then refuse("dofile() (standard input)", 2) end
+    return assert(loadfile(path, "t", env))()
+  end
+  g.require = load_time_require(state, loaded)
+  g._G = env
+  for _, name in ipairs { "print", "collectgarbage", "debug", "package", "warn" } do
+    g[name] = absent(name)
+  end
+  return g
+end
+
+-- A job file's global table: the reference constructors, then the
+-- restricted globals while state.loading, _G afterwards.
+function job_env(state, loaded)
   local env = { secret = ref.secret, env = ref.env, file = ref.file }
-  return setmetatable(env, { __index = _G })
+  local restricted = restricted_globals(env, state, loaded)
+  return setmetatable(env, {
+    __index = function(_, key)
+      if state.loading then return restricted[key] end
+      return _G[key]
+    end,
+    __metatable = false,
+  })
+end
+
+local reference_kinds = { secret = true, env = true, file = true }
+
+-- A copy of what the file returned made of plain tables, so that no
+-- metamethod of the file's runs when the job is validated, listed or run
+-- (functions, its custom steps, are kept).  References are made anew.
+local function plain_copy(value, where, open)
+  if ref.is(value) then
+    local kind = rawget(value, "kind")
+    if not reference_kinds[kind] then fail(where, "a damaged reference") end
+    return ref[kind](rawget(value, "name"))
+  end
+  if type(value) ~= "table" then return value end
+  if open[value] then fail(where, "a table that contains itself") end
+  open[value] = true
+  local c = {}
+  for k, v in next, value do
+    c[k] = plain_copy(v, ("%s.%s"):format(where, tostring(k)), open)
+  end
+  open[value] = nil
+  return c
+end
+
+-- Runs in the sandbox: the file, then the validation of what it returned.
+local function run_and_validate(path, text, state)
+  local chunk, syntax = load(text, "@" .. path, "t", job_env(state, {}))
+  if not chunk then return nil, syntax end
+  local job = chunk()
+  if type(job) == "table" then
+    local ok, copied = pcall(plain_copy, job, path, {})
+    if not ok then
+      if getmetatable(copied) == ValidationError then return nil, copied.message end
+      error(copied, 0)
+    end
+    job = copied
+  end
+  return M.validate(job, path)
+end
+
+local function limit_message(limit)
+  local what = limit == "instructions"
+    and ("%d Lua instructions"):format(M.load_limits.instructions)
+    or ("%d MiB of memory"):format(M.load_limits.memory // (1024 * 1024))
+  return ("it used more than %s, the limit for loading a job file (%s)"):format(what, WHY)
 end
 
 -- job.load(path) -> job | nil, message.  Loaded as text only, never bytecode.
@@ -285,12 +511,16 @@ function M.load(path)
   if not f then return nil, ("%s: cannot read job file (%s)"):format(path, err) end
   local text = f:read("a")
   f:close()
-  local chunk, syntax = load(text, "@" .. path, "t", job_env())
-  if not chunk then return nil, syntax end
-  local ok, job = pcall(chunk)
-  if not ok then return nil, ("%s: error while loading: %s"):format(path, tostring(job)) end
-  local valid, verr = M.validate(job, path)
-  if not valid then return nil, verr end
+  local state = { loading = true }
+  local ok, job, verr = sandbox.run(function() return run_and_validate(path, text, state) end, M.load_limits)
+  state.loading = false
+  if not ok then
+    if verr then return nil, ("%s: stopped while loading: %s"):format(path, limit_message(verr)) end
+    -- never tostring() a table the file made: its __tostring would run unsandboxed
+    local shown = type(job) == "string" and job or ("(error object is a %s value)"):format(type(job))
+    return nil, ("%s: error while loading: %s"):format(path, shown)
+  end
+  if not job then return nil, verr end
   if not job.name then
     job.name = path:match("([^/]+)%.lua$") or path:match("([^/]+)$")
   end
@@ -306,20 +536,87 @@ function M.find(name_or_path, jobs_dir)
   return ("%s/%s.lua"):format(jobs_dir, name_or_path)
 end
 
--- job.load_dir(dir) -> { job, ... }, { { file =, error = }, ... }
-function M.load_dir(dir)
-  local sys = require "moonbak.sys"
+local function job_files(dir)
   local names, err = sys.listdir(dir)
   if not names then return nil, err end
-  local jobs, broken = {}, {}
+  local paths = {}
   for _, name in ipairs(names) do
-    if name:match("%.lua$") then
-      local path = dir .. "/" .. name
-      local job, jerr = M.load(path)
-      if job then jobs[#jobs + 1] = job else broken[#broken + 1] = { file = path, error = jerr } end
+    if name:match("%.lua$") then paths[#paths + 1] = dir .. "/" .. name end
+  end
+  return paths
+end
+
+local function duplicate_message(file, name, files)
+  local others = {}
+  for _, f in ipairs(files) do
+    if f ~= file then others[#others + 1] = f end
+  end
+  return ("%s: job name %q is also declared by %s (a job's name must be unique: it names its "
+          .. "backups, and the retention of one job would delete the other's)"):format(
+          file, name, table.concat(others, ", "))
+end
+
+-- job.load_dir(dir) -> { job, ... }, { { file =, error = }, ... }
+-- Files that declare the same job name are all broken.
+function M.load_dir(dir)
+  local paths, err = job_files(dir)
+  if not paths then return nil, err end
+  local loaded, broken, files_of = {}, {}, {}
+  for _, path in ipairs(paths) do
+    local job, jerr = M.load(path)
+    if job then
+      loaded[#loaded + 1] = job
+      files_of[job.name] = files_of[job.name] or {}
+      table.insert(files_of[job.name], path)
+    else
+      broken[#broken + 1] = { file = path, error = jerr }
     end
   end
+  local jobs = {}
+  for _, job in ipairs(loaded) do
+    local files = files_of[job.name]
+    if #files > 1 then
+      broken[#broken + 1] = { file = job.file, error = duplicate_message(job.file, job.name, files) }
+    else
+      jobs[#jobs + 1] = job
+    end
+  end
+  table.sort(broken, function(a, b) return a.file < b.file end)
   return jobs, broken
+end
+
+local function same_file(a, b)
+  local sa, sb = sys.stat(a), sys.stat(b)
+  return sa and sb and sa.dev == sb.dev and sa.ino == sb.ino
+end
+
+-- The files in jobs_dir, other than job's own, that declare job's name.
+-- Broken files there do not matter; a missing jobs_dir has none.
+local function same_name_files(job, jobs_dir)
+  local st = jobs_dir and sys.stat(jobs_dir)
+  if not (st and st.type == "directory") then return {} end
+  local found = {}
+  for _, path in ipairs(job_files(jobs_dir) or {}) do
+    if not same_file(path, job.file) then
+      local other = M.load(path)
+      if other and other.name == job.name then found[#found + 1] = path end
+    end
+  end
+  return found
+end
+
+-- job.open(JOB, jobs_dir) -> job | nil, message: the job a command acts on
+-- (a name in jobs_dir or a path), refused when another file in jobs_dir
+-- declares the same name.
+function M.open(name_or_path, jobs_dir)
+  local job, err = M.load(M.find(name_or_path, jobs_dir))
+  if not job then return nil, err end
+  local others = same_name_files(job, jobs_dir)
+  if #others > 0 then
+    table.insert(others, 1, job.file)
+    return nil, duplicate_message(job.file, job.name, others)
+  end
+  return job
 end
 
 return M

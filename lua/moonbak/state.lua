@@ -74,7 +74,7 @@ local function lock_holders(path)
   local inodes = {}
   for _, p in ipairs { path, path .. "-wal", path .. "-shm" } do
     local st = sys.stat(p)
-    if st and st.inode then inodes[st.inode] = true end
+    if st and st.ino then inodes[st.ino] = true end
   end
   local f = io.open("/proc/locks", "r")
   if not f then return {} end

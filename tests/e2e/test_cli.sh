@@ -116,4 +116,102 @@ check "MOONBAK_LUA_PATH loads the Lua files from a source tree" grep -q "from th
 mb --lua-path "$T/lua" version
 check "--lua-path does the same" grep -q "from the source tree" "$T/out"
 
+
+# Job files (issue 10, items 3, 11, 12, 16): duplicate names, references in
+# argv, load limits, the restricted load-time environment, ranges.
+jl=$T/jobload
+mkdir -p "$jl/jobs" "$jl/outside"
+sqlite3 "$jl/db.sqlite" "CREATE TABLE t (x); INSERT INTO t VALUES (1);"
+loadjob() { # FILE NAME-OR-EMPTY [PRELUDE] [STEPS]
+    local name=""
+    [ -n "$2" ] && name="name = \"$2\","
+    cat > "$1" <<JOB
+${3:-}
+return { $name source = { type = "sqlite", path = "$jl/db.sqlite" },
+         storage = { { type = "local", path = "$jl/backups" } }, ${4:-} }
+JOB
+}
+loadjob "$jl/jobs/dup.lua" ""
+loadjob "$jl/jobs/other.lua" dup
+loadjob "$jl/jobs/good.lua" ""
+mb --jobs "$jl/jobs" jobs
+status=$?
+check "jobs exits 2 when two files declare the same job name" [ $status -eq 2 ]
+check "...and reports both files as broken, each message naming both" \
+    [ "$(grep -c 'job name "dup" is also declared by' "$T/err")" -eq 2 -a \
+      "$(grep 'job name "dup"' "$T/err" | grep -c 'dup\.lua.*other\.lua\|other\.lua.*dup\.lua')" -eq 2 ]
+check "...and still lists the good job" grep -q '^good ' "$T/out"
+mb --jobs "$jl/jobs" run dup
+status=$?
+check "run refuses a job whose name another file declares (exit 2)" [ $status -eq 2 -a ! -e "$jl/backups/dup" ]
+check "...naming both files" grep -q 'dup\.lua: job name "dup" is also declared by .*other\.lua' "$T/err"
+echo 'return {' > "$jl/jobs/broken.lua"
+echo 'while true do end' > "$jl/jobs/spins.lua"
+mb --jobs "$jl/jobs" run good
+check "broken files beside a good job do not block running it" [ $? -eq 0 ] || show_err
+loadjob "$jl/outside/x.lua" good
+mb --jobs "$jl/jobs" run "$jl/outside/x.lua"
+check "a job file given by path is refused when the jobs directory declares its name" \
+    bash -c "[ $? -eq 2 ] && grep -q 'x\.lua: job name \"good\" is also declared by .*jobs/good\.lua' '$T/err'"
+rm "$jl/jobs/other.lua" "$jl/jobs/broken.lua" "$jl/jobs/spins.lua"
+
+cat > "$jl/jobs/argv.lua" <<JOB
+return { source = { type = "command", argv = { "touch", "$jl/argv-ran", secret "token" } },
+         storage = { { type = "local", path = "$jl/backups" } } }
+JOB
+mb --jobs "$jl/jobs" run argv
+status=$?
+check "a secret reference in a command's argv is refused when the job loads (exit 2)" \
+    [ $status -eq 2 -a ! -e "$jl/argv-ran" ]
+check "...pointing to the command source's env table" \
+    grep -q 'argv\.lua\.source\.argv\[3\]: secret "token" would be visible in the process list.*env table' "$T/err"
+rm "$jl/jobs/argv.lua"
+
+cat > "$jl/jobs/port.lua" <<JOB
+return { source = { type = "sqlite", path = "$jl/db.sqlite" },
+         storage = { { type = "sftp", host = "127.0.0.1", port = 70000 } } }
+JOB
+mb --jobs "$jl/jobs" run port
+check "port = 70000 is refused when the job loads, naming the file and the key" \
+    bash -c "[ $? -eq 2 ] && grep -q 'port\.lua\.storage\[1\]\.port: expected a port number from 1 to 65535, got 70000' '$T/err'"
+cat > "$jl/jobs/part.lua" <<JOB
+return { source = { type = "sqlite", path = "$jl/db.sqlite" },
+         storage = { { type = "s3", bucket = "b", part_size = -5 } } }
+JOB
+mb --jobs "$jl/jobs" run part
+check "part_size = -5 is refused when the job loads, naming the file and the key" \
+    bash -c "[ $? -eq 2 ] && grep -q 'part\.lua\.storage\[1\]\.part_size: expected from 5242880 (5 MiB.*got -5' '$T/err'"
+rm "$jl/jobs/port.lua" "$jl/jobs/part.lua"
+
+mkdir -p "$jl/limits"
+echo 'while true do end' > "$jl/limits/spin.lua"
+echo 'local t = {} while true do t[#t + 1] = ("x"):rep(1e6) end' > "$jl/limits/grow.lua"
+echo 'local s = ("x"):rep(2^40)' > "$jl/limits/huge.lua"
+loadjob "$jl/limits/fine.lua" ""
+timeout 120 "$MOONBAK" --jobs "$jl/limits" jobs >"$T/out" 2>"$T/err"
+status=$?
+check "jobs returns (exit 2, not a hang) when a job file loops forever" [ $status -eq 2 ]
+check "...naming the file and the instruction limit" \
+    grep -q 'spin\.lua: stopped while loading: it used more than [0-9]* Lua instructions' "$T/err"
+check "...and a file that allocates without bound, naming the memory limit" \
+    grep -q 'grow\.lua: stopped while loading: it used more than [0-9]* MiB of memory' "$T/err"
+check "...and a file that asks for a 1 TiB string" grep -q 'huge\.lua: error while loading' "$T/err"
+check "...and lists the good job" grep -q '^fine ' "$T/out"
+
+mkdir -p "$jl/effects"
+loadjob "$jl/effects/exec.lua" "" "os.execute('touch $jl/exec-ran')"
+loadjob "$jl/effects/popen.lua" "" "io.popen('touch $jl/popen-ran'):close()"
+loadjob "$jl/effects/write.lua" "" "io.open('$jl/write-ran', 'w'):close()"
+mb --jobs "$jl/effects" jobs
+status=$?
+check "os.execute, io.popen and io.open for writing at load time make broken job files" \
+    [ $status -eq 2 -a "$(grep -c 'is not available while a job file loads' "$T/err")" -eq 3 ]
+check "...and none of them ran" [ ! -e "$jl/exec-ran" -a ! -e "$jl/popen-ran" -a ! -e "$jl/write-ran" ]
+rm "$jl/effects/"*.lua
+loadjob "$jl/effects/step.lua" "" "local function mark(ctx) local f = assert(io.open('$jl/step-ran', 'w')) f:write(ctx.job.name) f:close() end" \
+    'steps = { "initialize", mark, "dump", "upload", "completion" }'
+mb --jobs "$jl/effects" run step
+check "a custom step may open a file for writing when the job runs" \
+    bash -c "[ $? -eq 0 ] && [ \"\$(cat '$jl/step-ran')\" = step ]" || show_err
+
 finish

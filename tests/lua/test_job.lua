@@ -156,6 +156,209 @@ T.test("load_dir reports every broken file and keeps the good ones", function()
   T.eq(#broken, 2, "broken files")
 end)
 
+-- A job file around a source and a storage, with extra top-level code.
+local function job_with(prelude, source, storage)
+  return ("%s\nreturn { source = %s, storage = { %s } }"):format(prelude or "",
+    source or '{ type = "sqlite", path = "/x" }', storage or '{ type = "local", path = "/y" }')
+end
+
+T.test("two files in a directory that declare the same job name are both broken, each naming both", function()
+  local d = T.tempdir()
+  T.write(d .. "/a.lua", 'return { name = "same", source = { type = "sqlite", path = "/x" }, storage = { { type = "local", path = "/y" } } }')
+  T.write(d .. "/same.lua", job_with()) -- named "same" after its file
+  T.write(d .. "/other.lua", job_with())
+  local jobs, broken = mb.job.load_dir(d)
+  T.eq(#jobs, 1, "good jobs")
+  T.eq(jobs[1].name, "other")
+  T.eq(#broken, 2, "broken files")
+  for _, b in ipairs(broken) do
+    T.matches(b.error, "^" .. b.file:gsub("%p", "%%%0") .. ": job name \"same\" is also declared by")
+    T.matches(b.error, "/a%.lua", "names a.lua")
+    T.matches(b.error, "/same%.lua", "names same.lua")
+  end
+end)
+
+T.test("job.open refuses a job whose name another file in the jobs directory declares", function()
+  local d = T.tempdir()
+  T.write(d .. "/app.lua", job_with())
+  T.write(d .. "/copy.lua", 'return { name = "app", source = { type = "sqlite", path = "/x" }, storage = { { type = "local", path = "/y" } } }')
+  local job, err = mb.job.open("app", d)
+  assert(job == nil, "expected the job to be refused")
+  T.matches(err, d:gsub("%p", "%%%0") .. "/app%.lua: job name \"app\" is also declared by .*/copy%.lua")
+  -- by path, from outside the jobs directory: the jobs directory is checked too
+  local outside = T.tempdir() .. "/app.lua"
+  T.write(outside, job_with())
+  job, err = mb.job.open(outside, d)
+  assert(job == nil, "expected the outside job to be refused")
+  T.matches(err, "also declared by .*/app%.lua, .*/copy%.lua")
+end)
+
+T.test("job.open loads a job despite broken files beside it, and a file is no duplicate of itself", function()
+  local d = T.tempdir()
+  T.write(d .. "/app.lua", job_with())
+  T.write(d .. "/broken.lua", "return {")
+  T.write(d .. "/spins.lua", "while true do end")
+  assert(mb.job.open("app", d))
+  assert(mb.job.open(d .. "/./app.lua", d), "the same file by another path")
+  assert(mb.job.open(d .. "/app.lua", d .. "/missing"), "a jobs directory that does not exist")
+end)
+
+T.test("a secret reference in a command's argv is refused, pointing to env", function()
+  fails_with("argvref", job_with(nil, '{ type = "command", argv = { "dump", "--token", secret "t" } }'),
+    'source%.argv%[3%]: secret "t" would be visible in the process list .*env table')
+  fails_with("argvenv", job_with(nil, '{ type = "command", argv = { env "TOKEN" } }'),
+    'source%.argv%[1%]: env "TOKEN" would be visible')
+  fails_with("argvfile", job_with(nil, '{ type = "command", argv = { "x", file "/run/t" } }'),
+    'source%.argv%[2%]: file "/run/t" would be visible')
+end)
+
+T.test("a reference in a database source's extra_args is refused too", function()
+  fails_with("extraref", job_with(nil, '{ type = "postgres", database = "x", extra_args = { secret "pg" } }'),
+    'source%.extra_args%[1%]: secret "pg" would be visible in the process list')
+end)
+
+T.test("a reference in a command's env table is accepted", function()
+  assert(mb.job.load(job_file("envref", job_with(nil,
+    '{ type = "command", argv = { "dump" }, env = { TOKEN = secret "t" } }'))))
+end)
+
+T.test("a port out of range is refused at load, naming the file and the key", function()
+  fails_with("port", job_with(nil, nil, '{ type = "sftp", host = "h", port = 70000 }'),
+    "storage%[1%]%.port: expected a port number from 1 to 65535, got 70000")
+  fails_with("srcport", job_with(nil, '{ type = "postgres", port = 0 }'),
+    "source%.port: expected a port number from 1 to 65535, got 0")
+end)
+
+T.test("an s3 part_size out of S3's range is refused at load, naming the file and the key", function()
+  fails_with("partsize", job_with(nil, nil, '{ type = "s3", bucket = "b", part_size = -5 }'),
+    "storage%[1%]%.part_size: expected from 5242880 %(5 MiB.* got %-5")
+  fails_with("partbig", job_with(nil, nil, '{ type = "s3", bucket = "b", part_size = 6 * 1024 * 1024 * 1024 }'),
+    "storage%[1%]%.part_size: expected from 5242880")
+  assert(mb.job.load(job_file("partok", job_with(nil, nil, '{ type = "s3", bucket = "b", part_size = 5 * 1024 * 1024 }'))))
+end)
+
+T.test("a negative timeout or retries is refused at load", function()
+  fails_with("timeout", job_with(nil, nil, '{ type = "webdav", url = "http://h/", timeout = -1 }'),
+    "storage%[1%]%.timeout: expected a number of seconds, 1 or more, got %-1")
+  fails_with("retries", job_with(nil, nil, '{ type = "s3", bucket = "b", retries = -2 }'),
+    "storage%[1%]%.retries: expected 0 or more, got %-2")
+end)
+
+-- The load limits and the restricted environment (item 12).
+T.test("a job file that loops forever is stopped at the instruction limit", function()
+  fails_with("spin", "while true do end", "stopped while loading: it used more than %d+ Lua instructions, the limit for loading a job file")
+end)
+
+T.test("pcall in a job file cannot catch the instruction limit", function()
+  fails_with("spincatch", "while true do pcall(function() while true do end end) end",
+    "stopped while loading: it used more than %d+ Lua instructions")
+end)
+
+T.test("a job file that allocates without bound is stopped at the memory limit", function()
+  fails_with("grow", 'local t = {} while true do t[#t + 1] = ("x"):rep(1e6) end',
+    "stopped while loading: it used more than 64 MiB of memory, the limit for loading a job file")
+  fails_with("huge", 'local s = ("x"):rep(2^30)', "stopped while loading: it used more than 64 MiB")
+  fails_with("huger", 'local s = ("x"):rep(2^40)', "error while loading: .*too large")
+end)
+
+T.test("the limits are gone after a load that hit them", function()
+  fails_with("grow2", 'local t = {} while true do t[#t + 1] = ("x"):rep(1e6) end', "memory")
+  local t = {}
+  for i = 1, 100 do t[i] = ("y"):rep(1e6) .. i end -- 100 MB, above the limit
+  T.eq(#t, 100)
+  fails_with("spin2", "while true do end", "instructions")
+  T.eq(debug.gethook(), nil, "the count hook after the load")
+end)
+
+T.test("os.execute, io.popen and io.open for writing are refused while a file loads", function()
+  local marker = dir .. "/written"
+  fails_with("exec", job_with('os.execute("touch ' .. marker .. '")'), "os%.execute is not available while a job file loads")
+  fails_with("popen", job_with('io.popen("true")'), "io%.popen is not available while a job file loads")
+  fails_with("openw", job_with('io.open("' .. marker .. '", "w")'), 'io%.open%(%.%.%., "w"%) is not available')
+  fails_with("remove", job_with('os.remove("' .. marker .. '")'), "os%.remove is not available")
+  fails_with("exit", job_with("os.exit(0)"), "os%.exit is not available")
+  fails_with("print", job_with('print("hello")'), "print is not available")
+  assert(not mb.sys.stat(marker), "nothing was written")
+end)
+
+T.test("reading files, os.getenv and the string functions work while a file loads", function()
+  T.write(dir .. "/path.txt", "/var/lib/app.db\n")
+  local job = assert(mb.job.load(job_file("reads", job_with(
+    ('local p = io.open("%s/path.txt"):read("l"); local h = os.getenv("HOME")'):format(dir),
+    '{ type = "sqlite", path = p }'))))
+  T.eq(job.source.path, "/var/lib/app.db")
+end)
+
+T.test("loading bytecode is refused inside a job file too", function()
+  fails_with("loadbc", job_with('local f = assert(load(string.dump(function() end), "x", "b"))'),
+    "attempt to load a binary chunk")
+end)
+
+T.test("require of moonbak modules works, but their functions wait for the run", function()
+  fails_with("reqcall", job_with('local sqlite = require "moonbak.sqlite"; sqlite.open("/tmp/x.db")'),
+    "moonbak%.sqlite%.open is not available while a job file loads")
+  fails_with("reqsys", job_with('require("moonbak").sys.create_private("/tmp/x", "y")'),
+    "moonbak%.sys%.create_private is not available")
+end)
+
+T.test("require of a C module is refused; a Lua module on package.path loads restricted", function()
+  fails_with("reqc", job_with('require "lfs"'), 'require "lfs": while a job file loads, only moonbak\'s modules')
+  local libdir = T.tempdir()
+  T.write(libdir .. "/jobhelper.lua", 'return { path = function(n) return "/srv/" .. n end, run = function() os.execute("true") end }')
+  T.write(libdir .. "/jobevil.lua", 'os.execute("true") return {}')
+  local saved = package.path
+  package.path = libdir .. "/?.lua;" .. saved
+  local ok, err = pcall(function()
+    local job = assert(mb.job.load(job_file("reqlua", job_with('local h = require "jobhelper"',
+      '{ type = "sqlite", path = h.path("a.db") }'))))
+    T.eq(job.source.path, "/srv/a.db")
+    T.write(libdir .. "/jobuser.lua", 'return { helper = require "jobhelper" }')
+    assert(mb.job.load(job_file("reqonce", job_with(
+      'assert(require("jobuser").helper == require("jobhelper"), "jobhelper loaded twice")'))))
+    fails_with("reqluarun", job_with('require("jobhelper").run()'), "os%.execute is not available")
+    fails_with("reqevil", job_with('require "jobevil"'), "jobevil%.lua:1: os%.execute is not available")
+  end)
+  package.path = saved
+  assert(ok, err)
+end)
+
+T.test("a custom step sees the full environment when it runs", function()
+  local out = dir .. "/step-output"
+  local job = assert(mb.job.load(job_file("stepwrites", ([[
+    local sqlite = require "moonbak.sqlite"
+    local function write_marker(ctx)
+      local f = assert(io.open(%q, "w"))
+      f:write(type(os.execute), " ", type(sqlite.open), " ", tostring(print ~= nil))
+      f:close()
+    end
+    return { source = { type = "sqlite", path = "/x" }, storage = { { type = "local", path = "/y" } },
+             steps = { "initialize", write_marker } }]]):format(out))))
+  job.steps[2]({})
+  local f = assert(io.open(out))
+  T.eq(f:read("a"), "function function true")
+  f:close()
+end)
+
+T.test("a job file cannot change the engine's string library", function()
+  assert(mb.job.load(job_file("patch", job_with('string.format = function() return "patched" end'))))
+  T.eq(("%d"):format(1), "1")
+  T.eq(string.format("%d", 2), "2")
+end)
+
+T.test("metamethods of what a file returns never run after it loaded", function()
+  local marker = dir .. "/metamethod-ran"
+  local job = assert(mb.job.load(job_file("meta", ([[
+    local t = { source = { type = "sqlite", path = "/x" }, storage = { { type = "local", path = "/y" } } }
+    return setmetatable(t, { __index = function() io.open(%q, "w"):close() end })]]):format(marker))))
+  local _ = job.schedule, job.description
+  assert(not mb.sys.stat(marker), "the __index of the file ran")
+  local job2, err = mb.job.load(job_file("errobj", ([[
+    error(setmetatable({}, { __tostring = function() io.open(%q, "w"):close() return "x" end }))]]):format(marker)))
+  assert(not job2)
+  T.matches(err, "error object is a table value")
+  assert(not mb.sys.stat(marker), "the __tostring of the file ran")
+end)
+
 T.test("every job file in examples/ is valid", function()
   local n = 0
   for _, name in ipairs(assert(mb.sys.listdir("examples"))) do
