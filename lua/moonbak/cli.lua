@@ -139,10 +139,17 @@ local function open_state(cfg)
 end
 
 -- Loads JOB or exits 2 with the validation message (or the other job file
--- that declares the same name).
-local function load_job(cfg, name)
+-- that declares the same name).  A command that only reads backups may be
+-- given a copy of a job by path (restore onto another server, say): that
+-- copy shares its name with the original on purpose.
+local function load_job(cfg, name, reads_only)
   if not name then usage_error("missing JOB") end
-  local job, err = mb.job.open(name, cfg.jobs_dir)
+  local job, err
+  if reads_only and mb.job.find(name, cfg.jobs_dir) == name then
+    job, err = mb.job.load(name)
+  else
+    job, err = mb.job.open(name, cfg.jobs_dir)
+  end
   if not job then exit_with(2, "%s", err) end
   return job
 end
@@ -151,8 +158,8 @@ end
 -- resolved for commands that read the storages directly.  These commands
 -- read the storages, not the state database: when it cannot be opened
 -- they say so and go on (only a secret "x" reference needs it).
-local function load_resolved_job(cfg, name)
-  local job = load_job(cfg, name)
+local function load_resolved_job(cfg, name, reads_only)
+  local job = load_job(cfg, name, reads_only)
   local st <close>, serr = mb.state.open(cfg.state_dir)
   if not st then eprint("moonbak: warning: %s", serr) end
   redactor = redactor or mb.ref.redactor()
@@ -348,7 +355,7 @@ function commands.log(cfg, args, opts)
 end
 
 function commands.backups(cfg, args, opts)
-  local job = load_resolved_job(cfg, args[1])
+  local job = load_resolved_job(cfg, args[1], true)
   local list, problems = mb.backups.list(job, opts.storage)
   for _, p in ipairs(problems) do eprint("warning: %s", p) end
   if opts.json then json_out(list) return 0 end
@@ -374,7 +381,7 @@ end
 
 function commands.verify(cfg, args, opts)
   sys.catch_interrupts()
-  local job = load_resolved_job(cfg, args[1])
+  local job = load_resolved_job(cfg, args[1], true)
   local keys = backup_keys(job, opts)
   local targets, problems = {}, {}
   if opts.all then
@@ -406,7 +413,7 @@ end
 
 function commands.restore(cfg, args, opts)
   sys.catch_interrupts() -- an interrupted restore leaves nothing behind
-  local job = load_resolved_job(cfg, args[1])
+  local job = load_resolved_job(cfg, args[1], true)
   if not opts.output and not opts.to then usage_error("restore: --output FILE or --to DATABASE is required") end
   local meta, err = mb.backups.find(job, args[2], opts.storage)
   if not meta then eprint("moonbak: %s", err); return 1 end

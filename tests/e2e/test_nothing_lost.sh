@@ -170,6 +170,14 @@ rm -rf "$T/fresh"
 mb --state "$T/fresh" jobs
 check "a fresh state database is created 0600" [ "$(stat -c %a "$T/fresh/moonbak.db")" = 600 ]
 
+# --- 3. a copy of a job outside the jobs directory -------------------------------
+sed "s/^return { /return { name = \"db\", /" "$jobs/db.lua" > "$T/db-copy.lua"
+mb run "$T/db-copy.lua"
+check "a copy of a job (same name) outside the jobs directory cannot run (exit 2)" [ $? -eq 2 ]
+check "...naming both files" grep -q "$T/db-copy.lua.*$jobs/db.lua\|$jobs/db.lua.*$T/db-copy.lua" "$T/err"
+mb restore "$T/db-copy.lua" --output "$T/db-copy.out"
+check "...but can restore, as for a restore onto another server" [ $? -eq 0 ] && cmp -s "$T/db-copy.out" "$T/data.txt"
+
 # --- 13. the master key ----------------------------------------------------------
 echo 'first value' | mb secret set one
 mv "$MOONBAK_STATE/master.key" "$T/master.key.saved"
