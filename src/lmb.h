@@ -53,5 +53,6 @@ int luaopen_moonbak_stream(lua_State *L);
 int luaopen_moonbak_sqlite(lua_State *L);
 int luaopen_moonbak_sys(lua_State *L);
 int luaopen_moonbak_crypto(lua_State *L);
+int luaopen_moonbak_lock(lua_State *L);
 
 #endif

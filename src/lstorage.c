@@ -154,11 +154,15 @@ static int storage_put(lua_State *L)
     return 1;
 }
 
-/* storage:get(name) -> text | nil, message: small objects only. */
+/* storage:get(name [, max]) -> text | nil, message: small objects only
+ * (max bytes, default and at most SMALL_OBJECT_MAX). */
 static int storage_get(lua_State *L)
 {
     struct lua_storage *s = check_storage(L, 1);
     const char *name = luaL_checkstring(L, 2);
+    lua_Integer max = luaL_optinteger(L, 3, SMALL_OBJECT_MAX);
+    if (max < 0 || max > SMALL_OBJECT_MAX)
+        max = SMALL_OBJECT_MAX;
     struct mb_error err = { { 0 } };
     struct mb_reader *r = s->ops->open_read(s->self, name, &err);
     if (!r)
@@ -174,11 +178,14 @@ static int storage_get(lua_State *L)
         if (n > 0)
             luaL_addsize(&b, (size_t)n);
         total += n > 0 ? (size_t)n : 0;
-    } while (n > 0 && total <= SMALL_OBJECT_MAX);
+    } while (n > 0 && total <= (size_t)max);
     if (n < 0)
         return storage_fail(L, s, &err);
-    if (total > SMALL_OBJECT_MAX)
-        return luaL_error(L, "storage %s: %s is too large for get()", s->label, name);
+    if (total > (size_t)max) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "storage %s: %s is larger than %I bytes", s->label, name, max);
+        return 2;
+    }
     luaL_pushresult(&b);
     return 1;
 }

@@ -94,7 +94,7 @@ static int sys_stat(lua_State *L)
     struct stat st;
     if (stat(path, &st) != 0)
         return sys_fail_errno(L, "cannot stat", path);
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : "other");
     lua_setfield(L, -2, "type");
     lua_pushinteger(L, (lua_Integer)st.st_size);
@@ -103,6 +103,8 @@ static int sys_stat(lua_State *L)
     lua_setfield(L, -2, "mtime");
     lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
     lua_setfield(L, -2, "mode");
+    lua_pushinteger(L, (lua_Integer)st.st_ino);
+    lua_setfield(L, -2, "inode");
     return 1;
 }
 

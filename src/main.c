@@ -27,6 +27,7 @@ static const luaL_Reg c_modules[] = {
     { "moonbak.transform", luaopen_moonbak_transform },
     { "moonbak.stream", luaopen_moonbak_stream },
     { "moonbak.crypto", luaopen_moonbak_crypto },
+    { "moonbak.lock", luaopen_moonbak_lock },
     { "cjson", luaopen_cjson },
     { NULL, NULL },
 };

@@ -1,5 +1,11 @@
 -- Artifact naming and the transforms that make and unmake an artifact.
--- Name: <job>/<UTC YYYYMMDDTHHMMSSZ>.<ext>; the backup id is the timestamp.
+-- Name: <job>/<backup id>.<ext>.  A backup id is the UTC time the run
+-- started, to the millisecond, and a random suffix:
+-- YYYYMMDDTHHMMSS.mmmZ-xxxxxx.  The time makes ids sort as the backups
+-- were made; the suffix makes two runs in the same millisecond, on two
+-- machines sharing a bucket, still name two backups.  Ids of earlier
+-- versions (YYYYMMDDTHHMMSSZ) are read as they are.
+local crypto = require "moonbak.crypto"
 local transform = require "moonbak.transform"
 
 local M = {}
@@ -13,7 +19,44 @@ local extensions = {
 }
 
 function M.backup_id(t)
-  return os.date("!%Y%m%dT%H%M%SZ", math.floor(t))
+  local seconds = math.floor(t)
+  local millis = math.min(999, math.floor((t - seconds) * 1000))
+  local suffix = crypto.random(3):gsub(".", function(c) return ("%02x"):format(c:byte()) end)
+  return os.date("!%Y%m%dT%H%M%S", seconds) .. (".%03dZ-%s"):format(millis, suffix)
+end
+
+-- Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+-- days_from_civil): os.time would read the fields as local time.
+local function days_from_civil(y, m, d)
+  y = m <= 2 and y - 1 or y
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m > 2 and m - 3 or m + 9) + 2) // 5 + d - 1
+  return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+end
+
+-- The UTC time (seconds since the epoch, with milliseconds) of a backup
+-- id of either form, or nil when id is not one.
+function M.backup_time(id)
+  if type(id) ~= "string" then return nil end
+  local y, mo, d, h, mi, s, rest = id:match("^(%d%d%d%d)(%d%d)(%d%d)T(%d%d)(%d%d)(%d%d)(.*)$")
+  if not y then return nil end
+  local millis = 0
+  if rest ~= "Z" then
+    local ms = rest:match("^%.(%d%d%d)Z%-%x%x%x%x%x%x$")
+    if not ms then return nil end
+    millis = tonumber(ms)
+  end
+  mo, d, h, mi, s = tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(s)
+  if mo < 1 or mo > 12 or d < 1 or d > 31 or h > 23 or mi > 59 or s > 60 then return nil end
+  return days_from_civil(tonumber(y), mo, d) * 86400 + h * 3600 + mi * 60 + s + millis / 1000
+end
+
+-- The backup id an artifact or sidecar file name starts with, or nil.
+function M.id_of_name(name)
+  local base = name:match("[^/]+$") or name
+  local id = base:match("^(%d+T%d+%.%d%d%dZ%-%x+)%.") or base:match("^(%d+T%d+Z)%.")
+  return id and M.backup_time(id) and id or nil
 end
 
 function M.extension(job)

@@ -8,7 +8,56 @@ local stream = require "moonbak.stream"
 
 local M = {}
 
--- Backups of one storage: sidecars whose artifact is present, newest first.
+-- A sidecar is small; anything larger is not one of ours.
+M.sidecar_max = 1024 * 1024
+
+local function is_sha256(v)
+  return type(v) == "string" and #v == 64 and v:match("^[0-9a-f]+$") ~= nil
+end
+
+local function optional(meta, key, kind)
+  local v = meta[key]
+  return v == nil or type(v) == kind
+end
+
+-- backups.decode_sidecar(text, where [, job_name]) -> meta | nil, message
+-- What makes a sidecar a backup's: a JSON object naming its job and backup
+-- id, with the sha256 of the stored and of the plaintext bytes (without
+-- them nothing can be verified, so nothing is restored).  where names the
+-- sidecar in messages; job_name, when given, must be the sidecar's job.
+function M.decode_sidecar(text, where, job_name)
+  if type(text) ~= "string" then return nil, ("%s: not a sidecar (no text)"):format(where) end
+  if #text > M.sidecar_max then
+    return nil, ("%s: not a sidecar (%d bytes, more than %d)"):format(where, #text, M.sidecar_max)
+  end
+  local meta, err = cjson.decode(text)
+  if meta == nil then return nil, ("%s: not JSON (%s)"):format(where, err) end
+  if type(meta) ~= "table" or meta[1] ~= nil or next(meta) == nil then
+    return nil, ("%s: not a sidecar (expected a JSON object)"):format(where)
+  end
+  local function bad(fmt, ...) return nil, ("%s: "):format(where) .. fmt:format(...) end
+  if type(meta.job) ~= "string" then return bad("no job name") end
+  if job_name and meta.job ~= job_name then return bad("belongs to job %q, not %q", meta.job, job_name) end
+  if type(meta.backup_id) ~= "string" or not artifact.backup_time(meta.backup_id) then
+    return bad("no valid backup_id")
+  end
+  if not is_sha256(meta.sha256) or not is_sha256(meta.plain_sha256) then
+    return bad("no valid sha256 and plain_sha256 (64 hex digits each): cannot be verified")
+  end
+  for key, kind in pairs { source = "table", compression = "table", encryption = "table",
+                           size = "number", logical_size = "number", locked = "boolean",
+                           finished_at = "string", started_at = "string" } do
+    if not optional(meta, key, kind) then return bad("%s is not a %s", key, kind) end
+  end
+  for _, key in ipairs { "compression", "encryption" } do
+    if meta[key] and type(meta[key].type) ~= "string" then return bad("%s has no type", key) end
+  end
+  return meta
+end
+
+-- Backups of one storage: sidecars whose artifact is present, newest
+-- first.  A sidecar that is not one of this job's valid sidecars is
+-- reported in problems (with its path) and skipped: the others stay listed.
 local function list_storage(job, spec, handle)
   local entries, err = handle:list(job.name .. "/")
   if not entries then return nil, err end
@@ -18,17 +67,30 @@ local function list_storage(job, spec, handle)
   for _, e in ipairs(entries) do
     if e.name:sub(-#artifact.sidecar_suffix) == artifact.sidecar_suffix then
       local path = e.name:sub(1, -#artifact.sidecar_suffix - 1)
-      local text, gerr = handle:get(e.name)
-      local meta, derr = nil, gerr
-      if text then meta, derr = cjson.decode(text) end
-      if not meta then
-        problems[#problems + 1] = ("%s: unreadable sidecar %s: %s"):format(spec.name, e.name, derr)
-      elseif not present[path] then
-        problems[#problems + 1] = ("%s: sidecar %s has no artifact"):format(spec.name, e.name)
+      local where = ("%s: sidecar %s"):format(spec.name, e.name)
+      local meta, problem
+      if e.size > M.sidecar_max then
+        problem = ("%s: not a sidecar (%d bytes, more than %d)"):format(where, e.size, M.sidecar_max)
       else
+        local text, gerr = handle:get(e.name, M.sidecar_max)
+        if text then
+          meta, problem = M.decode_sidecar(text, where, job.name)
+        else
+          problem = ("%s: unreadable: %s"):format(where, gerr)
+        end
+      end
+      if meta and artifact.id_of_name(path) ~= meta.backup_id then
+        meta, problem = nil, ("%s: its backup_id %s is not the one in its name"):format(where, meta.backup_id)
+      end
+      if meta and not present[path] then
+        meta, problem = nil, ("%s: has no artifact"):format(where)
+      end
+      if meta then
         meta.storage = spec.name
         meta.path = path
         found[#found + 1] = meta
+      else
+        problems[#problems + 1] = problem
       end
     end
   end

@@ -111,10 +111,21 @@ local function default_state_dir()
   return "/var/lib/moonbak"
 end
 
+-- A directory from --NAME or the environment; set but empty is an error,
+-- not "the current directory".
+local function directory_setting(opts, name, variable, default)
+  local value = opts[name]
+  if value == "" then usage_error("--%s: expected a directory, got an empty string", name) end
+  if value then return value end
+  value = os.getenv(variable)
+  if value == "" then usage_error("%s is set but empty: unset it or give a directory", variable) end
+  return value or default()
+end
+
 local function settings(opts)
   return {
-    state_dir = opts.state or os.getenv("MOONBAK_STATE") or default_state_dir(),
-    jobs_dir = opts.jobs or os.getenv("MOONBAK_JOBS") or "jobs",
+    state_dir = directory_setting(opts, "state", "MOONBAK_STATE", default_state_dir),
+    jobs_dir = directory_setting(opts, "jobs", "MOONBAK_JOBS", function() return "jobs" end),
   }
 end
 
@@ -136,13 +147,19 @@ local function load_job(cfg, name)
 end
 
 -- A job whose storage settings may hold references (env "X", secret "y"),
--- resolved for commands that read the storages directly.
+-- resolved for commands that read the storages directly.  These commands
+-- read the storages, not the state database: when it cannot be opened
+-- they say so and go on (only a secret "x" reference needs it).
 local function load_resolved_job(cfg, name)
   local job = load_job(cfg, name)
-  local st <close> = open_state(cfg)
+  local st <close>, serr = mb.state.open(cfg.state_dir)
+  if not st then eprint("moonbak: warning: %s", serr) end
   redactor = redactor or mb.ref.redactor()
   local resolved, err = mb.ref.resolve(job, st, redactor.add)
-  if not resolved then exit_with(1, "%s: %s", job.name, err) end
+  if not resolved then
+    if not st then exit_with(1, "%s: %s (the state database could not be opened)", job.name, err) end
+    exit_with(1, "%s: %s", job.name, err)
+  end
   return resolved
 end
 
@@ -174,8 +191,37 @@ local function print_table(header, rows)
   for _, row in ipairs(rows) do line(row) end
 end
 
+-- JSON for --json output.  lua-cjson writes an empty table as {}; in our
+-- output an empty table is always an empty list (a listing with nothing in
+-- it, an execution without logs).  Object keys come out sorted.
+local function json_text(value)
+  if type(value) ~= "table" then return cjson.encode(value) end
+  local parts = {}
+  if next(value) == nil or #value > 0 then
+    for i, item in ipairs(value) do parts[i] = json_text(item) end
+    return "[" .. table.concat(parts, ",") .. "]"
+  end
+  local keys = {}
+  for k in pairs(value) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  for i, k in ipairs(keys) do
+    local v = value[k]
+    if v == nil then v = value[tonumber(k)] end
+    parts[i] = cjson.encode(k) .. ":" .. json_text(v)
+  end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
 local function json_out(value)
-  print(cjson.encode(value))
+  print(json_text(value))
+end
+
+-- An execution row with its metadata as JSON, not as a string of JSON.
+local function execution_json(e)
+  local copy = {}
+  for k, v in pairs(e) do copy[k] = v end
+  copy.metadata = e.metadata and require("cjson.safe").decode(e.metadata) or nil
+  return copy
 end
 
 local function duration(e)
@@ -220,6 +266,11 @@ function commands.run(cfg, args, opts)
       end
     end,
   })
+  if ctx.status == "refused" then
+    eprint("moonbak: %s", ctx.error)
+    return 1
+  end
+  if ctx.state_error then eprint("moonbak: %s", ctx.state_error) end
   if ok then
     print(("%s: success, backup %s (%s stored, %s dumped) in execution %d"):format(
       job.name, ctx.backup_id, human_size(ctx.metadata.size), human_size(ctx.metadata.logical_size),
@@ -261,7 +312,11 @@ end
 function commands.history(cfg, args, opts)
   local st <close> = open_state(cfg)
   local list = st:history(args[1], 100)
-  if opts.json then json_out(list) return 0 end
+  if opts.json then
+    for i, e in ipairs(list) do list[i] = execution_json(e) end
+    json_out(list)
+    return 0
+  end
   local rows = {}
   for _, e in ipairs(list) do
     rows[#rows + 1] = { e.id, e.job, e.status, e.trigger, e.started_at, duration(e), e.error }
@@ -278,7 +333,7 @@ function commands.log(cfg, args, opts)
   if not e then eprint("moonbak: no execution %d", id); return 1 end
   local logs = st:logs(id)
   if opts.json then
-    e.metadata = e.metadata and cjson.decode(e.metadata) or nil
+    e = execution_json(e)
     e.logs = logs
     json_out(e)
     return 0
@@ -358,10 +413,9 @@ function commands.restore(cfg, args, opts)
   local progress = progress_label(opts, "restore " .. meta.backup_id)
   local result, rerr, where
   if opts.to then
-    local st <close> = open_state(cfg)
     local spec = {}
     for k, v in pairs(job.source) do spec[k] = v end
-    spec.temp_dir = st:temp_dir()
+    spec.temp_dir = mb.state.temp_dir(cfg.state_dir)
     -- "*": into the database(s) the backup came from
     local target = opts.to ~= "*" and opts.to or nil
     result, rerr = mb.backups.restore_to_database(job, meta, spec, target, opts.create, keys, progress)

@@ -7,23 +7,7 @@
 -- stays; a locked backup always stays.  Periods are counted in UTC.
 local M = {}
 
--- Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
--- days_from_civil): os.time would read the fields as local time.
-local function days_from_civil(y, m, d)
-  y = m <= 2 and y - 1 or y
-  local era = y // 400
-  local yoe = y - era * 400
-  local doy = (153 * (m > 2 and m - 3 or m + 9) + 2) // 5 + d - 1
-  return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-end
-
--- The UTC time of a backup id (YYYYMMDDTHHMMSSZ).
-local function backup_time(id)
-  local y, mo, d, h, mi, s = id:match("^(%d%d%d%d)(%d%d)(%d%d)T(%d%d)(%d%d)(%d%d)Z$")
-  if not y then return nil end
-  return days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400
-         + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)
-end
+local backup_time = require("moonbak.artifact").backup_time
 M.backup_time = backup_time
 
 local period_formats = {
@@ -33,10 +17,16 @@ local period_formats = {
   yearly = "!%Y",
 }
 
--- retention.plan(backups, policy) -> keep, remove (lists of the same
--- entries), and reasons[entry] = { "last", "daily", ... } for kept ones.
+-- retention.plan(backups, policy [, opts]) -> keep, remove (lists of the
+-- same entries), and reasons[entry] = { "last", "daily", ... } for kept ones.
 -- backups: entries with backup_id (and locked), in any order.
-function M.plan(backups, policy)
+-- opts.now (seconds; default: now): a backup dated after it was made by a
+-- clock that was wrong; it is kept ("future") and not counted, so that it
+-- can never push out the backups made since.  opts.protect: the id of the
+-- backup of the run applying the policy, which it never removes.
+function M.plan(backups, policy, opts)
+  opts = opts or {}
+  local now = opts.now or require("moonbak.sys").now()
   local sorted = {}
   for _, b in ipairs(backups) do sorted[#sorted + 1] = b end
   table.sort(sorted, function(a, b) return a.backup_id > b.backup_id end)
@@ -45,17 +35,28 @@ function M.plan(backups, policy)
     reasons[b] = reasons[b] or {}
     table.insert(reasons[b], why)
   end
-  for i, b in ipairs(sorted) do
-    if i <= (policy.keep_last or 0) then keep(b, "last") end
+  local counted = {}
+  for _, b in ipairs(sorted) do
+    local t = backup_time(b.backup_id)
+    if not t then
+      keep(b, "undated") -- never delete what cannot be dated
+    elseif t > now then
+      keep(b, "future")
+    else
+      counted[#counted + 1] = b
+    end
     if b.locked then keep(b, "locked") end
+    if opts.protect and b.backup_id == opts.protect then keep(b, "current") end
+  end
+  for i, b in ipairs(counted) do
+    if i <= (policy.keep_last or 0) then keep(b, "last") end
   end
   for rule, format in pairs(period_formats) do
     local wanted, seen, count = policy[rule] or 0, {}, 0
-    for _, b in ipairs(sorted) do
+    for _, b in ipairs(counted) do
       if count >= wanted then break end
-      local t = backup_time(b.backup_id)
-      local period = t and os.date(format, t)
-      if period and not seen[period] then
+      local period = os.date(format, math.floor(backup_time(b.backup_id)))
+      if not seen[period] then
         seen[period] = true
         count = count + 1
         keep(b, rule)
@@ -79,7 +80,7 @@ function M.remove(handle, meta)
   return true
 end
 
--- retention.prune(job, { dry_run =, state =, log = fn }) -> removed, failures
+-- retention.prune(job, { dry_run =, state =, log = fn, protect = id }) -> removed, failures
 -- job must be resolved (storage credentials).  Each storage is pruned on
 -- its own: a policy counts the backups that storage holds.
 function M.prune(job, opts)
@@ -91,7 +92,15 @@ function M.prune(job, opts)
   for _, spec in ipairs(job.storage) do
     local list, problems = backups.list(job, spec.name)
     for _, p in ipairs(problems) do failures[#failures + 1] = p end
-    local _, drop = M.plan(list, job.retention)
+    local _, drop, reasons = M.plan(list, job.retention, { protect = opts.protect })
+    for _, meta in ipairs(list) do
+      for _, why in ipairs(reasons[meta] or {}) do
+        if why == "future" then
+          log("warning", ("backup %s on %s is dated after now (made while a clock was wrong?): kept, not counted")
+            :format(meta.backup_id, spec.name))
+        end
+      end
+    end
     local handle, err = #drop > 0 and not opts.dry_run and storage.open(spec)
     if #drop > 0 and not opts.dry_run and not handle then
       failures[#failures + 1] = err

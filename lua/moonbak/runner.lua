@@ -25,12 +25,19 @@ Context.__index = Context
 
 -- ctx:log(level, message): into the execution log, redacted, and to the
 -- console when the run is interactive.
+-- A log line the state database refused is still shown and kept in
+-- ctx.logs; the first such failure is reported once.
 function Context:log(level, message)
   message = self.redactor.redact(message)
   local entry = { time = state_mod.timestamp(), level = level, step = self.step, message = message }
   self.logs[#self.logs + 1] = entry
-  if self.state and self.execution then
-    self.state:add_log(self.execution.id, level, self.step, message)
+  if self.state and self.execution and not self.log_error then
+    local ok, err = pcall(self.state.add_log, self.state, self.execution.id, level, self.step, message)
+    if not ok then
+      self.log_error = self.state:explain(err, ("the log of execution %d could not be recorded")
+        :format(self.execution.id))
+      self:log("error", self.log_error)
+    end
   end
   if self.on_log then self.on_log(entry) end
 end
@@ -95,9 +102,20 @@ local function resolve_steps(job)
   return list, { name = "completion", fn = completion }
 end
 
+-- What a step raised, as a message: error("text"), error({ message = }),
+-- or anything else said plainly instead of "table: 0x...".
+local function error_message(err)
+  if type(err) == "string" then return err end
+  local mt = getmetatable(err)
+  if mt and mt.__tostring then return tostring(err) end
+  if type(err) == "table" and type(err.message) == "string" then return err.message end
+  if type(err) == "number" or type(err) == "boolean" then return ("error %s"):format(tostring(err)) end
+  return ("a step raised a %s value instead of a message (use error(\"what went wrong\"))"):format(type(err))
+end
+
 local function traceback(err)
-  if type(err) ~= "string" then err = tostring(err) end
-  return { message = err, traceback = debug.traceback(err, 2) }
+  local message = error_message(err)
+  return { message = message, traceback = debug.traceback(message, 2) }
 end
 
 local function run_step(ctx, step)
@@ -116,17 +134,83 @@ local function run_step(ctx, step)
   return ok
 end
 
+-- A step that calls os.exit would end the process with status 0, the
+-- execution left "running" and the dump tool behind: inside a run, os.exit
+-- raises instead, so the run fails and completion cleans up.
+local function forbid_exit(ctx)
+  local real_exit = os.exit
+  os.exit = function()
+    error(("os.exit called in step %s: a step cannot end the process (raise an error to fail the run)")
+      :format(ctx.step or "?"), 2)
+  end
+  return function() os.exit = real_exit end
+end
+
+-- One run of a job at a time on one state: the job's lock, or nil and a
+-- message naming the run that holds it.
+local function lock_job(job, state)
+  local lock, err, holder = state:lock_job(job.name)
+  if lock then return lock end
+  if holder then
+    local running = state:running_execution(job.name)
+    if running then
+      return nil, ("job %s is already running: execution %d (pid %s, started %s)")
+        :format(job.name, running.id, tostring(running.pid), running.started_at)
+    end
+    return nil, ("job %s is already running (%s)"):format(job.name, holder ~= "" and holder or "starting")
+  end
+  return nil, ("job %s: %s"):format(job.name, err)
+end
+
+local function start(ctx)
+  local st = ctx.state
+  if not st then
+    ctx.execution = { id = 0, started_at = state_mod.timestamp() }
+    return true
+  end
+  local lock, err = lock_job(ctx.job, st)
+  if not lock then return nil, err end
+  ctx.lock = lock
+  local ok, serr = pcall(function()
+    st:remember_job(ctx.job)
+    ctx.execution = st:start_execution(ctx.job.name, ctx.trigger)
+  end)
+  if not ok then
+    lock:release()
+    return nil, st:explain(serr, "the execution could not be recorded")
+  end
+  lock:update(("pid %d, execution %d, started %s\n"):format(sys.pid(), ctx.execution.id,
+                                                          ctx.execution.started_at))
+  return true
+end
+
+-- Records the outcome; a state database that fails now must not hide that
+-- the backup itself is stored (the sidecars are written): the message says
+-- which record is missing.
+local function record_outcome(ctx)
+  if not ctx.state then return end
+  local ok, err = pcall(ctx.state.finish_execution, ctx.state, ctx.execution.id, ctx.status,
+                        ctx.status_message or ctx.error, ctx.metadata)
+  if not ok then
+    ctx.state_error = ctx.state:explain(err, ("the result of execution %d (%s) could not be recorded")
+      :format(ctx.execution.id, ctx.status))
+    ctx:log("error", ctx.state_error)
+  end
+end
+
 -- runner.run(job, { state =, trigger =, on_log =, progress = label }) -> ok, ctx
+-- A run refused before it started (the job is already running, the state
+-- database cannot record it) returns false with ctx.status = "refused".
 function M.run(job, opts)
   opts = opts or {}
   local ctx = new_context(job, opts)
-  if ctx.state then
-    ctx.state:remember_job(job)
-    ctx.execution = ctx.state:start_execution(job.name, ctx.trigger)
-  else
-    ctx.execution = { id = 0, started_at = state_mod.timestamp() }
+  local started, why = start(ctx)
+  if not started then
+    ctx.status, ctx.error = "refused", why
+    return false, ctx
   end
   ctx.started_at = ctx.execution.started_at
+  local allow_exit = forbid_exit(ctx)
   local steps, completion = resolve_steps(job)
   for _, step in ipairs(steps) do
     if not run_step(ctx, step) then break end
@@ -134,8 +218,10 @@ function M.run(job, opts)
   if not run_step(ctx, completion) then
     -- completion itself failed, perhaps before it recorded anything
     ctx.status = "failed"
-    if ctx.state then ctx.state:finish_execution(ctx.execution.id, "failed", ctx.error, ctx.metadata) end
   end
+  allow_exit()
+  record_outcome(ctx)
+  if ctx.lock then ctx.lock:release() end
   return ctx.status == "success", ctx
 end
 

@@ -4,6 +4,11 @@ local sqlite = require "moonbak.sqlite"
 local sys = require "moonbak.sys"
 local cjson = require "cjson"
 
+-- The start of process pid (boot id and start time), or nil.
+local function process_start(pid)
+  return sys.process_start_time and sys.process_start_time(pid) or nil
+end
+
 local M = {}
 local State = {}
 State.__index = State
@@ -30,6 +35,10 @@ local migrations = {
     PRIMARY KEY (job, backup_id, storage));
   CREATE TABLE secrets (
     name TEXT PRIMARY KEY, sealed BLOB NOT NULL, created_at TEXT, updated_at TEXT);
+  ]],
+  -- the pid alone cannot tell a live run from a dead one whose pid was reused
+  [[
+  ALTER TABLE executions ADD COLUMN pid_start TEXT;
   ]],
 }
 
@@ -59,20 +68,73 @@ local function migrate(db, path)
   end
 end
 
+-- The processes that hold a POSIX lock on path (or its -wal, -shm), from
+-- /proc/locks: SQLite's own locks, for "locked by pid N".
+local function lock_holders(path)
+  local inodes = {}
+  for _, p in ipairs { path, path .. "-wal", path .. "-shm" } do
+    local st = sys.stat(p)
+    if st and st.inode then inodes[st.inode] = true end
+  end
+  local f = io.open("/proc/locks", "r")
+  if not f then return {} end
+  local pids, seen = {}, {}
+  for line in f:lines() do
+    local pid, inode = line:match("^%d+:%s+%S+%s+%S+%s+%S+%s+(%d+)%s+%x+:%x+:(%d+)")
+    pid, inode = tonumber(pid), tonumber(inode)
+    if pid and inodes[inode] and pid ~= sys.pid() and not seen[pid] then
+      seen[pid] = true
+      pids[#pids + 1] = pid
+    end
+  end
+  f:close()
+  table.sort(pids)
+  return pids
+end
+
+-- A state database error as the operator needs it: what could not be
+-- done, the database's path, what went wrong and what to do about it.
+local function explain(path, err, what)
+  err = tostring(err):gsub("^state database: ", "")
+  local prefix = (what and what .. ": " or "") .. "state database " .. path
+  local lower = err:lower()
+  if lower:find("locked", 1, true) or lower:find("busy", 1, true) then
+    local pids = lock_holders(path)
+    local by = #pids > 0 and (" by pid " .. table.concat(pids, ", pid ")) or ""
+    return ("%s is locked%s and stayed locked past the busy timeout: try again when that process is done"):format(prefix, by)
+  elseif lower:find("full", 1, true) then
+    return ("%s: the disk is full (%s): free space on its file system"):format(prefix, err)
+  elseif lower:find("malformed", 1, true) or lower:find("not a database", 1, true) then
+    return ("%s is malformed (%s): move it aside (mv %s %s.bad); backups are still listed from the storages, and the next run creates a new state database")
+      :format(prefix, err, path, path)
+  elseif lower:find("readonly", 1, true) or lower:find("unable to open", 1, true) then
+    return ("%s cannot be written (%s): check the permissions of it and of %s"):format(prefix, err, path:match("^(.*)/") or ".")
+  end
+  return ("%s: %s"):format(prefix, err)
+end
+M.explain = explain
+
+function State:explain(err, what)
+  return explain(self.path, err, what)
+end
+
 -- state.open(dir) -> State | nil, message
 function M.open(dir)
+  if type(dir) ~= "string" or dir == "" then return nil, "state directory: empty path" end
   local ok, err = sys.mkdirs(dir, 448) -- 0700: it holds sealed secrets and logs
   if not ok then return nil, err end
   local path = dir .. "/moonbak.db"
+  -- created 0600 before SQLite opens it (its -wal and -shm take its mode)
+  if not sys.stat(path) then sys.create_private(path, "") end
   local db, derr = sqlite.open(path)
-  if not db then return nil, derr end
+  if not db then return nil, explain(path, derr, "cannot open") end
   local fine, merr = pcall(function()
     db:exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
     migrate(db, path)
   end)
   if not fine then
     db:close()
-    return nil, merr
+    return nil, explain(path, merr, "cannot open")
   end
   return setmetatable({ db = db, dir = dir, path = path }, State)
 end
@@ -83,10 +145,30 @@ function State:close()
 end
 State.__close = State.close
 
-function State:temp_dir()
-  local dir = self.dir .. "/tmp"
+-- A private temporary directory under the state directory; needs no
+-- database, so that restore works with a broken one.
+function M.temp_dir(state_dir)
+  local dir = state_dir .. "/tmp"
   assert(sys.mkdirs(dir, 448))
   return dir
+end
+
+function State:temp_dir()
+  return M.temp_dir(self.dir)
+end
+
+-- state:lock_job(name) -> lock | nil, message, holder: one run of a job at
+-- a time on this state (see moonbak.lock; the kernel drops it on death).
+function State:lock_job(name)
+  local dir = self.dir .. "/locks"
+  local ok, err = sys.mkdirs(dir, 448)
+  if not ok then return nil, err end
+  return require("moonbak.lock").acquire(("%s/%s.lock"):format(dir, name), ("pid %d\n"):format(sys.pid()))
+end
+
+function State:running_execution(job_name)
+  return self.db:query([[SELECT * FROM executions WHERE job = ? AND status = 'running'
+                         ORDER BY id DESC LIMIT 1]], job_name)[1]
 end
 
 function State:remember_job(job)
@@ -97,9 +179,10 @@ function State:remember_job(job)
 end
 
 function State:start_execution(job_name, trigger)
-  local _, id = self.db:run([[INSERT INTO executions (job, status, trigger, pid, host, started_at)
-                              VALUES (?, 'running', ?, ?, ?, ?)]],
-                            job_name, trigger or "manual", sys.pid(), sys.hostname(), M.timestamp())
+  local _, id = self.db:run([[INSERT INTO executions (job, status, trigger, pid, pid_start, host, started_at)
+                              VALUES (?, 'running', ?, ?, ?, ?, ?)]],
+                            job_name, trigger or "manual", sys.pid(), process_start(sys.pid()),
+                            sys.hostname(), M.timestamp())
   return self:execution(id)
 end
 
@@ -163,6 +246,13 @@ function State:master_key()
   if not path or path == "" then
     path = self.dir .. "/master.key"
     if not sys.stat(path) then
+      -- a new key would leave every sealed secret unreadable, and seal new
+      -- ones under a key the old ones do not share
+      local sealed = self.db:query("SELECT count(*) AS n FROM secrets")[1].n
+      if sealed > 0 then
+        error(("master key %s is missing, and %d secret%s in %s %s sealed under it: put the file back (or remove the secrets with moonbak secret rm)")
+          :format(path, sealed, sealed == 1 and "" or "s", self.path, sealed == 1 and "is" or "are"), 0)
+      end
       local hex = crypto.random(32):gsub(".", function(c) return ("%02x"):format(c:byte()) end)
       local ok, err = sys.create_private(path, hex .. "\n")
       if not ok and not sys.stat(path) then error(err, 0) end -- lost a race: fine
@@ -200,12 +290,20 @@ function State:remove_secret(name)
   return self.db:run("DELETE FROM secrets WHERE name = ?", name) > 0
 end
 
+-- Is the process that started execution e still running it?  A pid can be
+-- reused: the process's start time (and boot) must match too.
+local function still_running(e)
+  if not sys.process_alive(e.pid) then return false end
+  if e.pid_start == nil then return true end -- recorded before pid_start existed
+  return process_start(e.pid) == e.pid_start
+end
+
 -- Executions left "running" by a process that no longer exists.
 function State:mark_interrupted()
   local host = sys.hostname()
   local n = 0
-  for _, e in ipairs(self.db:query("SELECT id, pid FROM executions WHERE status = 'running' AND host = ?", host)) do
-    if not sys.process_alive(e.pid) then
+  for _, e in ipairs(self.db:query("SELECT id, pid, pid_start FROM executions WHERE status = 'running' AND host = ?", host)) do
+    if not still_running(e) then
       self:finish_execution(e.id, "interrupted", "the process running it ended unexpectedly")
       n = n + 1
     end

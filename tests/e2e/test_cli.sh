@@ -88,7 +88,7 @@ check "...and the execution is recorded as failed, not left running" \
 
 mb restore "$jobs/app.lua" --output "$T/x.db" --jobs "$jobs"
 check "restore without a backup id restores the newest" \
-    bash -c "[ $? -eq 0 -a -s '$T/x.db' ] && grep -q \"restored backup \$(ls '$T/backups/app' | sort | tail -n 1 | cut -c1-16) \" '$T/out'"
+    bash -c "[ $? -eq 0 -a -s '$T/x.db' ] && grep -q \"restored backup \$(ls '$T/backups/app' | sort | tail -n 1 | grep -o '^[0-9]*T[0-9.]*Z-[0-9a-f]*') \" '$T/out'"
 mb restore "$jobs/app.lua" --output "$T/x.db"
 check "restore refuses to overwrite an existing file without --force" [ $? -eq 1 ]
 mb restore "$jobs/app.lua" 19990101T000000Z --output "$T/y.db"

@@ -83,7 +83,7 @@ head -c $((12 * 1024 * 1024)) /dev/urandom > "$T/big.bin"
 job big "{ type = \"file\", path = \"$T/big.bin\" }"
 mb run "$T/big.lua"; status=$?
 check "a 12 MiB backup to S3 succeeds (exit $status)" [ $status -eq 0 ]
-id=$(sed -n 's/.*backup \([0-9TZ]*\).*/\1/p' "$T/out")
+id=$(sed -n 's/.*backup \([0-9TZ.a-f-]*\).*/\1/p' "$T/out")
 check "it went up as a multipart upload of 3 parts of 5 MiB at most" [ "$(parts_in_trace "big/$id")" -eq 3 ]
 mb backups "$T/big.lua" --json
 check "backups lists it from the sidecar in the bucket" json "$T/out" \

@@ -35,7 +35,7 @@ for journal in wal delete; do
     touch "$T/stop"; wait $writer
     check "[$journal] backup succeeds while another process writes (exit $status)" [ $status -eq 0 ]
     check "[$journal] the writer kept committing during the backup (row $before, then $during)" [ "$during" -gt "$before" ]
-    id=$(sed -n 's/.*backup \([0-9TZ]*\).*/\1/p' "$T/out")
+    id=$(sed -n 's/.*backup \([0-9TZ.a-f-]*\).*/\1/p' "$T/out")
     rm -f "$T/restored.db"
     mb restore "$T/live.lua" "$id" --output "$T/restored.db"
     check "[$journal] restore of backup $id succeeds" [ $? -eq 0 ]
@@ -44,11 +44,10 @@ for journal in wal delete; do
     missing=$(sqlite3 "$T/restored.db" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $before)
                                         SELECT count(*) FROM n WHERE i NOT IN (SELECT id FROM events)")
     check "[$journal] every row committed before the backup began is restored (ids 1..$before, $missing missing)" [ "$missing" = 0 ]
-    sleep 1 # the next backup gets an id of its own
 done
 
 mb backups "$T/live.lua"
-check "backups lists both backups from the sidecars" [ "$(grep -c '^2[0-9]*T[0-9]*Z' "$T/out")" -eq 2 ]
+check "backups lists both backups from the sidecars" [ "$(grep -c '^2[0-9]*T[0-9.]*Z' "$T/out")" -eq 2 ]
 mb backups "$T/live.lua" --json
 check "backups --json is valid JSON with both checksums" json "$T/out" "assert(#t == 2 and #t[1].sha256 == 64 and #t[1].plain_sha256 == 64)"
 

@@ -70,4 +70,39 @@ T.test("the newest backup is kept by every positive rule", function()
   end
 end)
 
+T.test("new backup ids (milliseconds and a random suffix) read as UTC times", function()
+  local artifact = require "moonbak.artifact"
+  T.eq(retention.backup_time("20261129T030405.250Z-a1b2c3"), retention.backup_time("20261129T030405Z") + 0.25)
+  T.eq(retention.backup_time("20261129T030405.250Z"), nil, "no suffix: not an id")
+  T.eq(retention.backup_time("20261329T030405Z"), nil, "month 13")
+  T.eq(retention.backup_time(20261129), nil, "a number")
+  local t = retention.backup_time("20261129T030405Z") + 0.5
+  local a, b = artifact.backup_id(t), artifact.backup_id(t)
+  T.matches(a, "^20261129T030405%.500Z%-%x%x%x%x%x%x$", "format")
+  assert(a ~= b, "two ids made in the same millisecond differ: " .. a)
+  T.eq(artifact.id_of_name("shop/" .. a .. ".sql.zst"), a, "id from a file name")
+  T.eq(artifact.id_of_name("shop/20261129T030405Z.sql.zst.meta.json"), "20261129T030405Z", "old id from a name")
+end)
+
+T.test("a backup dated in the future is kept and does not count as the newest", function()
+  local list = history(5, 24)
+  local now = retention.backup_time("20261129T040000Z")
+  table.insert(list, { backup_id = "20990101T000000Z" })
+  local keep, drop, reasons = retention.plan(list, { keep_last = 1 }, { now = now })
+  T.eq(ids(keep), "20990101T000000Z,20261129T030000Z")
+  T.eq(reasons[keep[1]][1], "future")
+  T.eq(#drop, 4)
+end)
+
+T.test("the backup of the run applying the policy is never removed", function()
+  local list = history(5, 24)
+  local now = retention.backup_time("20261129T040000Z")
+  -- its id sorts below another one (a clock that went back)
+  local current = { backup_id = "20261127T030000.000Z-abcdef" }
+  table.insert(list, current)
+  local keep, _, reasons = retention.plan(list, { keep_last = 1 }, { now = now, protect = current.backup_id })
+  T.eq(#keep, 2, "kept: " .. ids(keep))
+  T.eq(reasons[current][1], "current")
+end)
+
 return T.done()

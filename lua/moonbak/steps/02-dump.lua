@@ -7,19 +7,6 @@ local storage = require "moonbak.storage"
 local stream = require "moonbak.stream"
 local sys = require "moonbak.sys"
 
--- Two runs of one job within a second would share a backup id: wait.
-local function claim_backup_id(ctx)
-  local t = sys.now()
-  local id = artifact.backup_id(t)
-  while ctx.state and #ctx.state.db:query("SELECT 1 FROM catalog WHERE job = ? AND backup_id = ?",
-                                          ctx.job.name, id) > 0 do
-    sys.sleep(math.ceil(t) - t + 0.01)
-    t = sys.now()
-    id = artifact.backup_id(t)
-  end
-  return id
-end
-
 local function spool(ctx, dump_stream)
   local dir = ctx.state and ctx.state:temp_dir() or (os.getenv("TMPDIR") or "/tmp")
   ctx.temp_file = ("%s/%s-%s.%s"):format(dir, ctx.job.name, ctx.backup_id, artifact.extension(ctx.job))
@@ -39,7 +26,7 @@ end
 
 return function(ctx)
   local job = ctx.job
-  ctx.backup_id = claim_backup_id(ctx)
+  ctx.backup_id = artifact.backup_id(sys.now())
   ctx.artifact_path = artifact.path(job, ctx.backup_id)
   local src, err = source.open(ctx:source_spec())
   if not src then error(err, 0) end

@@ -70,11 +70,17 @@ local function write_sidecar(ctx, st, sink)
   end
   ctx.artifacts[st.name] = { path = ctx.artifact_path, size = sink.bytes, sha256 = meta.sha256 }
   if ctx.state then
-    ctx.state:add_to_catalog {
+    -- the storage is the truth: a catalog that cannot take the entry is a
+    -- warning, the backup is stored and listed from its sidecar
+    local ok, cerr = pcall(ctx.state.add_to_catalog, ctx.state, {
       job = ctx.job.name, backup_id = ctx.backup_id, storage = st.name, path = ctx.artifact_path,
       size = sink.bytes, logical_size = meta.logical_size, sha256 = meta.sha256,
       plain_sha256 = meta.plain_sha256, execution_id = ctx.execution.id, created_at = meta.finished_at,
-    }
+    })
+    if not ok then
+      ctx:log("warning", ctx.state:explain(cerr, ("the catalog entry of backup %s on %s could not be recorded (the backup is stored)")
+        :format(ctx.backup_id, st.name)))
+    end
   end
   return true
 end

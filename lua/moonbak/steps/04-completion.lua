@@ -23,7 +23,8 @@ end
 local function apply_retention(ctx)
   if ctx.status ~= "success" or not ctx.job.retention then return end
   local removed, failures = require("moonbak.retention").prune(ctx.resolved, {
-    state = ctx.state, log = function(level, message) ctx:log(level, message) end })
+    state = ctx.state, protect = ctx.backup_id,
+    log = function(level, message) ctx:log(level, message) end })
   ctx.metadata.pruned = #removed
   for _, f in ipairs(failures) do ctx:log("warning", "retention: " .. f) end
 end
@@ -34,8 +35,6 @@ return function(ctx)
   -- the backup is stored whatever pruning does: an error there is a warning
   local ok, err = pcall(apply_retention, ctx)
   if not ok then ctx:log("warning", "retention: " .. tostring(err)) end
-  if ctx.state then
-    ctx.state:finish_execution(ctx.execution.id, ctx.status, ctx.status_message, ctx.metadata)
-  end
+  -- the runner records the outcome once completion is done
   ctx:log(ctx.status == "success" and "info" or "error", ("finished: %s"):format(ctx.status))
 end
