@@ -3,10 +3,11 @@
  * text, read as moonbak reads it, in a Lua state made as src/main.c makes
  * it (fuzz_lua.h).
  *
- * With require("moonbak.backups").decode_sidecar(text, where) present, that
- * is the reader: it must answer a sidecar that names its job and backup and
- * carries both checksums as 64 hex digits, or nil and a message; raising is
- * a finding.  Without it (older trees), the input goes through what reads
+ * With require("moonbak.backups").decode_sidecar(text, where [, job])
+ * present, that is the reader: it must answer a sidecar that names its job
+ * and backup and carries both checksums as 64 hex digits, or nil and a
+ * message; raising is a finding.  A sidecar it accepts must be accepted for
+ * its own job and refused for any other.  Without it (older trees), the input goes through what reads
  * sidecars there, cjson.safe.decode, which must answer a value or nil and a
  * message, never raise. */
 #include "fuzz_lua.h"
@@ -29,8 +30,21 @@ static const char driver[] =
     "    error('accepted without both checksums', 0)\n"
     "  end\n"
     "end\n"
+    "local where = 'fuzz: sidecar job/20261202T022238Z.sql.zst.meta.json'\n"
     "return function(text)\n"
-    "  if decode then return check(decode(text, 'fuzz/job/20261202T022238Z.sql.zst.meta.json')) end\n"
+    "  if decode then\n"
+    "    local meta, err = decode(text, where)\n"
+    "    check(meta, err)\n"
+    "    if meta then\n"
+    "      -- the job the listing asks for decides, and only it\n"
+    "      check(decode(text, where, meta.job))\n"
+    "      if decode(text, where, meta.job) == nil then error('refused for its own job', 0) end\n"
+    "      if decode(text, where, meta.job .. '-other') ~= nil then\n"
+    "        error('accepted for another job', 0)\n"
+    "      end\n"
+    "    end\n"
+    "    return\n"
+    "  end\n"
     "  local value, err = cjson.decode(text)\n"
     "  if value == nil and (type(err) ~= 'string' or err == '') then\n"
     "    error('cjson.safe.decode failed without a message', 0)\n"
