@@ -22,7 +22,7 @@ static const char driver[] =
     "    return\n"
     "  end\n"
     "  if type(meta) ~= 'table' then error('a sidecar that is a ' .. type(meta), 0) end\n"
-    "  if type(meta.job) ~= 'string' or meta.job == '' then error('accepted without a job', 0) end\n"
+    "  if type(meta.job) ~= 'string' then error('accepted without a job', 0) end\n"
     "  if type(meta.backup_id) ~= 'string' or meta.backup_id == '' then\n"
     "    error('accepted without a backup id', 0)\n"
     "  end\n"
