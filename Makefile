@@ -15,8 +15,15 @@ LUA_SRC  := $(shell find lua -name '*.lua' | LC_ALL=C sort)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Fuzz harnesses (tests/fuzz/fuzz_NAME.c); the suite replays their corpus and
+# regressions through build/tests/test_fuzz_NAME (see `make fuzz`).
+FUZZ_NAMES  := age sidecar webdav s3 job
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/test_fuzz_%)
+# Harnesses include the file whose static parser they reach.
+FUZZ_DEPS   := $(wildcard tests/fuzz/*.h src/*.h) src/main.c adapters/storage/webdav.c \
+               adapters/storage/s3.c
 
-.PHONY: all deps demo check asan test test-fast unit bench bench-memory clean
+.PHONY: all deps demo check asan test test-fast unit fuzz bench bench-memory clean
 
 all: $(BIN)
 
@@ -43,7 +50,20 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ)
 	@echo "  TEST    $@"
 	@$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(WARN) -o $@ $^ $(LDLIBS)
 
-unit: $(UNIT_BIN)
+# Everything but main.o, for programs that link only what they use (an
+# archive member is linked only when needed, so a harness may define a
+# symbol of its own, such as the adapter it includes).
+$(BUILD)/libmoonbak.a: $(CORE_OBJ) $(BUILD)/lua_bundle.o
+	@echo "  AR      $@"
+	@rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_DEPS) $(BUILD)/libmoonbak.a
+	@mkdir -p $(dir $@)
+	@echo "  TEST    $@"
+	@$(CC) $(CPPFLAGS) -DFUZZ_NAME='"$*"' $(CFLAGS) $(WARN) -o $@ tests/fuzz/fuzz_$*.c \
+	    tests/fuzz/replay.c $(BUILD)/libmoonbak.a $(LDLIBS)
+
+unit: $(UNIT_BIN) $(FUZZ_REPLAY)
 
 # Installs what is missing (as root), once; idempotent.
 deps:
@@ -62,16 +82,36 @@ asan:
 
 # One run of the whole suite, on the plain build and on the sanitizer build,
 # ending with a single "N passed, N failed" line.
-test: $(BIN) $(UNIT_BIN) asan
+test: $(BIN) $(UNIT_BIN) $(FUZZ_REPLAY) asan
 	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh $(BUILD) ./$(BIN) build-asan build-asan/moonbak
 
 # The plain build only, for a quick run while developing.
-test-fast: $(BIN) $(UNIT_BIN)
+test-fast: $(BIN) $(UNIT_BIN) $(FUZZ_REPLAY)
 	@tests/run.sh $(BUILD) ./$(BIN)
 
 check:
 	@scripts/install-deps.sh --test
 	@$(MAKE) --no-print-directory test
+
+# libFuzzer (clang): each harness of FUZZ_NAMES (or FUZZ=name) runs for
+# FUZZ_SECONDS from its seeds and what earlier runs found (build-fuzz/corpus);
+# a crash stops it, and its input is left in build-fuzz/crashes/NAME/.
+FUZZ_SECONDS ?= 60
+FUZZ         ?= $(FUZZ_NAMES)
+FUZZ_CFLAGS  := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+                -fno-sanitize-recover=all
+
+fuzz:
+	@scripts/install-deps.sh --fuzz
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CFLAGS="$(FUZZ_CFLAGS)" \
+	    $(FUZZ:%=build-fuzz/fuzz/fuzz_%)
+	@for n in $(FUZZ); do scripts/fuzz.sh $$n $(FUZZ_SECONDS) || exit 1; done
+
+build-fuzz/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS) build-fuzz/libmoonbak.a
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -fsanitize=fuzzer -o $@ tests/fuzz/fuzz_$*.c \
+	    build-fuzz/libmoonbak.a $(LDLIBS)
 
 # Benchmarks: moonbak beside the standard tools, same input, ratios printed.
 bench: deps all
@@ -82,4 +122,4 @@ bench-memory: deps all
 	@bench/run.sh ./$(BIN) --memory
 
 clean:
-	rm -rf build build-asan $(BIN)
+	rm -rf build build-asan build-fuzz $(BIN)

@@ -1,6 +1,7 @@
 #!/bin/sh
-# install-deps.sh [--test] — installs the Debian packages moonbak needs to
-# build and run (and, with --test, to run its test suite).  Idempotent:
+# install-deps.sh [--test|--fuzz] — installs the Debian packages moonbak
+# needs to build and run (and, with --test, to run its test suite; with
+# --fuzz, to build the libFuzzer harnesses of `make fuzz`).  Idempotent:
 # installs only what is missing, and only when run as root.
 set -eu
 
@@ -13,11 +14,14 @@ runtime="sqlite3 zstd age"
 test_only="postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
            openssh-server vsftpd nginx libnginx-mod-http-dav-ext
            nodejs npm python3-botocore awscli curl"
+# libFuzzer and the sanitizer runtimes come with Debian's clang
+fuzz_only="clang libclang-rt-14-dev"
 # A Node.js that brings its own npm (NodeSource's) conflicts with Debian's npm package.
 command -v npm >/dev/null && test_only=$(echo "$test_only" | sed 's/ npm / /')
 
 packages="$build $runtime"
 [ "${1:-}" = "--test" ] && packages="$packages $test_only"
+[ "${1:-}" = "--fuzz" ] && packages="$packages $fuzz_only"
 
 missing=""
 for p in $packages; do

@@ -364,18 +364,27 @@ static int tag_is(const char *tag, size_t len, const char *local)
     return len == strlen(local) && strncmp(tag, local, len) == 0;
 }
 
+/* A cut or garbled answer fails the listing: a partial one would make its
+ * missing entries look deleted. */
+static int dav_malformed(const char *why, struct mb_error *err)
+{
+    mb_error_set(err, "webdav: malformed PROPFIND answer (%s)", why);
+    return -1;
+}
+
 /* Walks the tags of a multistatus body; calls dav_emit at each </response>. */
 static int dav_parse(const char *xml, const struct dav_listing *l, struct mb_error *err)
 {
     struct dav_response cur = { 0 };
     for (const char *p = strchr(xml, '<'); p; p = strchr(p, '<')) {
         if (strncmp(p, "<!--", 4) == 0) {
-            p = strstr(p, "-->");
+            if (!(p = strstr(p + 4, "-->")))
+                return dav_malformed("a comment that never ends", err);
             continue;
         }
         const char *end = strchr(p, '>');
         if (!end)
-            break;
+            return dav_malformed("a tag that never ends", err);
         int closing = p[1] == '/';
         const char *tag = p + 1 + closing;
         size_t tag_len = strcspn(tag, " \t\r\n/>");
