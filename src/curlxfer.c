@@ -1090,15 +1090,15 @@ int mb_parse_ls_line(char *line, char **name, uint64_t *size)
     return 1;
 }
 
-int mb_list_ls_body(char *body, const char *prefix, mb_list_fn each, void *ud,
+int mb_list_ls_body(char *body, const char *prefix, int hidden, mb_list_fn each, void *ud,
                     struct mb_error *err)
 {
     char *save = NULL;
     for (char *line = strtok_r(body, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char *name;
         uint64_t size;
-        if (!mb_parse_ls_line(line, &name, &size) || name[0] == '.')
-            continue; /* "." and "..", and uploads in progress */
+        if (!mb_parse_ls_line(line, &name, &size) || (name[0] == '.') != hidden)
+            continue; /* hidden: uploads in progress (or not ours) */
         char *full = mb_strdup_printf("%s%s", prefix, name);
         int rc = full ? each(ud, full, size, err) : -1;
         if (!full)

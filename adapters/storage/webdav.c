@@ -327,6 +327,7 @@ static char *dav_entry_name(const char *href, size_t len)
 
 struct dav_listing {
     const char *prefix;
+    int hidden; /* only the names that begin with '.' (else only the others) */
     mb_list_fn each;
     void *ud;
 };
@@ -341,7 +342,7 @@ static int dav_emit(const struct dav_listing *l, const struct dav_response *r, s
         return -1;
     }
     int rc = 0;
-    if (name[0] && name[0] != '.' && !strchr(name, '/')) { /* hidden: uploads in progress */
+    if (name[0] && (name[0] == '.') == l->hidden && !strchr(name, '/')) { /* hidden: uploads in progress */
         uint64_t size = r->length ? strtoull(r->length, NULL, 10) : 0;
         char *full = mb_strdup_printf("%s%s", l->prefix, name);
         rc = full ? l->each(l->ud, full, size, err) : -1;
@@ -404,10 +405,9 @@ static int dav_parse(const char *xml, const struct dav_listing *l, struct mb_err
     return 0;
 }
 
-static int webdav_list(void *storage, const char *prefix, mb_list_fn each, void *ud,
-                       struct mb_error *err)
+static int webdav_scan(struct webdav_storage *s, const char *prefix, int hidden, mb_list_fn each,
+                       void *ud, struct mb_error *err)
 {
-    struct webdav_storage *s = storage;
     size_t n = strlen(prefix);
     char *dir = n && prefix[n - 1] != '/' ? mb_strdup_printf("%s/", prefix) : strdup(prefix);
     if (!dir || (*prefix && check_name(s, prefix, err) != 0)) {
@@ -419,7 +419,7 @@ static int webdav_list(void *storage, const char *prefix, mb_list_fn each, void 
     struct mb_curl_req *r = webdav_propfind(s, dir, "Depth: 1", err);
     int rc = -1;
     if (r && mb_curl_req_perform(r, s->conf.retries) == 0 && r->status == 207) {
-        struct dav_listing l = { prefix, each, ud };
+        struct dav_listing l = { prefix, hidden, each, ud };
         rc = r->body ? dav_parse(r->body, &l, err) : 0;
         mb_curl_req_free(r);
     } else if (r && r->status == 404) {
@@ -435,12 +435,37 @@ static int webdav_list(void *storage, const char *prefix, mb_list_fn each, void 
     return rc;
 }
 
+static int webdav_list(void *storage, const char *prefix, mb_list_fn each, void *ud,
+                       struct mb_error *err)
+{
+    return webdav_scan(storage, prefix, 0, each, ud, err);
+}
+
+/* The temporary names of PUTs that were never moved into place. */
+static int webdav_list_incomplete(void *storage, const char *prefix, mb_incomplete_fn each,
+                                  void *ud, struct mb_error *err)
+{
+    struct mb_temp_names t = { each, ud };
+    return webdav_scan(storage, prefix, 1, mb_temp_names_each, &t, err);
+}
+
 static int webdav_remove(void *storage, const char *name, struct mb_error *err)
 {
     struct webdav_storage *s = storage;
     if (check_name(s, name, err) != 0)
         return -1;
     return webdav_simple(s, "DELETE", name, NULL, s->conf.retries, err);
+}
+
+static int webdav_remove_incomplete(void *storage, const char *artifact, const char *upload,
+                                    struct mb_error *err)
+{
+    struct webdav_storage *s = storage;
+    if (!mb_temp_name_is_for(upload, artifact)) {
+        mb_error_set(err, "webdav %s: %s is not a temporary file of %s", s->where, upload, artifact);
+        return -1;
+    }
+    return webdav_remove(storage, upload, err);
 }
 
 const struct mb_storage_ops mb_storage_webdav = {
@@ -453,4 +478,6 @@ const struct mb_storage_ops mb_storage_webdav = {
     .open_read = webdav_open_read,
     .list = webdav_list,
     .remove = webdav_remove,
+    .list_incomplete = webdav_list_incomplete,
+    .remove_incomplete = webdav_remove_incomplete,
 };
