@@ -93,14 +93,16 @@ struct mb_reader *mb_file_reader_open(const char *path, struct mb_error *err);
 struct mb_reader *mb_file_reader_open_regular(const char *path, struct mb_error *err);
 
 /* Temporary names, as the file writer and the remote storages make them:
- * "dir/.NAME.partial-XXXXXX" while dir/NAME is written.  The NAME a hidden
- * base name was written for (malloc'd), or NULL when base is no such name. */
+ * "dir/.NAME.partial-XXXXXX" while dir/NAME is written (WebDAV, whose
+ * servers may never list hidden names: "dir/NAME.partial-XXXXXX"; no
+ * artifact or sidecar name ends so).  The NAME a base name was written for
+ * (malloc'd), or NULL when base is no such name. */
 char *mb_temp_name_target(const char *base);
-/* 1 when upload ("dir/.NAME.partial-XXXXXX") is a temporary name of
- * artifact ("dir/NAME"). */
+/* 1 when upload ("dir/.NAME.partial-XXXXXX", "dir/NAME.partial-XXXXXX")
+ * is a temporary name of artifact ("dir/NAME"). */
 int mb_temp_name_is_for(const char *upload, const char *artifact);
-/* An mb_list_fn over the hidden names of a listing: calls each() with the
- * artifact and the name of every temporary name among them. */
+/* An mb_list_fn over names of a listing: calls each() with the artifact
+ * and the name of every temporary name among them. */
 struct mb_temp_names {
     mb_incomplete_fn each;
     void *ud;

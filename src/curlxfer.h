@@ -187,7 +187,9 @@ int mb_parse_ls_line(char *line, char **name, uint64_t *size);
 int mb_list_ls_body(char *body, const char *prefix, int hidden, mb_list_fn each, void *ud,
                     struct mb_error *err);
 
-/* A temporary name next to name: "dir/.base.partial-XXXXXX". */
-char *mb_remote_temp_name(const char *name);
+/* A temporary name next to name: "dir/.base.partial-XXXXXX", or without
+ * hidden "dir/base.partial-XXXXXX" (for servers that never list hidden
+ * names, which would hide the leftovers of killed uploads for good). */
+char *mb_remote_temp_name(const char *name, int hidden);
 
 #endif

@@ -231,8 +231,8 @@ struct mb_reader *mb_file_reader_open_regular(const char *path, struct mb_error 
 
 char *mb_temp_name_target(const char *base)
 {
-    size_t n = strlen(base), mark = strlen(TEMP_MARK);
-    if (base[0] != '.' || n < 1 + 1 + mark + TEMP_SUFFIX_LEN)
+    size_t hidden = base[0] == '.', n = strlen(base), mark = strlen(TEMP_MARK);
+    if (n < hidden + 1 + mark + TEMP_SUFFIX_LEN)
         return NULL;
     const char *suffix = base + n - TEMP_SUFFIX_LEN;
     if (strncmp(suffix - mark, TEMP_MARK, mark) != 0)
@@ -240,7 +240,7 @@ char *mb_temp_name_target(const char *base)
     for (const char *p = suffix; *p; p++)
         if (!isalnum((unsigned char)*p))
             return NULL;
-    return mb_strdup_printf("%.*s", (int)(suffix - mark - base - 1), base + 1);
+    return mb_strdup_printf("%.*s", (int)(suffix - mark - base - hidden), base + hidden);
 }
 
 /* Splits at the last '/': the directory's length (with its '/') and the base. */

@@ -147,7 +147,7 @@ struct mb_writer *mb_remotefs_open_write(void *storage, const char *name, struct
 {
     struct mb_remotefs *fs = storage;
     char *path = mb_remotefs_path(fs, name, err);
-    char *temp = path ? mb_remote_temp_name(path) : NULL;
+    char *temp = path ? mb_remote_temp_name(path, 1) : NULL;
     char *label = temp ? mb_strdup_printf("%s %s: %s", fs->ops->kind, fs->where, path) : NULL;
     struct mb_curl_req *r = label ? fs->ops->request(fs, temp, err) : NULL;
     struct mb_writer *w = NULL;

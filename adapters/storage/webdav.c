@@ -264,7 +264,7 @@ static struct mb_writer *webdav_open_write(void *storage, const char *name, stru
     struct webdav_storage *s = storage;
     if (check_name(s, name, err) != 0 || webdav_make_parents(s, name, err) != 0)
         return NULL;
-    char *temp = mb_remote_temp_name(name);
+    char *temp = mb_remote_temp_name(name, 0); /* nginx's PROPFIND never lists hidden names */
     char *label = temp ? mb_strdup_printf("webdav %s: %s", s->where, name) : NULL;
     struct mb_curl_req *r = label ? webdav_request(s, temp, NULL, err) : NULL;
     struct mb_writer *w = NULL;
@@ -327,7 +327,8 @@ static char *dav_entry_name(const char *href, size_t len)
 
 struct dav_listing {
     const char *prefix;
-    int hidden; /* only the names that begin with '.' (else only the others) */
+    int incomplete; /* every name (the caller keeps the temporary ones); else
+                       neither hidden names nor temporary ones */
     mb_list_fn each;
     void *ud;
 };
@@ -342,7 +343,10 @@ static int dav_emit(const struct dav_listing *l, const struct dav_response *r, s
         return -1;
     }
     int rc = 0;
-    if (name[0] && (name[0] == '.') == l->hidden && !strchr(name, '/')) { /* hidden: uploads in progress */
+    char *target = l->incomplete ? NULL : mb_temp_name_target(name);
+    int listed = l->incomplete || (name[0] != '.' && !target); /* not an upload in progress */
+    free(target);
+    if (name[0] && listed && !strchr(name, '/')) {
         uint64_t size = r->length ? strtoull(r->length, NULL, 10) : 0;
         char *full = mb_strdup_printf("%s%s", l->prefix, name);
         rc = full ? l->each(l->ud, full, size, err) : -1;
@@ -405,7 +409,7 @@ static int dav_parse(const char *xml, const struct dav_listing *l, struct mb_err
     return 0;
 }
 
-static int webdav_scan(struct webdav_storage *s, const char *prefix, int hidden, mb_list_fn each,
+static int webdav_scan(struct webdav_storage *s, const char *prefix, int incomplete, mb_list_fn each,
                        void *ud, struct mb_error *err)
 {
     size_t n = strlen(prefix);
@@ -419,7 +423,7 @@ static int webdav_scan(struct webdav_storage *s, const char *prefix, int hidden,
     struct mb_curl_req *r = webdav_propfind(s, dir, "Depth: 1", err);
     int rc = -1;
     if (r && mb_curl_req_perform(r, s->conf.retries) == 0 && r->status == 207) {
-        struct dav_listing l = { prefix, hidden, each, ud };
+        struct dav_listing l = { prefix, incomplete, each, ud };
         rc = r->body ? dav_parse(r->body, &l, err) : 0;
         mb_curl_req_free(r);
     } else if (r && r->status == 404) {
@@ -441,7 +445,8 @@ static int webdav_list(void *storage, const char *prefix, mb_list_fn each, void 
     return webdav_scan(storage, prefix, 0, each, ud, err);
 }
 
-/* The temporary names of PUTs that were never moved into place. */
+/* The temporary names of PUTs that were never moved into place (hidden
+ * ones too, for the servers that list them: older versions made those). */
 static int webdav_list_incomplete(void *storage, const char *prefix, mb_incomplete_fn each,
                                   void *ud, struct mb_error *err)
 {

@@ -53,14 +53,21 @@ static void test_ls_body(void)
 
 static void test_temp_names(void)
 {
-    char *made = mb_remote_temp_name("job/20200101T000000Z.out");
+    char *made = mb_remote_temp_name("job/20200101T000000Z.out", 1);
     CHECK(made && mb_temp_name_is_for(made, "job/20200101T000000Z.out"),
           "a temporary name made for an artifact is recognised as its (%s)", made);
+    free(made);
+    made = mb_remote_temp_name("job/20200101T000000Z.out", 0);
+    CHECK(made && strncmp(made, "job/2", 5) == 0 && mb_temp_name_is_for(made, "job/20200101T000000Z.out"),
+          "and one that is not hidden too (%s)", made);
     free(made);
     char *target = mb_temp_name_target(".a.b.partial-Ab12Z9");
     CHECK(target && strcmp(target, "a.b") == 0, "the target of .a.b.partial-Ab12Z9 is a.b");
     free(target);
-    const char *not_ours[] = { "a.partial-abc123", ".partial-abc123", "..partial-abc123",
+    target = mb_temp_name_target("a.partial-abc123");
+    CHECK(target && strcmp(target, "a") == 0, "the target of a.partial-abc123 is a");
+    free(target);
+    const char *not_ours[] = { ".partial-abc123", "partial-abc123", "..partial-abc123",
                                ".a.partial-abc12", ".a.partial-abc1234", ".a.partial-abc_12",
                                ".a.partiel-abc123", NULL };
     for (const char *const *p = not_ours; *p; p++) {
