@@ -131,7 +131,7 @@ leftovers_swept() {
     echo '{"job":"lo-'"$label"'","backup_id":"20190101T000000Z"}' > 20190101T000000Z.out.zst.meta.json
     echo busy > "${dot}20990101T000000Z.out.zst.partial-def456"
     echo mine > notes.txt
-    chown "$owner" ./*2*partial* 2* notes.txt
+    chown "$owner" "$dot"2*partial* 2* notes.txt
     cd - >/dev/null || return 1
     mb run "$job"
     check "[$label] a run with leftovers of killed runs on the storage succeeds (exit $?; $(tail -n 1 "$T/err"))"         [ $? -eq 0 ]
