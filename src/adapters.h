@@ -42,9 +42,15 @@ char *mb_quote_identifier(const char *name, char quote);
 /* Drops trailing newlines and spaces (a tool's one-line answer). */
 void mb_chomp(char *s);
 
-#define MB_STORAGE_OPS_VERSION 1
+/* Version 2 added list_incomplete and remove_incomplete (optional). */
+#define MB_STORAGE_OPS_VERSION 2
 
 typedef int (*mb_list_fn)(void *ud, const char *name, uint64_t size, struct mb_error *err);
+/* One upload that was started and never finished (a run killed mid-upload
+ * leaves it): artifact is the name it was writing, upload what names the
+ * upload itself to remove_incomplete. */
+typedef int (*mb_incomplete_fn)(void *ud, const char *artifact, const char *upload,
+                                struct mb_error *err);
 
 /* Names are relative to the storage's root ("shop/20261129T030000Z.sql.zst"). */
 struct mb_storage_ops {
@@ -59,6 +65,18 @@ struct mb_storage_ops {
     int (*list)(void *storage, const char *prefix, mb_list_fn each, void *ud,
                 struct mb_error *err);
     int (*remove)(void *storage, const char *name, struct mb_error *err);
+
+    /* Version 2; optional (NULL: the storage cannot tell).  Calls each()
+     * for every incomplete upload directly under prefix: upload is the
+     * hidden temporary object (".NAME.partial-XXXXXX", see below) on the
+     * storages that write under a temporary name, S3's multipart upload
+     * id on S3. */
+    int (*list_incomplete)(void *storage, const char *prefix, mb_incomplete_fn each, void *ud,
+                           struct mb_error *err);
+    /* Removes (S3: aborts) one upload that list_incomplete reported for
+     * artifact; refuses an upload that is not one of artifact's. */
+    int (*remove_incomplete)(void *storage, const char *artifact, const char *upload,
+                             struct mb_error *err);
 };
 
 const struct mb_source_ops *mb_source_find(const char *type);
@@ -68,7 +86,28 @@ const struct mb_storage_ops *mb_storage_find(const char *type);
  * The writer creates a hidden temporary file next to path and renames it
  * over path on commit, after fsync of the file and of its directory. */
 struct mb_writer *mb_file_writer_open(const char *path, struct mb_error *err);
+/* Follows symbolic links: the file source may back up /etc/foo -> ... */
 struct mb_reader *mb_file_reader_open(const char *path, struct mb_error *err);
+/* Only a regular file, never through a symbolic link at path (the local
+ * storage: a link planted there must not make restore read /etc/shadow). */
+struct mb_reader *mb_file_reader_open_regular(const char *path, struct mb_error *err);
+
+/* Temporary names, as the file writer and the remote storages make them:
+ * "dir/.NAME.partial-XXXXXX" while dir/NAME is written (WebDAV, whose
+ * servers may never list hidden names: "dir/NAME.partial-XXXXXX"; no
+ * artifact or sidecar name ends so).  The NAME a base name was written for
+ * (malloc'd), or NULL when base is no such name. */
+char *mb_temp_name_target(const char *base);
+/* 1 when upload ("dir/.NAME.partial-XXXXXX", "dir/NAME.partial-XXXXXX")
+ * is a temporary name of artifact ("dir/NAME"). */
+int mb_temp_name_is_for(const char *upload, const char *artifact);
+/* An mb_list_fn over names of a listing: calls each() with the artifact
+ * and the name of every temporary name among them. */
+struct mb_temp_names {
+    mb_incomplete_fn each;
+    void *ud;
+};
+int mb_temp_names_each(void *ud, const char *name, uint64_t size, struct mb_error *err);
 /* Takes ownership of fd; label names the data in messages. */
 struct mb_reader *mb_fd_reader_new(int fd, const char *label, struct mb_error *err);
 

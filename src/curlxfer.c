@@ -1090,15 +1090,15 @@ int mb_parse_ls_line(char *line, char **name, uint64_t *size)
     return 1;
 }
 
-int mb_list_ls_body(char *body, const char *prefix, mb_list_fn each, void *ud,
+int mb_list_ls_body(char *body, const char *prefix, int hidden, mb_list_fn each, void *ud,
                     struct mb_error *err)
 {
     char *save = NULL;
     for (char *line = strtok_r(body, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char *name;
         uint64_t size;
-        if (!mb_parse_ls_line(line, &name, &size) || name[0] == '.')
-            continue; /* "." and "..", and uploads in progress */
+        if (!mb_parse_ls_line(line, &name, &size) || (name[0] == '.') != hidden)
+            continue; /* hidden: uploads in progress (or not ours) */
         char *full = mb_strdup_printf("%s%s", prefix, name);
         int rc = full ? each(ud, full, size, err) : -1;
         if (!full)
@@ -1110,7 +1110,7 @@ int mb_list_ls_body(char *body, const char *prefix, mb_list_fn each, void *ud,
     return 0;
 }
 
-char *mb_remote_temp_name(const char *name)
+char *mb_remote_temp_name(const char *name, int hidden)
 {
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
     unsigned char random[6];
@@ -1121,7 +1121,8 @@ char *mb_remote_temp_name(const char *name)
         suffix[i] = alphabet[random[i] % (sizeof alphabet - 1)];
     suffix[sizeof random] = '\0';
     const char *slash = strrchr(name, '/');
+    const char *dot = hidden ? "." : "";
     if (!slash)
-        return mb_strdup_printf(".%s.partial-%s", name, suffix);
-    return mb_strdup_printf("%.*s/.%s.partial-%s", (int)(slash - name), name, slash + 1, suffix);
+        return mb_strdup_printf("%s%s.partial-%s", dot, name, suffix);
+    return mb_strdup_printf("%.*s/%s%s.partial-%s", (int)(slash - name), name, dot, slash + 1, suffix);
 }

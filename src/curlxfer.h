@@ -179,14 +179,17 @@ void mb_xml_unescape(char *s);
 char *mb_url_host(const char *host);
 /* One line of an "ls -l" style listing (FTP LIST, SFTP long names).
  * Returns 1 and sets name (pointing into line) and size for a regular file,
- * 0 for anything else. */
+ * 0 for anything else (directories, symbolic links: "l..."). */
 int mb_parse_ls_line(char *line, char **name, uint64_t *size);
-/* Calls each() for every regular file of a listing body, skipping names
- * that begin with '.' (temporary files); names get prefix in front. */
-int mb_list_ls_body(char *body, const char *prefix, mb_list_fn each, void *ud,
+/* Calls each() for every regular file of a listing body whose name does
+ * not begin with '.' (or, with hidden, only for those that do: temporary
+ * files); names get prefix in front. */
+int mb_list_ls_body(char *body, const char *prefix, int hidden, mb_list_fn each, void *ud,
                     struct mb_error *err);
 
-/* A temporary name next to name: "dir/.base.partial-XXXXXX". */
-char *mb_remote_temp_name(const char *name);
+/* A temporary name next to name: "dir/.base.partial-XXXXXX", or without
+ * hidden "dir/base.partial-XXXXXX" (for servers that never list hidden
+ * names, which would hide the leftovers of killed uploads for good). */
+char *mb_remote_temp_name(const char *name, int hidden);
 
 #endif

@@ -1,6 +1,7 @@
 /* fileio.c — atomic file writer and plain file reader. */
 #include "adapters.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -198,4 +199,86 @@ struct mb_reader *mb_file_reader_open(const char *path, struct mb_error *err)
     }
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     return mb_fd_reader_new(fd, path, err);
+}
+
+struct mb_reader *mb_file_reader_open_regular(const char *path, struct mb_error *err)
+{
+    /* O_NONBLOCK: a FIFO planted at path must not hang the open */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0 && errno == ELOOP) {
+        mb_error_set(err, "refusing to open %s: it is a symbolic link", path);
+        return NULL;
+    }
+    if (fd < 0) {
+        mb_error_errno(err, "cannot open %s", path);
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)
+        || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+        mb_error_set(err, "refusing to open %s: not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    return mb_fd_reader_new(fd, path, err);
+}
+
+/* ---- temporary names ------------------------------------------------------ */
+
+#define TEMP_MARK ".partial-"
+#define TEMP_SUFFIX_LEN 6 /* mkostemp's XXXXXX, mb_remote_temp_name's six */
+
+char *mb_temp_name_target(const char *base)
+{
+    size_t hidden = base[0] == '.', n = strlen(base), mark = strlen(TEMP_MARK);
+    if (n < hidden + 1 + mark + TEMP_SUFFIX_LEN)
+        return NULL;
+    const char *suffix = base + n - TEMP_SUFFIX_LEN;
+    if (strncmp(suffix - mark, TEMP_MARK, mark) != 0)
+        return NULL;
+    for (const char *p = suffix; *p; p++)
+        if (!isalnum((unsigned char)*p))
+            return NULL;
+    return mb_strdup_printf("%.*s", (int)(suffix - mark - base - hidden), base + hidden);
+}
+
+/* Splits at the last '/': the directory's length (with its '/') and the base. */
+static const char *split_base(const char *name, size_t *dir_len)
+{
+    const char *slash = strrchr(name, '/');
+    *dir_len = slash ? (size_t)(slash + 1 - name) : 0;
+    return slash ? slash + 1 : name;
+}
+
+int mb_temp_name_is_for(const char *upload, const char *artifact)
+{
+    size_t upload_dir, artifact_dir;
+    const char *upload_base = split_base(upload, &upload_dir);
+    const char *artifact_base = split_base(artifact, &artifact_dir);
+    if (upload_dir != artifact_dir || strncmp(upload, artifact, upload_dir) != 0)
+        return 0;
+    char *target = mb_temp_name_target(upload_base);
+    int same = target && strcmp(target, artifact_base) == 0;
+    free(target);
+    return same;
+}
+
+int mb_temp_names_each(void *ud, const char *name, uint64_t size, struct mb_error *err)
+{
+    (void)size;
+    struct mb_temp_names *t = ud;
+    size_t dir_len;
+    char *target = mb_temp_name_target(split_base(name, &dir_len));
+    if (!target)
+        return 0; /* hidden, but not ours */
+    char *artifact = mb_strdup_printf("%.*s%s", (int)dir_len, name, target);
+    free(target);
+    if (!artifact) {
+        mb_error_set(err, "out of memory");
+        return -1;
+    }
+    int rc = t->each(t->ud, artifact, name, err);
+    free(artifact);
+    return rc;
 }

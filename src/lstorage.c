@@ -134,6 +134,54 @@ static int storage_remove(lua_State *L)
     return 1;
 }
 
+/* Versions before 2 have no such operations: they can show nothing. */
+static int has_incomplete_ops(const struct lua_storage *s)
+{
+    return s->ops->version >= 2 && s->ops->list_incomplete && s->ops->remove_incomplete;
+}
+
+static int incomplete_collect(void *ud, const char *artifact, const char *upload,
+                              struct mb_error *err)
+{
+    (void)err;
+    lua_State *L = ud;
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, artifact);
+    lua_setfield(L, -2, "artifact");
+    lua_pushstring(L, upload);
+    lua_setfield(L, -2, "upload");
+    lua_seti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+    return 0;
+}
+
+/* storage:incomplete(prefix) -> { {artifact=, upload=}, ... } | nil, message
+ * The uploads under prefix that were started and never finished. */
+static int storage_incomplete(lua_State *L)
+{
+    struct lua_storage *s = check_storage(L, 1);
+    const char *prefix = luaL_optstring(L, 2, "");
+    struct mb_error err = { { 0 } };
+    lua_newtable(L);
+    if (has_incomplete_ops(s) && s->ops->list_incomplete(s->self, prefix, incomplete_collect, L, &err) != 0)
+        return storage_fail(L, s, &err);
+    return 1;
+}
+
+/* storage:remove_incomplete(artifact, upload) -> true | nil, message */
+static int storage_remove_incomplete(lua_State *L)
+{
+    struct lua_storage *s = check_storage(L, 1);
+    const char *artifact = luaL_checkstring(L, 2);
+    const char *upload = luaL_checkstring(L, 3);
+    struct mb_error err = { { 0 } };
+    if (!has_incomplete_ops(s))
+        mb_error_set(&err, "cannot remove incomplete uploads");
+    if (!has_incomplete_ops(s) || s->ops->remove_incomplete(s->self, artifact, upload, &err) != 0)
+        return storage_fail(L, s, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* storage:put(name, text): small objects (sidecars), written atomically. */
 static int storage_put(lua_State *L)
 {
@@ -239,7 +287,9 @@ int luaopen_moonbak_storage(lua_State *L)
     static const luaL_Reg storage_methods[] = {
         { "check", storage_check }, { "writer", storage_writer }, { "reader", storage_reader },
         { "list", storage_list },   { "remove", storage_remove }, { "put", storage_put },
-        { "get", storage_get },     { "close", storage_close },   { NULL, NULL },
+        { "get", storage_get },     { "close", storage_close },
+        { "incomplete", storage_incomplete }, { "remove_incomplete", storage_remove_incomplete },
+        { NULL, NULL },
     };
     static const luaL_Reg writer_methods[] = {
         { "close", writer_close },

@@ -147,7 +147,7 @@ struct mb_writer *mb_remotefs_open_write(void *storage, const char *name, struct
 {
     struct mb_remotefs *fs = storage;
     char *path = mb_remotefs_path(fs, name, err);
-    char *temp = path ? mb_remote_temp_name(path) : NULL;
+    char *temp = path ? mb_remote_temp_name(path, 1) : NULL;
     char *label = temp ? mb_strdup_printf("%s %s: %s", fs->ops->kind, fs->where, path) : NULL;
     struct mb_curl_req *r = label ? fs->ops->request(fs, temp, err) : NULL;
     struct mb_writer *w = NULL;
@@ -186,9 +186,10 @@ struct mb_reader *mb_remotefs_open_read(void *storage, const char *name, struct 
 #define LISTING_MAX (64u << 20)
 
 /* Lists dir; its URL ends in '/', which makes libcurl list a directory
- * ("" stays "": FTP's login directory). */
+ * ("" stays "": FTP's login directory).  hidden: only the names that begin
+ * with '.'; else only the others. */
 static int list_dir(struct mb_remotefs *fs, const char *dir, CURLcode absent, const char *prefix,
-                    mb_list_fn each, void *ud, struct mb_error *err)
+                    int hidden, mb_list_fn each, void *ud, struct mb_error *err)
 {
     size_t n = strlen(dir);
     char *dir_slash = mb_strdup_printf("%s%s", dir, n && dir[n - 1] != '/' ? "/" : "");
@@ -199,28 +200,56 @@ static int list_dir(struct mb_remotefs *fs, const char *dir, CURLcode absent, co
     if (!r)
         return -1;
     mb_curl_req_collect(r, LISTING_MAX);
+    if (hidden && fs->ops->list_hidden_command)
+        curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, fs->ops->list_hidden_command);
     if (mb_curl_req_perform(r, fs->conf.retries) != 0) {
         if (r->code != absent)
             return mb_remotefs_fail(fs, r, "cannot list", dir, err);
         mb_curl_req_free(r); /* nothing stored there yet */
         return 0;
     }
-    int rc = r->body ? mb_list_ls_body(r->body, prefix, each, ud, err) : 0;
+    int rc = r->body ? mb_list_ls_body(r->body, prefix, hidden, each, ud, err) : 0;
     mb_curl_req_free(r);
+    return rc;
+}
+
+/* The visible files of prefix, or (hidden) its hidden ones. */
+static int remotefs_scan(struct mb_remotefs *fs, const char *prefix, int hidden, mb_list_fn each,
+                         void *ud, struct mb_error *err)
+{
+    char *dir = *prefix ? mb_remotefs_path(fs, prefix, err) : strdup(fs->root);
+    if (!dir && !*prefix)
+        mb_error_set(err, "out of memory");
+    CURLcode absent = !*prefix && fs->ops->root_must_exist ? CURL_LAST : fs->ops->missing_dir;
+    int rc = dir ? list_dir(fs, dir, absent, prefix, hidden, each, ud, err) : -1;
+    free(dir);
     return rc;
 }
 
 int mb_remotefs_list(void *storage, const char *prefix, mb_list_fn each, void *ud,
                      struct mb_error *err)
 {
+    return remotefs_scan(storage, prefix, 0, each, ud, err);
+}
+
+/* The temporary names that uploads cut short left (a kill -9, a dead link). */
+int mb_remotefs_list_incomplete(void *storage, const char *prefix, mb_incomplete_fn each,
+                                void *ud, struct mb_error *err)
+{
+    struct mb_temp_names t = { each, ud };
+    return remotefs_scan(storage, prefix, 1, mb_temp_names_each, &t, err);
+}
+
+int mb_remotefs_remove_incomplete(void *storage, const char *artifact, const char *upload,
+                                  struct mb_error *err)
+{
     struct mb_remotefs *fs = storage;
-    char *dir = *prefix ? mb_remotefs_path(fs, prefix, err) : strdup(fs->root);
-    if (!dir && !*prefix)
-        mb_error_set(err, "out of memory");
-    CURLcode absent = !*prefix && fs->ops->root_must_exist ? CURL_LAST : fs->ops->missing_dir;
-    int rc = dir ? list_dir(fs, dir, absent, prefix, each, ud, err) : -1;
-    free(dir);
-    return rc;
+    if (!mb_temp_name_is_for(upload, artifact)) {
+        mb_error_set(err, "%s %s: %s is not a temporary file of %s", fs->ops->kind, fs->where,
+                     upload, artifact);
+        return -1;
+    }
+    return mb_remotefs_remove(storage, upload, err);
 }
 
 int mb_remotefs_remove(void *storage, const char *name, struct mb_error *err)

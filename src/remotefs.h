@@ -15,6 +15,9 @@ struct mb_remotefs_ops {
     const char *kind;           /* "ftp": the first word of messages, the URL scheme */
     const char *session_path;   /* a path whose request only logs in */
     const char *remove_command; /* printf format removing the file %s */
+    /* The listing command that shows hidden names too, when the
+     * protocol's default hides them (FTP: "LIST -a"); NULL: the default. */
+    const char *list_hidden_command;
     /* The code of listing a directory that does not exist (yet): nothing
      * is stored there.  With root_must_exist, at the root it is an error. */
     CURLcode missing_dir;
@@ -64,5 +67,9 @@ int mb_remotefs_check(void *storage, struct mb_error *err);
 struct mb_writer *mb_remotefs_open_write(void *storage, const char *name, struct mb_error *err);
 struct mb_reader *mb_remotefs_open_read(void *storage, const char *name, struct mb_error *err);
 int mb_remotefs_remove(void *storage, const char *name, struct mb_error *err);
+int mb_remotefs_list_incomplete(void *storage, const char *prefix, mb_incomplete_fn each,
+                                void *ud, struct mb_error *err);
+int mb_remotefs_remove_incomplete(void *storage, const char *artifact, const char *upload,
+                                  struct mb_error *err);
 
 #endif

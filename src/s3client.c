@@ -363,6 +363,8 @@ static int call_sign(void *ud, struct mb_curl_req *r)
 
 static int retryable_status(long status, const char *body)
 {
+    if (status == 501) /* NotImplemented: it will not be, however often asked */
+        return 0;
     if (status == 408 || status == 429 || status >= 500)
         return 1;
     return body && (strstr(body, "<Code>RequestTimeout</Code>") ||

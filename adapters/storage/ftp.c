@@ -105,6 +105,7 @@ static const struct mb_remotefs_ops ftp_ops = {
     .kind = "ftp",
     .session_path = "", /* the login directory */
     .remove_command = "DELE %s",
+    .list_hidden_command = "LIST -a", /* servers hide dot files from a bare LIST */
     /* CWD refused under a prefix: not made yet (the login worked); at the
      * root it is an error */
     .missing_dir = CURLE_REMOTE_ACCESS_DENIED,
@@ -130,4 +131,6 @@ const struct mb_storage_ops mb_storage_ftp = {
     .open_read = mb_remotefs_open_read,
     .list = mb_remotefs_list,
     .remove = mb_remotefs_remove,
+    .list_incomplete = mb_remotefs_list_incomplete,
+    .remove_incomplete = mb_remotefs_remove_incomplete,
 };

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -82,15 +83,17 @@ static struct mb_reader *local_open_read(void *storage, const char *name, struct
     char *path = local_path(storage, name, err);
     if (!path)
         return NULL;
-    struct mb_reader *r = mb_file_reader_open(path, err);
+    struct mb_reader *r = mb_file_reader_open_regular(path, err);
     free(path);
     return r;
 }
 
-static int local_list(void *storage, const char *prefix, mb_list_fn each, void *ud,
-                      struct mb_error *err)
+/* Calls each() for the regular files directly under prefix: the visible
+ * ones, or (hidden) those whose name begins with '.', writes in progress.
+ * Symbolic links are never listed, whatever they point to. */
+static int local_scan(struct local_storage *s, const char *prefix, int hidden, mb_list_fn each,
+                      void *ud, struct mb_error *err)
 {
-    struct local_storage *s = storage;
     char *dir = *prefix ? local_path(s, prefix, err) : strdup(s->root);
     if (!dir)
         return -1;
@@ -105,20 +108,34 @@ static int local_list(void *storage, const char *prefix, mb_list_fn each, void *
     int rc = 0;
     struct dirent *e;
     while (rc == 0 && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue; /* ".", "..", and writes in progress */
-        char *path = mb_strdup_printf("%s/%s", dir, e->d_name);
+        if ((e->d_name[0] == '.') != hidden)
+            continue;
         struct stat st;
-        if (path && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
             char *name = mb_strdup_printf("%s%s", prefix, e->d_name);
+            if (!name)
+                mb_error_set(err, "out of memory");
             rc = name ? each(ud, name, (uint64_t)st.st_size, err) : -1;
             free(name);
         }
-        free(path);
     }
     closedir(d);
     free(dir);
     return rc;
+}
+
+static int local_list(void *storage, const char *prefix, mb_list_fn each, void *ud,
+                      struct mb_error *err)
+{
+    return local_scan(storage, prefix, 0, each, ud, err);
+}
+
+/* The temporary files of writes that never committed (or are under way). */
+static int local_list_incomplete(void *storage, const char *prefix, mb_incomplete_fn each,
+                                 void *ud, struct mb_error *err)
+{
+    struct mb_temp_names t = { each, ud };
+    return local_scan(storage, prefix, 1, mb_temp_names_each, &t, err);
 }
 
 static int local_remove(void *storage, const char *name, struct mb_error *err)
@@ -133,6 +150,17 @@ static int local_remove(void *storage, const char *name, struct mb_error *err)
     return rc;
 }
 
+static int local_remove_incomplete(void *storage, const char *artifact, const char *upload,
+                                   struct mb_error *err)
+{
+    struct local_storage *s = storage;
+    if (!mb_temp_name_is_for(upload, artifact)) {
+        mb_error_set(err, "local %s: %s is not a temporary file of %s", s->root, upload, artifact);
+        return -1;
+    }
+    return local_remove(storage, upload, err);
+}
+
 const struct mb_storage_ops mb_storage_local = {
     .version = MB_STORAGE_OPS_VERSION,
     .type = "local",
@@ -143,4 +171,6 @@ const struct mb_storage_ops mb_storage_local = {
     .open_read = local_open_read,
     .list = local_list,
     .remove = local_remove,
+    .list_incomplete = local_list_incomplete,
+    .remove_incomplete = local_remove_incomplete,
 };

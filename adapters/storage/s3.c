@@ -180,6 +180,108 @@ static int s3_remove(void *storage, const char *name, struct mb_error *err)
     return rc;
 }
 
+/* ---- incomplete multipart uploads ---------------------------------------- */
+
+/* Calls each() for the <Upload>s of one ListMultipartUploads page; keys
+ * lose the storage's prefix.  *key_marker and *id_marker get the next
+ * page's markers (NULL: the last page). */
+static int uploads_page(struct s3_storage *s, const struct s3_response *resp, mb_incomplete_fn each,
+                        void *ud, char **key_marker, char **id_marker, struct mb_error *err)
+{
+    const char *end = resp->body ? resp->body + resp->len : NULL;
+    const char *pos = resp->body, *a, *b;
+    size_t plen = strlen(s->client.prefix);
+    int rc = 0;
+    while (rc == 0 && resp->body && s3_xml_block(&pos, end, "Upload", &a, &b)) {
+        const char *p = a;
+        char *key = s3_xml_next(&p, b, "Key");
+        p = a;
+        char *id = s3_xml_next(&p, b, "UploadId");
+        if (key && id && strncmp(key, s->client.prefix, plen) == 0)
+            rc = each(ud, key + plen, id, err);
+        free(key);
+        free(id);
+    }
+    pos = resp->body;
+    char *truncated = resp->body ? s3_xml_next(&pos, end, "IsTruncated") : NULL;
+    int more = truncated && strcmp(truncated, "true") == 0;
+    free(truncated);
+    pos = resp->body;
+    *key_marker = more ? s3_xml_next(&pos, end, "NextKeyMarker") : NULL;
+    pos = resp->body;
+    *id_marker = more ? s3_xml_next(&pos, end, "NextUploadIdMarker") : NULL;
+    if (rc == 0 && more && !*key_marker) {
+        mb_error_set(err, "s3 %s: a truncated list of multipart uploads without a NextKeyMarker",
+                     s->client.bucket);
+        rc = -1;
+    }
+    return rc;
+}
+
+/* ListMultipartUploads with a delimiter: the uploads started directly
+ * under prefix and neither completed nor aborted. */
+static int s3_list_incomplete(void *storage, const char *prefix, mb_incomplete_fn each, void *ud,
+                              struct mb_error *err)
+{
+    struct s3_storage *s = storage;
+    char *full = mb_strdup_printf("%s%s", s->client.prefix, prefix);
+    if (!full) {
+        mb_error_set(err, "out of memory");
+        return -1;
+    }
+    char max_uploads[16], what[300];
+    snprintf(max_uploads, sizeof max_uploads, "%d", s->list_max_keys);
+    snprintf(what, sizeof what, "listing the multipart uploads of bucket %s", s->client.bucket);
+    char *key_marker = NULL, *id_marker = NULL;
+    int rc;
+    do {
+        const char *pairs[][2] = { { "uploads", NULL }, { "delimiter", "/" }, { "prefix", full },
+                                   { "key-marker", key_marker }, { "upload-id-marker", id_marker },
+                                   { "max-uploads", max_uploads } };
+        const char *query[12];
+        size_t n = 0;
+        for (size_t i = 0; i < 6; i++) {
+            if ((i == 3 && !key_marker) || (i == 4 && !id_marker) || (i == 5 && s->list_max_keys <= 0))
+                continue;
+            query[2 * n] = pairs[i][0];
+            query[2 * n + 1] = pairs[i][1];
+            n++;
+        }
+        struct s3_request req = { "GET", NULL, query, n, NULL, 0, NULL, what, NULL };
+        struct s3_response resp;
+        rc = s3_perform(&s->client, &req, &resp, err);
+        free(key_marker);
+        free(id_marker);
+        key_marker = id_marker = NULL;
+        if (rc == 0)
+            rc = uploads_page(s, &resp, each, ud, &key_marker, &id_marker, err);
+        s3_response_free(&resp);
+    } while (rc == 0 && key_marker);
+    free(key_marker);
+    free(id_marker);
+    free(full);
+    return rc;
+}
+
+/* AbortMultipartUpload: the server drops the parts it holds.  An upload
+ * id belongs to one key, so only artifact's upload can go. */
+static int s3_remove_incomplete(void *storage, const char *artifact, const char *upload,
+                                struct mb_error *err)
+{
+    struct s3_storage *s = storage;
+    char *key = full_key(s, artifact, err);
+    if (!key)
+        return -1;
+    const char *query[] = { "uploadId", upload };
+    struct s3_request req = { "DELETE", key, query, 1, NULL, 0, NULL,
+                              "abort of the multipart upload of", NULL };
+    struct s3_response resp;
+    int rc = s3_perform(&s->client, &req, &resp, err);
+    s3_response_free(&resp);
+    free(key);
+    return rc;
+}
+
 static struct mb_reader *s3_open_read(void *storage, const char *name, struct mb_error *err)
 {
     struct s3_storage *s = storage;
@@ -512,4 +614,6 @@ const struct mb_storage_ops mb_storage_s3 = {
     .open_read = s3_open_read,
     .list = s3_list,
     .remove = s3_remove,
+    .list_incomplete = s3_list_incomplete,
+    .remove_incomplete = s3_remove_incomplete,
 };

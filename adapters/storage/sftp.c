@@ -195,4 +195,6 @@ const struct mb_storage_ops mb_storage_sftp = {
     .open_read = mb_remotefs_open_read,
     .list = mb_remotefs_list,
     .remove = mb_remotefs_remove,
+    .list_incomplete = mb_remotefs_list_incomplete,
+    .remove_incomplete = mb_remotefs_remove_incomplete,
 };

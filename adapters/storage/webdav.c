@@ -264,7 +264,7 @@ static struct mb_writer *webdav_open_write(void *storage, const char *name, stru
     struct webdav_storage *s = storage;
     if (check_name(s, name, err) != 0 || webdav_make_parents(s, name, err) != 0)
         return NULL;
-    char *temp = mb_remote_temp_name(name);
+    char *temp = mb_remote_temp_name(name, 0); /* nginx's PROPFIND never lists hidden names */
     char *label = temp ? mb_strdup_printf("webdav %s: %s", s->where, name) : NULL;
     struct mb_curl_req *r = label ? webdav_request(s, temp, NULL, err) : NULL;
     struct mb_writer *w = NULL;
@@ -327,6 +327,8 @@ static char *dav_entry_name(const char *href, size_t len)
 
 struct dav_listing {
     const char *prefix;
+    int incomplete; /* every name (the caller keeps the temporary ones); else
+                       neither hidden names nor temporary ones */
     mb_list_fn each;
     void *ud;
 };
@@ -341,7 +343,10 @@ static int dav_emit(const struct dav_listing *l, const struct dav_response *r, s
         return -1;
     }
     int rc = 0;
-    if (name[0] && name[0] != '.' && !strchr(name, '/')) { /* hidden: uploads in progress */
+    char *target = l->incomplete ? NULL : mb_temp_name_target(name);
+    int listed = l->incomplete || (name[0] != '.' && !target); /* not an upload in progress */
+    free(target);
+    if (name[0] && listed && !strchr(name, '/')) {
         uint64_t size = r->length ? strtoull(r->length, NULL, 10) : 0;
         char *full = mb_strdup_printf("%s%s", l->prefix, name);
         rc = full ? l->each(l->ud, full, size, err) : -1;
@@ -413,10 +418,9 @@ static int dav_parse(const char *xml, const struct dav_listing *l, struct mb_err
     return 0;
 }
 
-static int webdav_list(void *storage, const char *prefix, mb_list_fn each, void *ud,
-                       struct mb_error *err)
+static int webdav_scan(struct webdav_storage *s, const char *prefix, int incomplete, mb_list_fn each,
+                       void *ud, struct mb_error *err)
 {
-    struct webdav_storage *s = storage;
     size_t n = strlen(prefix);
     char *dir = n && prefix[n - 1] != '/' ? mb_strdup_printf("%s/", prefix) : strdup(prefix);
     if (!dir || (*prefix && check_name(s, prefix, err) != 0)) {
@@ -428,7 +432,7 @@ static int webdav_list(void *storage, const char *prefix, mb_list_fn each, void 
     struct mb_curl_req *r = webdav_propfind(s, dir, "Depth: 1", err);
     int rc = -1;
     if (r && mb_curl_req_perform(r, s->conf.retries) == 0 && r->status == 207) {
-        struct dav_listing l = { prefix, each, ud };
+        struct dav_listing l = { prefix, incomplete, each, ud };
         rc = r->body ? dav_parse(r->body, &l, err) : 0;
         mb_curl_req_free(r);
     } else if (r && r->status == 404) {
@@ -444,12 +448,38 @@ static int webdav_list(void *storage, const char *prefix, mb_list_fn each, void 
     return rc;
 }
 
+static int webdav_list(void *storage, const char *prefix, mb_list_fn each, void *ud,
+                       struct mb_error *err)
+{
+    return webdav_scan(storage, prefix, 0, each, ud, err);
+}
+
+/* The temporary names of PUTs that were never moved into place (hidden
+ * ones too, for the servers that list them: older versions made those). */
+static int webdav_list_incomplete(void *storage, const char *prefix, mb_incomplete_fn each,
+                                  void *ud, struct mb_error *err)
+{
+    struct mb_temp_names t = { each, ud };
+    return webdav_scan(storage, prefix, 1, mb_temp_names_each, &t, err);
+}
+
 static int webdav_remove(void *storage, const char *name, struct mb_error *err)
 {
     struct webdav_storage *s = storage;
     if (check_name(s, name, err) != 0)
         return -1;
     return webdav_simple(s, "DELETE", name, NULL, s->conf.retries, err);
+}
+
+static int webdav_remove_incomplete(void *storage, const char *artifact, const char *upload,
+                                    struct mb_error *err)
+{
+    struct webdav_storage *s = storage;
+    if (!mb_temp_name_is_for(upload, artifact)) {
+        mb_error_set(err, "webdav %s: %s is not a temporary file of %s", s->where, upload, artifact);
+        return -1;
+    }
+    return webdav_remove(storage, upload, err);
 }
 
 const struct mb_storage_ops mb_storage_webdav = {
@@ -462,4 +492,6 @@ const struct mb_storage_ops mb_storage_webdav = {
     .open_read = webdav_open_read,
     .list = webdav_list,
     .remove = webdav_remove,
+    .list_incomplete = webdav_list_incomplete,
+    .remove_incomplete = webdav_remove_incomplete,
 };

@@ -438,6 +438,27 @@ function commands.restore(cfg, args, opts)
   return 0
 end
 
+-- Leftovers of runs killed before they finished (mb.leftovers), older than
+-- any execution of the job still running; prints each; returns how many.
+local function sweep_leftovers(job, st, dry_run, failures)
+  local running = st.db:query("SELECT MIN(started_at) AS t FROM executions WHERE job = ? AND status = 'running'",
+                              job.name)[1].t
+  local cutoff = mb.leftovers.cutoff_of(running or mb.state.timestamp())
+  local count = 0
+  for _, spec in ipairs(job.storage) do
+    local handle <close>, err = mb.storage.open(spec)
+    local problems = { err }
+    if handle then
+      local removed
+      removed, problems = mb.leftovers.sweep(job.name, spec.name, handle, cutoff,
+                                             function(_, message) print(message) end, { dry_run = dry_run })
+      count = count + #removed
+    end
+    table.move(problems, 1, #problems, #failures + 1, failures)
+  end
+  return count
+end
+
 function commands.prune(cfg, args, opts)
   local job = load_resolved_job(cfg, args[1])
   if not job.retention then exit_with(2, "job %s has no retention policy", job.name) end
@@ -446,8 +467,9 @@ function commands.prune(cfg, args, opts)
   for _, meta in ipairs(removed) do
     print(("%s %s on %s"):format(opts["dry-run"] and "would remove" or "removed", meta.backup_id, meta.storage))
   end
+  local swept = sweep_leftovers(job, st, opts["dry-run"], failures)
   for _, f in ipairs(failures) do eprint("moonbak: %s", f) end
-  if #removed == 0 then print("nothing to remove") end
+  if #removed == 0 and swept == 0 then print("nothing to remove") end
   return #failures == 0 and 0 or 1
 end
 

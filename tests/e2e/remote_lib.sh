@@ -1,6 +1,7 @@
 # remote_lib.sh — what the tests of the remote storages (sftp, webdav, ftp)
 # share: finding the server programs, starting and stopping servers on
-# loopback, and one backup / list / verify / restore / delete round trip.
+# loopback, one backup / list / verify / restore / delete round trip, and
+# the sweep of what killed runs left.
 # Sourced after lib.sh.  Ports 19200-19299 are these tests' (servers and
 # the fault-injecting proxies in front of them).
 
@@ -109,6 +110,39 @@ LUA
         [ "$(cat "$T/out")" = "$(printf '4\t0')" ]
     mb backups "$job" --json
     check "[$label] ...and backups lists nothing" [ "$(cat "$T/out")" = "[]" -o "$(cat "$T/out")" = "{}" ]
+}
+
+# leftovers_swept LABEL STORAGE-LUA SERVER-DIR [OWNER [DOT]] : what runs
+# killed before they finished left in the job's directory on the server
+# (SERVER-DIR/lo-LABEL, written there directly, owned by OWNER; temporary
+# names begin with DOT, "." but for webdav): a stale
+# partial upload and an artifact without its sidecar, both older than the
+# next run, which removes them and says so; a complete old backup, a
+# partial upload newer than the run and a name that is not moonbak's stay.
+leftovers_swept() {
+    local label=$1 storage=$2 dir=$3/lo-$1 owner=${4:-root} dot=${5-.} job=$T/lo-$1.lua exe
+    write_job "$job" "lo-$label" '{ type = "command", argv = { "echo", "fresh" } }' "$storage"
+    mb run "$job" # makes the job's directory, as the server's user
+    mkdir -p "$dir" && cd "$dir" || return 1
+    echo partial > "${dot}20200101T000000Z.out.zst.partial-abc123"
+    echo orphan > 20200101T000000Z.out.zst
+    echo old > 20190101T000000Z.out.zst
+    echo '{"job":"lo-'"$label"'","backup_id":"20190101T000000Z"}' > 20190101T000000Z.out.zst.meta.json
+    echo busy > "${dot}20990101T000000Z.out.zst.partial-def456"
+    echo mine > notes.txt
+    chown "$owner" "$dot"2*partial* 2* notes.txt
+    cd - >/dev/null || return 1
+    mb run "$job"
+    check "[$label] a run with leftovers of killed runs on the storage succeeds (exit $?; $(tail -n 1 "$T/err"))"         [ $? -eq 0 ]
+    exe=$(sed -n 's/.* in execution \([0-9]*\).*/\1/p' "$T/out")
+    check "[$label] ...removes the stale partial upload and the artifact without sidecar"         [ ! -e "$dir/${dot}20200101T000000Z.out.zst.partial-abc123" -a ! -e "$dir/20200101T000000Z.out.zst" ]
+    check "[$label] ...keeps the old backup, the newer partial upload and what is not moonbak's"         [ -e "$dir/20190101T000000Z.out.zst" -a -e "$dir/20190101T000000Z.out.zst.meta.json" \
+          -a -e "$dir/${dot}20990101T000000Z.out.zst.partial-def456" -a -e "$dir/notes.txt" ]
+    mb log "$exe"
+    check "[$label] ...and its log says what it removed" bash -c "
+        grep -q 'removed stale partial upload lo-$label/${dot}20200101T000000Z.out.zst.partial-abc123 on storage $label' '$T/out' &&
+        grep -q 'removed orphaned artifact lo-$label/20200101T000000Z.out.zst (no sidecar) on storage $label' '$T/out' &&
+        [ \$(grep -c removed '$T/out') -eq 2 ]"
 }
 
 # slow_source_job FILE NAME STORAGE-LUA : a backup whose dump pauses half

@@ -31,6 +31,8 @@ def kind_of(method, path, query):
         return "CompleteMultipartUpload"
     if method == "DELETE" and "uploadId" in names:
         return "AbortMultipartUpload"
+    if method == "GET" and "uploads" in names:
+        return "ListMultipartUploads"
     if method == "GET" and "list-type" in names:
         return "ListObjectsV2"
     return {"PUT": "PutObject", "GET": "GetObject", "DELETE": "DeleteObject"}.get(method, method)

@@ -69,6 +69,7 @@ storage() { # storage TLS [EXTRA]
 round_trip plain "$(storage false)"
 round_trip tls "$(storage true ", ca_file = \"$srv/cert.pem\"")"
 check "no temporary file is left on the server" [ -z "$(find "$home/home" -name '.*partial*')" ]
+leftovers_swept ftp "$(storage false)" "$home/home/backups/moonbak" "$test_user"
 
 write_job "$T/untrusted.lua" untrusted "{ type = \"file\", path = \"$T/payload.bin\" }" "$(storage true)"
 mb run "$T/untrusted.lua"
@@ -88,12 +89,13 @@ check "...and the password appears in no message" bash -c "! grep -q 'not-$passw
 # The proxy fronts only the control connection: passive data connections go
 # straight to vsftpd's ports (19230-19249), which is enough, since a
 # session fails or hangs from its control connection.  Connections through
-# the proxy: 1 is the run's check, 2 the upload (STOR).
+# the proxy: 1 is the run's check, 2 and 3 the sweep of leftovers (LIST -a
+# and LIST), 4 the upload (STOR).
 proxied_storage() {
     echo "{ type = \"ftp\", host = \"127.0.0.1\", port = 19201, user = \"$test_user\",
             password = env \"FTP_TEST_PASSWORD\", path = \"backups/moonbak\", tls = false, $1 }"
 }
-flapping_server ftp 19201 $port 2 proxied_storage "$home/home/backups/moonbak"
+flapping_server ftp 19201 $port 4 proxied_storage "$home/home/backups/moonbak"
 
 slow_source_job "$T/cut.lua" cut "$(storage false)"
 mb run "$T/cut.lua" & run_pid=$!

@@ -210,6 +210,65 @@ sed -i 's/bucket = "backups"/bucket = "no-such-bucket"/' "$T/badbucket.lua"
 mb run "$T/badbucket.lua"
 check "a bucket that does not exist is named in the error" grep -q "storage s3: .*no-such-bucket.*NoSuchBucket" "$T/err"
 
+# ---- leftovers of killed runs --------------------------------------------------
+# What runs killed before they finished leave, older than the next run: an
+# artifact without its sidecar and an incomplete multipart upload.  The
+# next run removes them and says so; a complete old backup, a newer upload
+# and an upload of a name that is not moonbak's stay.
+echo fresh > "$T/fresh.txt"
+job lo "{ type = \"file\", path = \"$T/fresh.txt\" }"
+printf '{"job":"lo","backup_id":"20190101T000000Z"}' > "$T/old.meta.json"
+aws_cli s3 cp "$T/fresh.txt" s3://backups/moonbak/lo/20190101T000000Z.txt >/dev/null 2>>"$T/aws.err"
+aws_cli s3 cp "$T/old.meta.json" s3://backups/moonbak/lo/20190101T000000Z.txt.meta.json >/dev/null 2>>"$T/aws.err"
+aws_cli s3 cp "$T/fresh.txt" s3://backups/moonbak/lo/20200101T000000Z.txt >/dev/null 2>>"$T/aws.err"
+start_upload() { # KEY: an incomplete multipart upload of one part, made by the AWS CLI; prints its id
+    local id
+    id=$(aws_cli s3api create-multipart-upload --bucket backups --key "moonbak/lo/$1" \
+        --query UploadId --output text 2>>"$T/aws.err")
+    aws_cli s3api upload-part --bucket backups --key "moonbak/lo/$1" --part-number 1 \
+        --upload-id "$id" --body "$T/fresh.txt" >/dev/null 2>>"$T/aws.err"
+    echo "$id"
+}
+stale_upload=$(start_upload 20200101T000000Z.txt)
+newer_upload=$(start_upload 20990101T000000Z.txt)
+other_upload=$(start_upload notes.txt)
+uploads_dir=$T/s3data/backups/._S3rver_uploads # where s3rver keeps them
+check "the AWS CLI made 3 incomplete multipart uploads ($(ls "$uploads_dir" 2>&1 | tr '\n' ' '))" \
+    [ -e "$uploads_dir/$stale_upload/1" -a -e "$uploads_dir/$newer_upload/1" -a -e "$uploads_dir/$other_upload/1" ]
+mb run "$T/lo.lua"; status=$?
+check "a run with leftovers of killed runs in the bucket succeeds (exit $status)" [ $status -eq 0 ]
+exe=$(sed -n 's/.* in execution \([0-9]*\).*/\1/p' "$T/out")
+aws_cli s3 ls s3://backups/moonbak/lo/ > "$T/ls.txt" 2>>"$T/aws.err"
+check "...removes the artifact without sidecar and keeps the complete old backup" \
+    bash -c "! grep -q ' 20200101T000000Z.txt$' '$T/ls.txt' && grep -q ' 20190101T000000Z.txt$' '$T/ls.txt' &&
+             grep -q ' 20190101T000000Z.txt.meta.json$' '$T/ls.txt'"
+mb log "$exe"
+check "...saying so in its log" grep -q 'removed orphaned artifact lo/20200101T000000Z.txt (no sidecar) on storage s3' "$T/out"
+# s3rver answers ListMultipartUploads with 501 NotImplemented (and
+# AbortMultipartUpload with 405): against it the sweep can only warn.
+check "...and warns that s3rver cannot list incomplete uploads (NotImplemented, not retried)" \
+    grep -q 'warning.*could not sweep.*multipart uploads.*501 NotImplemented' "$T/out"
+
+# A MOCK for those two operations only (tests/e2e/s3_uploads_mock.py): it
+# answers them from the uploads s3rver keeps on disk and forwards the rest
+# to s3rver.  Pages of one upload make the run follow the markers.
+mock_port=$(free_port $((proxy_port + 1)))
+"$py" "$repo/tests/e2e/s3_uploads_mock.py" "$mock_port" "$port" "$T/s3data" "$T/mock.log" & mock=$!
+for _ in $(seq 100); do grep -q listening "$T/mock.log" 2>/dev/null && break; sleep 0.1; done
+sed -i "s|endpoint = \"$endpoint\"|endpoint = \"http://127.0.0.1:$mock_port\"|" "$T/lo.lua"
+MOONBAK_S3_LIST_MAX_KEYS=1 mb run "$T/lo.lua"; status=$?
+kill $mock; wait $mock 2>/dev/null
+check "[mock] a run where the server lists incomplete uploads succeeds (exit $status)" [ $status -eq 0 ]
+check "[mock] ...aborts the stale upload" [ ! -e "$uploads_dir/$stale_upload" ]
+check "[mock] ...keeps the newer one and the one of a name not moonbak's" \
+    [ -e "$uploads_dir/$newer_upload/1" -a -e "$uploads_dir/$other_upload/1" ]
+check "[mock] ...asked for each page of the listing ($(tr '\n' ' ' < "$T/mock.log"))" \
+    [ "$(grep -c 'ListMultipartUploads prefix=moonbak/lo/ page=1 truncated=True' "$T/mock.log")" -ge 2 ]
+mb log "$(sed -n 's/.* in execution \([0-9]*\).*/\1/p' "$T/out")"
+check "[mock] ...and says what it removed" \
+    grep -q "removed stale partial upload lo/20200101T000000Z.txt (multipart upload $stale_upload) on storage s3" "$T/out"
+check "[mock] ...and nothing else" [ "$(grep -c 'removed' "$T/out")" -eq 1 ]
+
 # A flapping server, then a hung one: a fault-injecting proxy in front of s3rver.
 proxied() { # job NAME through the proxy, with extra storage fields
     job "$1" "{ type = \"file\", path = \"$T/big.bin\" }" "$2"
@@ -221,8 +280,10 @@ start_proxy() { # DROP STALL [STALL_SECONDS]
     proxy=$!
     for _ in $(seq 50); do grep -q listening "$T/proxy.log" 2>/dev/null && break; sleep 0.1; done
 }
-# Connections: 1 is the check, 2 starts the multipart upload, 3 sends part 1.
-start_proxy 3,4,5 -
+# Connections: 1 is the check, 2 and 3 the sweep of leftovers (listing the
+# multipart uploads and the objects), 4 starts the multipart upload, 5
+# sends part 1.
+start_proxy 5,6,7 -
 proxied flaps "retries = 3"
 mb run "$T/flaps.lua"; status=$?
 check "part 1's connection reset 3 times, 3 retries allowed: the backup succeeds (exit $status)" \
@@ -231,14 +292,14 @@ check "...and the proxy did reset 3 connections" [ "$(grep -c dropped "$T/proxy.
 mb verify "$T/flaps.lua"
 check "...and the backup is intact" [ $? -eq 0 ]
 stop_proxy
-start_proxy 3,4,5 -
+start_proxy 5,6,7 -
 proxied flaps_more "retries = 2"
 mb run "$T/flaps_more.lua"; status=$?
 check "part 1's connection reset 3 times, 2 retries allowed: the run fails (exit $status)" [ $status -eq 1 ]
 check "...and says which part failed after how many attempts" \
     grep -q "upload of part 1 of .* after 3 attempts" "$T/err"
 stop_proxy
-start_proxy - 3 30 # the proxy holds the connection 30 s: only the timeout ends it sooner
+start_proxy - 5 30 # the proxy holds the connection 30 s: only the timeout ends it sooner
 proxied hangs "retries = 2, timeout = 2"
 started=$SECONDS
 mb run "$T/hangs.lua"; status=$?
@@ -251,7 +312,7 @@ stop_proxy
 # ---- the signer against botocore, and no secret anywhere ---------------------
 "$py" "$repo/tests/e2e/s3_check_signatures.py" "$T/trace.jsonl" "$secret" session-token-xyz \
     PutObject CreateMultipartUpload UploadPart CompleteMultipartUpload AbortMultipartUpload \
-    GetObject ListObjectsV2 DeleteObject "key with a space" "key with non-ASCII characters" \
+    GetObject ListObjectsV2 ListMultipartUploads DeleteObject "key with a space" "key with non-ASCII characters" \
     "session token" > "$T/botocore.txt" 2>&1
 cat "$T/botocore.txt"
 failures=$((failures + $(grep -c '^not ok' "$T/botocore.txt")))

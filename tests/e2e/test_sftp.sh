@@ -59,6 +59,7 @@ pw_storage="{ type = \"sftp\", host = \"127.0.0.1\", port = $port, user = \"$tes
               password = env \"SFTP_TEST_PASSWORD\", path = \"$pw/data\", known_hosts = \"$T/known_hosts\" }"
 export SFTP_TEST_PASSWORD=$password
 round_trip password "$pw_storage"
+leftovers_swept sftp "$key_storage" "$T/data"
 
 # Host keys: unknown and changed keys are refused, and say so.
 write_job "$T/hk.lua" hk "{ type = \"file\", path = \"$T/payload.bin\" }" \
@@ -88,13 +89,14 @@ check "...and the password appears in no message" bash -c "! grep -q 'not-$passw
 
 # The proxy is plain TCP, so SSH goes through it untouched; known_hosts
 # names the host key under the proxy's port too.  Connections through it:
-# 1 is the run's check, 2 the upload.
+# 1 is the run's check, 2 and 3 the sweep of leftovers (listing of hidden
+# and of visible names), 4 the upload.
 echo "[127.0.0.1]:19202 $(cut -d' ' -f1,2 "$srv/host_key.pub")" >> "$T/known_hosts"
 proxied_storage() {
     echo "{ type = \"sftp\", host = \"127.0.0.1\", port = 19202, user = \"$(id -un)\",
             private_key = \"$T/user_key\", path = \"$T/data\", known_hosts = \"$T/known_hosts\", $1 }"
 }
-flapping_server sftp 19202 $port 2 proxied_storage "$T/data"
+flapping_server sftp 19202 $port 4 proxied_storage "$T/data"
 
 # The server dies while the upload is open.
 slow_source_job "$T/cut.lua" cut "$key_storage"

@@ -63,7 +63,9 @@ storage() { # storage URL [EXTRA]
 }
 round_trip http "$(storage "http://127.0.0.1:$http_port/dav/moonbak")"
 round_trip https "$(storage "https://127.0.0.1:$https_port/dav/tls%20backups/" ", ca_file = \"$srv/cert.pem\"")"
-check "no temporary file is left on the server" [ -z "$(find "$T/www" -name '.*partial*')" ]
+check "no temporary file is left on the server" [ -z "$(find "$T/www" -name '*partial*')" ]
+# nginx's PROPFIND never lists hidden names: uploads go to visible ones
+leftovers_swept webdav "$(storage "http://127.0.0.1:$http_port/dav/moonbak")" "$T/www/dav/moonbak" root ""
 check "a url with an escaped space (%20) names the collection \"tls backups\"" [ -d "$T/www/dav/tls backups/rt-https" ]
 check "large uploads went up with chunked transfer encoding (PUT of unknown length)" \
     grep -q '^PUT /dav/moonbak/rt-http/.*partial.* 201 te=chunked' "$srv/logs/access.log"
@@ -85,9 +87,10 @@ check "...with a clear error naming the storage" \
 check "...and the password appears in no message" bash -c "! grep -q 'not-$password' '$T/err' '$T/out'"
 
 # Connections through the proxy: 1 is the run's check (PROPFIND), 2 and 3
-# make the collections (MKCOL), 4 is the PUT.
+# the sweep of leftovers (PROPFIND), 4 and 5 make the collections (MKCOL),
+# 6 is the PUT.
 proxied_storage() { storage "http://127.0.0.1:19200/dav/moonbak" ", $1"; }
-flapping_server webdav 19200 $http_port 4 proxied_storage "$T/www/dav/moonbak"
+flapping_server webdav 19200 $http_port 6 proxied_storage "$T/www/dav/moonbak"
 
 slow_source_job "$T/cut.lua" cut "$(storage "http://127.0.0.1:$http_port/dav/moonbak")"
 mb run "$T/cut.lua" & run_pid=$!

@@ -3,6 +3,8 @@
 #include "testutil.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int count;
 static int count_names(void *ud, const char *name, uint64_t size, struct mb_error *err)
@@ -11,6 +13,75 @@ static int count_names(void *ud, const char *name, uint64_t size, struct mb_erro
     if (strstr(name, "job/") == name)
         count++;
     return 0;
+}
+
+static char seen_artifact[256], seen_upload[256];
+static int count_incomplete(void *ud, const char *artifact, const char *upload, struct mb_error *err)
+{
+    (void)ud; (void)err;
+    snprintf(seen_artifact, sizeof seen_artifact, "%s", artifact);
+    snprintf(seen_upload, sizeof seen_upload, "%s", upload);
+    count++;
+    return 0;
+}
+
+/* Links planted in the storage: never read through, never listed. */
+static void test_symlinks(const struct mb_storage_ops *ops, void *st, const char *root)
+{
+    char path[512], target[512];
+    snprintf(target, sizeof target, "%s/outside", root);
+    FILE *f = fopen(target, "w");
+    fputs("secret", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/job/link.bin", root);
+    CHECK(symlink(target, path) == 0, "a symbolic link is planted as an artifact");
+    struct mb_error err = { { 0 } };
+    struct mb_reader *r = ops->open_read(st, "job/link.bin", &err);
+    CHECK(r == NULL && strstr(err.msg, "symbolic link") && strstr(err.msg, "job/link.bin"),
+          "reading an artifact that is a symbolic link is refused, naming it (%s)", err.msg);
+    if (r)
+        r->close(r);
+    snprintf(path, sizeof path, "%s/job/.link.bin.partial-abc123", root);
+    CHECK(symlink(target, path) == 0, "and one as a temporary file");
+    count = 0;
+    ops->list(st, "job/", count_names, NULL, &err);
+    CHECK(count == 0, "a symbolic link is not listed");
+    count = 0;
+    ops->list_incomplete(st, "job/", count_incomplete, NULL, &err);
+    CHECK(count == 0, "nor listed as an incomplete upload");
+    snprintf(path, sizeof path, "%s/job/dir.bin", root);
+    mkdir(path, 0700);
+    struct mb_error e2 = { { 0 } };
+    CHECK(ops->open_read(st, "job/dir.bin", &e2) == NULL && strstr(e2.msg, "not a regular file"),
+          "nor is anything but a regular file read (%s)", e2.msg);
+    rmdir(path);
+}
+
+/* Writes cut short leave their temporary file; the storage lists and
+ * removes it, and nothing that is not one. */
+static void test_incomplete(const struct mb_storage_ops *ops, void *st)
+{
+    struct mb_error err = { { 0 } };
+    struct mb_writer *w = ops->open_write(st, "job/b.bin", &err);
+    w->write(w, "data", 4, &err);
+    count = 0;
+    CHECK(ops->version >= 2 && ops->list_incomplete(st, "job/", count_incomplete, NULL, &err) == 0
+              && count == 1 && strcmp(seen_artifact, "job/b.bin") == 0
+              && strncmp(seen_upload, "job/.b.bin.partial-", 19) == 0,
+          "a write in progress is an incomplete upload of its artifact (%s, %s)", seen_artifact,
+          seen_upload);
+    struct mb_error e2 = { { 0 } };
+    CHECK(ops->remove_incomplete(st, "job/other.bin", seen_upload, &e2) != 0
+              && strstr(e2.msg, "not a temporary file"),
+          "remove_incomplete refuses an upload that is not the artifact's (%s)", e2.msg);
+    struct mb_error e3 = { { 0 } };
+    CHECK(ops->remove_incomplete(st, "job/b.bin", "job/b.bin", &e3) != 0,
+          "remove_incomplete refuses the artifact itself");
+    CHECK(ops->remove_incomplete(st, "job/b.bin", seen_upload, &err) == 0, "removes the upload");
+    count = 0;
+    ops->list_incomplete(st, "job/", count_incomplete, NULL, &err);
+    CHECK(count == 0, "which is gone from the listing");
+    w->close(w);
 }
 
 int main(void)
@@ -57,6 +128,9 @@ int main(void)
     count = 0;
     CHECK(ops->list(st, "nothing-here/", count_names, NULL, &err) == 0 && count == 0,
           "listing a prefix that does not exist is empty, not an error");
+
+    test_incomplete(ops, st);
+    test_symlinks(ops, st, root);
 
     ops->close(st);
     mb_config_free(&cfg);

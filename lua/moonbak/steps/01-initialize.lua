@@ -1,5 +1,6 @@
 -- 01-initialize: resolve references (secrets), then check that the source
 -- answers and that every storage is reachable, before any byte moves.
+local leftovers = require "moonbak.leftovers"
 local ref = require "moonbak.ref"
 local source = require "moonbak.source"
 local storage = require "moonbak.storage"
@@ -28,10 +29,27 @@ local function open_storages(ctx)
   if #ctx.storages == 0 then error("no storage is reachable: " .. ctx.failures[1].error, 0) end
 end
 
+-- What runs of this job killed before they finished left on the storages.
+-- ctx.sweep_before: the backup id of the start of the oldest execution of
+-- the job that may still be running (by default this one's: anything
+-- older than it is no run's work in progress).  Never fails the run.
+local function sweep_leftovers(ctx)
+  local cutoff = ctx.sweep_before or leftovers.cutoff_of(ctx.execution.started_at)
+  local log = function(level, message) ctx:log(level, message) end
+  for _, st in ipairs(ctx.storages) do
+    local ok, removed, problems = pcall(leftovers.sweep, ctx.job.name, st.name, st.handle, cutoff, log)
+    if not ok then problems = { removed } end
+    for _, p in ipairs(problems) do
+      ctx:log("warning", ("could not sweep leftovers of earlier runs: %s"):format(p))
+    end
+  end
+end
+
 return function(ctx)
   resolve(ctx)
   local ok, err = source.check(ctx:source_spec())
   if not ok then error(err, 0) end
   ctx:log("info", ("source %s is reachable"):format(ctx.job.source.type))
   open_storages(ctx)
+  sweep_leftovers(ctx)
 end

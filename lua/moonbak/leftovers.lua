@@ -1,0 +1,124 @@
+-- Leftovers of runs that never finished (kill -9, a crash, a machine that
+-- went down): uploads started and never completed (a hidden
+-- ".NAME.partial-XXXXXX" file, an S3 multipart upload), and artifacts
+-- stored without their sidecar.  Neither is a backup and nothing else would
+-- ever remove them.  The next run of the job and `moonbak prune` sweep them
+-- away, but only what is clearly ours (a name moonbak writes, in the job's
+-- directory) and older than the oldest run that may still be writing.
+local artifact = require "moonbak.artifact"
+
+local M = {}
+
+-- Backup ids: "YYYYMMDDTHHMMSSZ" (the first ones) or
+-- "YYYYMMDDTHHMMSS.mmmZ-xxxxxx"; both begin with the second they name.
+local id_patterns = {
+  "^(%d%d%d%d%d%d%d%dT%d%d%d%d%d%dZ)%.(.+)$",
+  "^(%d%d%d%d%d%d%d%dT%d%d%d%d%d%d%.%d%d%dZ%-%w+)%.(.+)$",
+}
+
+-- What a name in a job's directory is: its backup id and "artifact" or
+-- "sidecar" for "<id>.<ext>[.zst][.age]" and that plus ".meta.json";
+-- nil for any other name (not ours: left alone).
+function M.classify(base)
+  local id, rest
+  for _, pattern in ipairs(id_patterns) do
+    id, rest = base:match(pattern)
+    if id then break end
+  end
+  if not id then return nil end
+  local kind = "artifact"
+  local suffix = artifact.sidecar_suffix
+  if rest:sub(-#suffix) == suffix then
+    kind, rest = "sidecar", rest:sub(1, -#suffix - 1)
+  end
+  rest = rest:gsub("%.age$", ""):gsub("%.zst$", "")
+  if not rest:match("^%w+$") then return nil end
+  return id, kind
+end
+
+-- The backup id that a run started at state timestamp ts
+-- ("2026-11-29T03:00:00.123Z") would have had at the earliest.
+function M.cutoff_of(ts)
+  local y, mo, d, h, mi, s = ts:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)")
+  if not y then error("not a timestamp: " .. tostring(ts), 2) end
+  return ("%s%s%sT%s%s%sZ"):format(y, mo, d, h, mi, s)
+end
+
+-- The backup id of name when it is ours, directly in the job's directory,
+-- and older than cutoff (compared to the second: both id forms agree there).
+local function stale(name, prefix, cutoff)
+  if name:sub(1, #prefix) ~= prefix then return nil end
+  local base = name:sub(#prefix + 1)
+  if base:find("/", 1, true) then return nil end
+  local id, kind = M.classify(base)
+  if not id or id:sub(1, 15) >= cutoff:sub(1, 15) then return nil end
+  return id, kind
+end
+
+-- "job/.X.partial-abc123" on the storages that write under a temporary
+-- name; S3 names an upload by an id of its own.
+local function upload_label(u, prefix)
+  if u.upload:sub(1, #prefix) == prefix then return u.upload end
+  return ("%s (multipart upload %s)"):format(u.artifact, u.upload)
+end
+
+local function sweep_incomplete(s, removed, problems)
+  local uploads, err = s.handle:incomplete(s.prefix)
+  if not uploads then problems[#problems + 1] = err return end
+  for _, u in ipairs(uploads) do
+    if stale(u.artifact, s.prefix, s.cutoff) then
+      local label = upload_label(u, s.prefix)
+      local ok, rerr = true, nil
+      if not s.dry_run then ok, rerr = s.handle:remove_incomplete(u.artifact, u.upload) end
+      if ok then
+        removed[#removed + 1] = label
+        s.log("info", ("%s stale partial upload %s on storage %s"):format(s.verb, label, s.storage))
+      else
+        problems[#problems + 1] = rerr
+      end
+    end
+  end
+end
+
+local function sweep_orphans(s, removed, problems)
+  local entries, err = s.handle:list(s.prefix)
+  if not entries then problems[#problems + 1] = err return end
+  local present = {}
+  for _, e in ipairs(entries) do present[e.name] = true end
+  for _, e in ipairs(entries) do
+    local id, kind = stale(e.name, s.prefix, s.cutoff)
+    if id and kind == "artifact" and not present[e.name .. artifact.sidecar_suffix] then
+      local ok, rerr = true, nil
+      if not s.dry_run then ok, rerr = s.handle:remove(e.name) end
+      if ok then
+        removed[#removed + 1] = e.name
+        s.log("info", ("%s orphaned artifact %s (no sidecar) on storage %s"):format(s.verb, e.name, s.storage))
+      else
+        problems[#problems + 1] = rerr
+      end
+    end
+  end
+end
+
+-- leftovers.sweep(job_name, storage_name, handle, cutoff_id, log [, opts])
+--   -> removed_names, problems
+-- Removes, under "<job_name>/" on the open storage handle, the incomplete
+-- uploads and the artifacts without a sidecar whose backup id is older
+-- than cutoff_id (the id of the start of the oldest run of the job that
+-- may still be writing).  log(level, message) hears each removal.
+-- opts.dry_run: only says what it would remove.  Sidecars are never touched.
+function M.sweep(job_name, storage_name, handle, cutoff_id, log, opts)
+  assert(type(cutoff_id) == "string" and #cutoff_id >= 15, "sweep: cutoff_id must be a backup id")
+  opts = opts or {}
+  local s = {
+    prefix = job_name .. "/", storage = storage_name, handle = handle, cutoff = cutoff_id,
+    log = log or function() end, dry_run = opts.dry_run,
+    verb = opts.dry_run and "would remove" or "removed",
+  }
+  local removed, problems = {}, {}
+  sweep_incomplete(s, removed, problems)
+  sweep_orphans(s, removed, problems)
+  return removed, problems
+end
+
+return M
