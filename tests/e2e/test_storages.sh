@@ -79,7 +79,8 @@ plant_leftovers() {
     echo partial > "$1/.20200101T000000Z.out.meta.json.partial-Xy9z0Q"
     echo orphan > "$1/20200101T000000Z.out"
     echo old > "$1/20190101T000000Z.out"
-    echo '{"job":"left","backup_id":"20190101T000000Z","sha256":"00"}' > "$1/20190101T000000Z.out.meta.json"
+    printf '{"job":"left","backup_id":"20190101T000000Z","sha256":"%s","plain_sha256":"%s"}' \
+        "$(printf '0%.0s' $(seq 64))" "$(printf '0%.0s' $(seq 64))" > "$1/20190101T000000Z.out.meta.json"
     echo busy > "$1/.20990101T000000Z.out.partial-def456"
     echo mine > "$1/20200101-notes.out"
     echo mine > "$1/.20200101T000000Z.out.partial-not-ours"
@@ -97,7 +98,7 @@ JOB
 plant_leftovers left/left
 mb run left.lua
 check "a run with leftovers of killed runs on its storage succeeds (exit $?)" [ $? -eq 0 ]
-new_id=$(sed -n 's/.*backup \([0-9TZ]*\).*/\1/p' "$T/out")
+new_id=$(sed -n 's/.*backup \([0-9TZ.a-f-]*\).*/\1/p' "$T/out")
 exe=$(sed -n 's/.* in execution \([0-9]*\).*/\1/p' "$T/out")
 check "...removes the stale partial uploads and the artifact without sidecar, and keeps the rest" \
     left_after_sweep left/left "$new_id"

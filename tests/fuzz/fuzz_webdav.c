@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(body, data, size);
     body[size] = '\0';
-    struct dav_listing l = { FUZZ_PREFIX, check_entry, NULL };
+    struct dav_listing l = { FUZZ_PREFIX, 0, check_entry, NULL };
     struct mb_error err = { { 0 } };
     if (dav_parse(body, &l, &err) != 0 && !err.msg[0])
         abort(); /* a refused answer must say why */
