@@ -22,6 +22,7 @@ struct mb_lua_limits {
     int active;            /* a sandbox.run is in progress */
     int out_of_instructions;
     lua_Integer budget; /* instructions left in this sandbox.run */
+    lua_Hook outer;     /* the hook sandbox.run replaced, given its other events */
 };
 
 static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
@@ -88,14 +89,19 @@ void mb_lua_close(lua_State *L)
 
 #define HOOK_EVERY 1000 /* instructions between two looks at the budget */
 
-/* Count hook, installed by sandbox.run (coroutines made inside inherit it). */
+/* Count hook, installed by sandbox.run (coroutines made inside inherit it).
+ * The line/call/return events of the hook it replaced (the fuzz harnesses'
+ * Lua coverage; moonbak itself sets none) still reach that hook. */
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
-    (void)ar;
     struct mb_lua_limits *lim = limits_of(L);
     if (!lim || !lim->active) {
         /* a coroutine made in a sandbox and resumed after it */
         lua_sethook(L, NULL, 0, 0);
+        return;
+    }
+    if (ar->event != LUA_HOOKCOUNT) {
+        lim->outer(L, ar);
         return;
     }
     if (!lim->out_of_instructions) {
@@ -157,10 +163,12 @@ static int sandbox_run(lua_State *L)
     lim->refused = 0;
     lim->out_of_instructions = 0;
     lim->budget = instructions;
+    lim->outer = old_hook;
     if (memory > 0)
         lim->limit = (uint64_t)memory > SIZE_MAX - lim->used ? SIZE_MAX : lim->used + (size_t)memory;
     if (instructions > 0)
-        lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+        lua_sethook(L, count_hook, LUA_MASKCOUNT | (old_hook ? old_mask & ~LUA_MASKCOUNT : 0),
+                    HOOK_EVERY);
     int rc = lua_pcall(L, 0, LUA_MULTRET, 0); /* never longjmps out */
     lua_sethook(L, old_hook, old_mask, old_count);
     lim->limit = 0;

@@ -412,9 +412,16 @@ end
 local function restricted_globals(env, state, loaded)
   local g = {}
   for _, name in ipairs { "assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal",
-                          "rawget", "rawlen", "rawset", "select", "setmetatable", "tonumber",
+                          "rawget", "rawlen", "rawset", "select", "tonumber",
                           "tostring", "type", "xpcall", "_VERSION" } do
     g[name] = _G[name]
+  end
+  -- No finalizers: Lua runs a __gc at a later collection (at exit at the
+  -- latest), outside the sandbox, with hooks off (no instruction limit) and
+  -- the full environment.  Lua only looks for __gc when the metatable is set.
+  g.setmetatable = function(t, mt)
+    if type(mt) == "table" and rawget(mt, "__gc") ~= nil then refuse("a __gc metamethod", 2) end
+    return setmetatable(t, mt)
   end
   -- copies: a file that replaces string.format changes only its own
   for _, lib in ipairs { "string", "table", "math", "utf8", "coroutine" } do g[lib] = copy(_G[lib]) end

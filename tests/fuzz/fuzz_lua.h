@@ -1,12 +1,18 @@
-/* fuzz_lua.h — a Lua state made as src/main.c makes it (the standard
- * libraries, the C modules, the embedded lua/ bundle in package.preload),
- * for the harnesses whose target is Lua code.  main.c is included, renamed,
- * so that the state is the binary's own and not a copy that could drift.
+/* fuzz_lua.h — a Lua state made as src/main.c makes it (mb_lua_newstate(),
+ * the standard libraries, the C modules, the embedded lua/ bundle in
+ * package.preload), for the harnesses whose target is Lua code.  main.c is
+ * included, renamed, so that the state is the binary's own and not a copy
+ * that could drift; with it, moonbak.sandbox.run works as in the binary
+ * (job.load's limits and restricted environment are the real ones).
  *
- * Lines of Lua reached are counted for libFuzzer (fuzz_lua_hook).  Two
- * limits keep a hostile input from stopping the fuzzer instead of
- * failing: an instruction budget (a count hook) and a cap on the state's
- * memory.  An error they raise is expected, never a finding.
+ * Lines of Lua reached are counted for libFuzzer (fuzz_lua_hook); inside
+ * sandbox.run the sandbox's count hook passes the line events on to it.
+ * Outside a sandbox (the sidecar harness has none), an instruction budget
+ * (the same hook's count events) keeps a hostile input from stopping the
+ * fuzzer instead of failing; an error it raises is expected, never a
+ * finding.  There is no memory cap of the harness's own: the sandbox has
+ * one, and outside it libFuzzer's -rss_limit_mb stops runaway memory, as a
+ * finding.
  *
  * A harness calls fuzz_lua_open() once with its driver: a Lua chunk that
  * returns a function of the input.  fuzz_lua_run() calls it; any other error
@@ -23,31 +29,11 @@
 #include "../../src/main.c"
 #undef main
 
-#define FUZZ_LUA_MEMORY (64u << 20)
 #define FUZZ_LUA_HOOK_EVERY 1000
 #define FUZZ_LUA_BUDGET 20000 /* hooks: 20 million instructions per input */
 #define FUZZ_LUA_LIMIT "fuzz: instruction limit reached"
 
-static size_t fuzz_lua_used;
 static long fuzz_lua_budget;
-
-static void *fuzz_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    (void)ud;
-    if (!ptr)
-        osize = 0;
-    if (nsize == 0) {
-        free(ptr);
-        fuzz_lua_used -= osize;
-        return NULL;
-    }
-    if (nsize > osize && fuzz_lua_used + (nsize - osize) > FUZZ_LUA_MEMORY)
-        return NULL; /* Lua raises "not enough memory" */
-    void *p = realloc(ptr, nsize);
-    if (p)
-        fuzz_lua_used = fuzz_lua_used - osize + nsize;
-    return p;
-}
 
 /* Lua lines reached, as libFuzzer's extra counters: Lua itself (Debian's
  * liblua5.4) and the embedded lua/ are not instrumented, so without these
@@ -58,6 +44,7 @@ static void *fuzz_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 __attribute__((section("__libfuzzer_extra_counters"), used))
 static uint8_t fuzz_lua_edges[FUZZ_LUA_EDGES];
 static uint32_t fuzz_lua_prev;
+
 
 static uint32_t fuzz_lua_hash(const char *s, int line)
 {
@@ -89,11 +76,21 @@ static int fuzz_lua_panic(lua_State *L)
     abort();
 }
 
+static lua_State *fuzz_lua_state;
+
+/* At exit, as main() ends (mb_lua_close also frees the allocator's
+ * counters). */
+static void fuzz_lua_close(void)
+{
+    fuzz_lua_budget = FUZZ_LUA_BUDGET;
+    mb_lua_close(fuzz_lua_state);
+}
+
 /* The state, with the driver function in the registry; aborts on failure
- * (the harness itself is broken then). */
+ * (the harness itself is broken then).  Closed at exit. */
 static lua_State *fuzz_lua_open(const char *driver)
 {
-    lua_State *L = lua_newstate(fuzz_lua_alloc, NULL);
+    lua_State *L = mb_lua_newstate();
     if (!L)
         abort();
     lua_atpanic(L, fuzz_lua_panic);
@@ -109,6 +106,8 @@ static lua_State *fuzz_lua_open(const char *driver)
     }
     lua_setfield(L, LUA_REGISTRYINDEX, "fuzz.driver");
     lua_sethook(L, fuzz_lua_hook, LUA_MASKCOUNT | LUA_MASKLINE, FUZZ_LUA_HOOK_EVERY);
+    fuzz_lua_state = L;
+    atexit(fuzz_lua_close);
     return L;
 }
 
@@ -123,9 +122,10 @@ static void fuzz_lua_run(lua_State *L, const uint8_t *data, size_t size)
     int rc = lua_pcall(L, 1, 0, -3);
     if (rc != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
-        /* LUA_ERRERR: the traceback itself ran out of memory or budget. */
-        if (rc != LUA_ERRMEM && rc != LUA_ERRERR && !(msg && (strstr(msg, FUZZ_LUA_LIMIT)
-                                          || strstr(msg, "not enough memory")))) {
+        /* LUA_ERRERR: the traceback itself ran out of budget.  Running out
+         * of memory is a finding now: only a sandbox limits it, and
+         * job.load must report that as a broken file. */
+        if (rc != LUA_ERRERR && !(msg && strstr(msg, FUZZ_LUA_LIMIT))) {
             fprintf(stderr, "fuzz: finding: %s\n", msg ? msg : "(no message)");
             abort();
         }

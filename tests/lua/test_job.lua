@@ -270,6 +270,23 @@ T.test("the limits are gone after a load that hit them", function()
   T.eq(debug.gethook(), nil, "the count hook after the load")
 end)
 
+T.test("sandbox.run passes line events on to the hook it replaced (the fuzz harnesses' coverage)", function()
+  local sandbox = require "moonbak.sandbox"
+  local fn = assert(load("local a = 1\nlocal b = 2\nreturn a + b", "=sandboxed"))
+  local seen = {}
+  local function hook(_, line)
+    if debug.getinfo(2, "S").source == "=sandboxed" then seen[#seen + 1] = line end
+  end
+  debug.sethook(hook, "l")
+  local ok, sum = sandbox.run(fn, { instructions = 1000 })
+  local after = debug.gethook()
+  debug.sethook()
+  T.eq(ok, true)
+  T.eq(sum, 3)
+  T.eq(table.concat(seen, ","), "1,2,3", "lines seen inside the sandbox")
+  T.eq(after, hook, "the hook restored")
+end)
+
 T.test("os.execute, io.popen and io.open for writing are refused while a file loads", function()
   local marker = dir .. "/written"
   fails_with("exec", job_with('os.execute("touch ' .. marker .. '")'), "os%.execute is not available while a job file loads")
@@ -279,6 +296,20 @@ T.test("os.execute, io.popen and io.open for writing are refused while a file lo
   fails_with("exit", job_with("os.exit(0)"), "os%.exit is not available")
   fails_with("print", job_with('print("hello")'), "print is not available")
   assert(not mb.sys.stat(marker), "nothing was written")
+end)
+
+T.test("a job file cannot set a finalizer, which would run after the load, unsandboxed", function()
+  local marker = dir .. "/finalized"
+  local gc = ('function() local f = io.open(%q, "w") f:write("escaped") f:close() end'):format(marker)
+  fails_with("gc", job_with("setmetatable({}, { __gc = " .. gc .. " })"),
+    "a __gc metamethod is not available while a job file loads")
+  fails_with("gclater", job_with("local mt = { __gc = true } setmetatable({}, mt) mt.__gc = " .. gc),
+    "a __gc metamethod is not available")
+  collectgarbage()
+  collectgarbage()
+  assert(not mb.sys.stat(marker), "no finalizer of the file ran")
+  assert(mb.job.load(job_file("mtok", job_with('local t = setmetatable({}, { __index = { path = "/z" } })',
+    '{ type = "sqlite", path = t.path }'))))
 end)
 
 T.test("reading files, os.getenv and the string functions work while a file loads", function()
