@@ -9,9 +9,10 @@ usage: fault_proxy.py LISTEN_PORT TARGET_PORT DROP STALL STALL_SECONDS LOG
 DROP and STALL are comma-separated connection numbers (1 is the first
 connection) or "-".  A dropped connection is reset at once (as a crashing
 or restarting server does), a stalled one is accepted and left silent for
-STALL_SECONDS (a hung server); every other one is forwarded.  Each
-connection's number and fate are appended to LOG, one a line
-("3 dropped"); "listening" comes first."""
+STALL_SECONDS (a hung server), then closed ("3 released"); every other one
+is forwarded.  Each connection's number and fate are appended to LOG, one a
+line ("3 dropped"); "listening" comes first.  A test that finds no
+"released" knows its client gave up on the stalled connection by itself."""
 import socket
 import struct
 import sys
@@ -51,8 +52,9 @@ def forward(client):
     threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
 
 
-def stall_then_close(client):
+def stall_then_close(client, count):
     time.sleep(stall_seconds)
+    log(f"{count} released")  # before the close: a client woken by it finds the line
     client.close()
 
 
@@ -72,7 +74,7 @@ def main():
             client.close()
         elif count in stall:
             log(f"{count} stalled")
-            threading.Thread(target=stall_then_close, args=(client,), daemon=True).start()
+            threading.Thread(target=stall_then_close, args=(client, count), daemon=True).start()
         else:
             log(f"{count} forwarded")
             forward(client)

@@ -58,6 +58,70 @@ no_secret_in() {
     ! grep -rqaF -- "$value" "$@" 2>/dev/null
 }
 
+# spy_tool DIR NAME : writes DIR/NAME, a stand-in for the tool NAME found on
+# PATH that records how it was started and then becomes the real tool.  Its
+# records are evidence the tool itself leaves, so a test reads them after the
+# run instead of watching /proc for a child that may come and go unseen.
+# Each start leaves, in DIR/records, NAME.PID.argv (its /proc cmdline, NUL
+# separated: exactly the argv it was given), NAME.PID.environ (the
+# environment it was given) and, for a --defaults-extra-file=F argument,
+# NAME.PID.option-file-path, NAME.PID.option-file-mode ("MODE OWNER" of F)
+# and NAME.PID.option-file (a copy).  The records hold secrets: they are
+# private, and tests only grep them quietly (spy_holds).
+spy_tool() {
+    local real
+    real=$(command -v "$2") || return 1
+    mkdir -p "$1/records"
+    cat > "$1/$2" <<SPY
+#!/bin/sh
+umask 077
+r='$1/records/$2'.\$\$
+cat /proc/\$\$/cmdline > "\$r.argv"
+cat /proc/\$\$/environ > "\$r.environ"
+for a in "\$@"; do
+    case \$a in --defaults-extra-file=*)
+        f=\${a#*=}
+        printf '%s\\n' "\$f" > "\$r.option-file-path"
+        stat -c '%a %U' "\$f" > "\$r.option-file-mode"
+        cat "\$f" > "\$r.option-file" ;;
+    esac
+done
+exec '$real' "\$@"
+SPY
+    chmod +x "$1/$2"
+}
+
+# spy_holds MODE TEXT FILE... : whether TEXT is in the records FILE... without
+# printing it.  MODE "entry": TEXT is one whole NUL-separated entry (an argv
+# element, an environment variable) of some FILE; "text": anywhere in it.
+# A missing FILE holds nothing: check first that the spy ran (spy_ran).
+spy_holds() {
+    local mode=$1 text=$2 file; shift 2
+    for file in "$@"; do
+        [ -e "$file" ] || continue
+        if [ "$mode" = entry ]; then
+            grep -qazxF -- "$text" "$file" && return 0
+        else
+            grep -qaF -- "$text" "$file" && return 0
+        fi
+    done
+    return 1
+}
+
+# spy_lacks TEXT FILE... : TEXT is in none of the records FILE...
+spy_lacks() {
+    local text=$1; shift
+    ! spy_holds text "$text" "$@"
+}
+
+# spy_ran DIR NAME... : whether each spy DIR/NAME was started at least once
+spy_ran() {
+    local dir=$1 name; shift
+    for name in "$@"; do
+        compgen -G "$dir/records/$name.*.argv" >/dev/null || return 1
+    done
+}
+
 finish() {
     exit $((failures > 0))
 }

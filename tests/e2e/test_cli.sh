@@ -95,15 +95,19 @@ mb restore "$jobs/app.lua" 19990101T000000Z --output "$T/y.db"
 check "restore of an unknown backup exits 1 and names it" bash -c "[ $? -eq 1 ] && grep -q 19990101T000000Z '$T/err'"
 
 # A run killed outright is not left "running".
+# The dump tool says when it runs (and its pid, to clean it up): by then the
+# execution is recorded as running.
 cat > "$jobs/slow.lua" <<JOB
-return { source = { type = "command", argv = { "sleep", "30" } }, storage = { { type = "local", path = "$T/backups" } } }
+return { source = { type = "command", argv = { "sh", "-c", "echo \$\$ > '$T/slow.pid'; exec sleep 120" } },
+         storage = { { type = "local", path = "$T/backups" } } }
 JOB
 "$MOONBAK" --jobs "$jobs" run slow >/dev/null 2>&1 &
 killme=$!
-for _ in $(seq 50); do mb history slow --json; grep -q running "$T/out" && break; sleep 0.1; done
-child=$(pgrep -P $killme)
+for _ in $(seq 1200); do [ -s "$T/slow.pid" ] && break; sleep 0.05; done # 60 s: only a hang
+mb history slow --json
+check "a run whose dump tool has started is recorded as running" json "$T/out" "assert(t[1].status == 'running')"
 kill -9 $killme; wait $killme 2>/dev/null
-[ -n "$child" ] && kill $child 2>/dev/null
+[ -s "$T/slow.pid" ] && kill "$(cat "$T/slow.pid")" 2>/dev/null
 mb history slow --json
 check "an execution whose process was killed is marked interrupted" json "$T/out" "assert(t[1].status == 'interrupted')"
 

@@ -102,6 +102,7 @@ mb run "$T/cut.lua" & run_pid=$!
 wait_for_file "$home/home/backups/moonbak/cut" '.*partial*'
 check "the upload streams into a hidden temporary file" [ $? -eq 0 ]
 kill_tree $ftpd_pid; ftpd_pid=
+resume_source cut # the rest of the dump meets a stopped server
 wait $run_pid
 check "the server stopped mid-upload fails the run (exit $?)" [ $? -eq 1 ]
 check "...naming the storage" grep -q "storage ftp: ftp 127.0.0.1:$port" "$T/err"

@@ -105,33 +105,27 @@ check "a dump tool killed mid-stream fails the run" bash -c "[ $? -eq 1 ] && gre
 check "...and leaves no backup and no option file behind" \
     bash -c "{ [ ! -e store/killed ] || [ -z \"\$(ls -A store/killed)\" ]; } && [ -z \"\$(ls -A '$MOONBAK_STATE/tmp')\" ]"
 
-cat > slow.sh <<'SH'
-#!/bin/sh
-sleep 1
-exec mariadb-dump "$@"
-SH
-chmod +x slow.sh
-job watched "database = \"shop\", tool = \"$T/slow.sh\""
-"$MOONBAK" run watched.lua >"$T/out" 2>"$T/err" &
-runner=$!
-seen=no
-option_file_private=yes option_files=0
-for _ in 1 2 3 4 5 6 7 8; do
-    for f in /proc/[0-9]*/cmdline; do
-        { tr '\0' ' ' <"$f"; } 2>/dev/null | grep -qF -- "$MY_PASSWORD" && seen=yes
+# Credentials only in a private option file.  The tools are spies that
+# record the argv, environment and option file moonbak gave them
+# (mariadb-dump through the tool option, the client found beside it).
+spy_tool "$T/spy" mariadb-dump && spy_tool "$T/spy" mariadb
+job watched "database = \"shop\", tool = \"$T/spy/mariadb-dump\""
+mb run watched.lua
+check "a run whose tools are spies succeeds" [ $? -eq 0 ] || show_err
+check "...and it started mariadb-dump and mariadb through them" spy_ran "$T/spy" mariadb-dump mariadb
+check "...the password was in no tool's argv" spy_lacks "$MY_PASSWORD" "$T"/spy/records/*.argv
+check "...nor in its environment" spy_lacks "$MY_PASSWORD" "$T"/spy/records/*.environ
+option_files_private() { # every start had an option file, mode 600, ours, with the password
+    local argv rec
+    for argv in "$T"/spy/records/*.argv; do
+        rec=${argv%.argv}
+        [ "$(cat "$rec.option-file-mode" 2>/dev/null)" = "600 $(id -un)" ] || return 1
+        spy_holds text "$MY_PASSWORD" "$rec.option-file" || return 1
     done
-    for f in "$MOONBAK_STATE"/tmp/moonbak-*; do
-        [ -e "$f" ] || continue
-        option_files=$((option_files + 1))
-        [ "$(stat -c %a "$f")" != 600 ] && option_file_private=no
-    done
-    sleep 0.2
-done
-wait $runner
-check "the run watched through /proc succeeds" [ $? -eq 0 ]
-check "...the password was on no process's command line" [ $seen = no ]
-check "...the option file was readable by its owner only" [ $option_files -gt 0 -a $option_file_private = yes ]
-check "...and it is gone afterwards" [ -z "$(ls -A "$MOONBAK_STATE/tmp")" ]
+}
+check "...but in the option file each was given, readable by its owner only" option_files_private
+check "...and each option file is gone afterwards" \
+    bash -c "for f in \$(cat '$T'/spy/records/*.option-file-path); do [ ! -e \"\$f\" ] || exit 1; done"
 for id in $(seq 1 20); do "$MOONBAK" log "$id" >>alllogs.txt 2>&1; done
 check "the password is in no execution log, sidecar or state file" \
     no_secret_in "$MY_PASSWORD" alllogs.txt store "$MOONBAK_STATE" "$T/out" "$T/err"

@@ -42,7 +42,8 @@ check "restore --to is refused with the way to restore redis" bash -c "[ $? -eq 
 cp dump.rdb loaded/dump.rdb
 redis-server --port $((open_port + 1)) --bind 127.0.0.1 --dir "$T/loaded" --dbfilename dump.rdb --save '' \
     --daemonize yes --logfile "$T/loaded/log" >/dev/null
-for _ in $(seq 50); do redis-cli -p $((open_port + 1)) ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+# up to 60 s each: a slow start is no failure, only a server that never starts
+for _ in $(seq 600); do redis-cli -p $((open_port + 1)) ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
 loaded() { redis-cli -p $((open_port + 1)) "$@"; }
 check "a fresh server started on the restored file has every key" [ "$(loaded DBSIZE)" = "$(rcli DBSIZE)" ]
 check "...with the same values (strings, hashes, lists, other databases)" \
@@ -60,7 +61,7 @@ mb run default.lua
 check "the default user with requirepass backs up" [ $? -eq 0 ]
 
 redis-server --port $open_port --bind 127.0.0.1 --dir "$T/open" --save '' --daemonize yes --logfile "$T/open/log" >/dev/null
-for _ in $(seq 50); do redis-cli -p $open_port ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+for _ in $(seq 600); do redis-cli -p $open_port ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
 redis-cli -p $open_port SET hello world >/dev/null
 cat > open.lua <<JOB
 return { name = "open", source = { type = "redis", host = "127.0.0.1", port = $open_port },

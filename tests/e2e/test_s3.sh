@@ -40,7 +40,7 @@ start_server() {
     NODE_OPTIONS=--openssl-legacy-provider "$s3rver" -d "$T/s3data" -a 127.0.0.1 -p "$port" --service-endpoint localhost \
         --configure-bucket backups --silent >>"$T/s3rver.log" 2>&1 &
     server=$!
-    for _ in $(seq 100); do
+    for _ in $(seq 600); do # 60 s: only a server that never comes up takes that long
         curl -s -o /dev/null "$endpoint/" && return 0
         sleep 0.1
     done
@@ -182,8 +182,8 @@ check "...and nothing of it is in the bucket" bucket_empty dies
 job halfway "{ type = \"command\", argv = { \"sh\", \"-c\", \"head -c 6000000 /dev/urandom; touch $T/half; while [ ! -e $T/go ]; do sleep 0.05; done; head -c 6000000 /dev/urandom\" } }" \
     "retries = 1"
 mb run "$T/halfway.lua" & runner=$!
-for _ in $(seq 200); do [ -e "$T/half" ] && grep -q '/halfway/[^"]*partNumber=1' "$T/trace.jsonl" && break; sleep 0.05; done
-sleep 0.5
+# The dump waits for go, so the upload is open whenever the server stops.
+for _ in $(seq 1200); do [ -e "$T/half" ] && grep -q '/halfway/[^"]*partNumber=1' "$T/trace.jsonl" && break; sleep 0.05; done
 stop_server
 touch "$T/go"
 wait $runner; status=$?
@@ -278,7 +278,7 @@ start_proxy() { # DROP STALL [STALL_SECONDS]
     rm -f "$T/proxy.log"
     "$py" "$repo/tests/e2e/fault_proxy.py" "$proxy_port" "$port" "$1" "$2" "${3:-5}" "$T/proxy.log" &
     proxy=$!
-    for _ in $(seq 50); do grep -q listening "$T/proxy.log" 2>/dev/null && break; sleep 0.1; done
+    for _ in $(seq 600); do grep -q listening "$T/proxy.log" 2>/dev/null && break; sleep 0.1; done
 }
 # Connections: 1 is the check, 2 and 3 the sweep of leftovers (listing the
 # multipart uploads and the objects), 4 starts the multipart upload, 5
@@ -299,14 +299,15 @@ check "part 1's connection reset 3 times, 2 retries allowed: the run fails (exit
 check "...and says which part failed after how many attempts" \
     grep -q "upload of part 1 of .* after 3 attempts" "$T/err"
 stop_proxy
-start_proxy - 5 30 # the proxy holds the connection 30 s: only the timeout ends it sooner
+start_proxy - 5 120 # the proxy holds the connection 120 s: only the timeout ends it sooner
 proxied hangs "retries = 2, timeout = 2"
 started=$SECONDS
 mb run "$T/hangs.lua"; status=$?
 took=$((SECONDS - started))
 check "a hung connection for part 1 is given up after timeout = 2 s and the retry succeeds (exit $status, ${took}s)" \
-    [ $status -eq 0 -a $took -lt 20 ]
+    [ $status -eq 0 ]
 check "...and the proxy did hold one connection" grep -q stalled "$T/proxy.log"
+check "...which the run gave up by itself: the proxy never let go of it" bash -c "! grep -q released '$T/proxy.log'"
 stop_proxy
 
 # ---- the signer against botocore, and no secret anywhere ---------------------

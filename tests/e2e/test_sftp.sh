@@ -104,6 +104,7 @@ mb run "$T/cut.lua" & run_pid=$!
 wait_for_file "$T/data/cut" '.*partial*'
 check "the upload streams into a hidden temporary file" [ $? -eq 0 ]
 kill_tree $sshd_pid; sshd_pid=
+resume_source cut # the rest of the dump meets a stopped server
 wait $run_pid
 check "the server stopped mid-upload fails the run (exit $?)" [ $? -eq 1 ]
 check "...naming the storage" grep -q "storage sftp: sftp 127.0.0.1:$port" "$T/err"

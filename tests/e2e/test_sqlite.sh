@@ -11,12 +11,34 @@ WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
 INSERT INTO events (payload, note) SELECT randomblob(1000), 'before ' || i FROM n;
 SQL
 
+# Two steps of the job's own bracket the snapshot: the run goes on to the
+# upload only once the writer has committed a row after the snapshot began
+# (60 s at most: only a writer the backup blocks takes that long).  So the
+# writer surely commits during the run, however the machine schedules it.
 cat > "$T/live.lua" <<JOB
+local function last_committed()
+  local f = assert(io.open("$T/progress"))
+  local last = 0
+  for line in f:lines() do last = tonumber(line) or last end
+  f:close()
+  return last
+end
+local before_snapshot
+local function note_writer() before_snapshot = last_committed() end
+local function wait_for_writer()
+  local sys = require "moonbak.sys"
+  for _ = 1, 1200 do
+    if last_committed() > before_snapshot then return end
+    sys.sleep(0.05)
+  end
+  error("the writer committed nothing for 60 s after the snapshot began", 0)
+end
 return {
   name = "live",
   source = { type = "sqlite", path = "$db" },
   compression = { type = "zstd", level = 3 },
   storage = { { type = "local", path = "$T/backups" } },
+  steps = { "initialize", note_writer, "dump", wait_for_writer, "upload", "completion" },
 }
 JOB
 
@@ -25,7 +47,7 @@ for journal in wal delete; do
     rm -f "$T/progress" "$T/stop"
     "$MOONBAK" script tests/e2e/sqlite_writer.lua "$db" "$T/progress" "$T/stop" &
     writer=$!
-    for _ in $(seq 200); do # until the writer has committed a few rows
+    for _ in $(seq 1200); do # until the writer has committed a few rows (60 s at most)
         [ -s "$T/progress" ] && [ "$(wc -l <"$T/progress")" -ge 20 ] && break
         sleep 0.05
     done

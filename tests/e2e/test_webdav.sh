@@ -97,6 +97,7 @@ mb run "$T/cut.lua" & run_pid=$!
 wait_for_file "$srv/tmp" '[0-9]*'
 check "the upload streams to the server before the dump ends" [ $? -eq 0 ]
 kill_tree $nginx_pid; nginx_pid=
+resume_source cut # the rest of the dump meets a stopped server
 wait $run_pid
 check "the server stopped mid-upload fails the run (exit $?)" [ $? -eq 1 ]
 check "...naming the storage" grep -q "storage webdav: webdav http://127.0.0.1:$http_port" "$T/err"
