@@ -1,5 +1,6 @@
 /* lsys.c — Lua module moonbak.sys: the few POSIX calls Lua's os lacks. */
 #include "lmb.h"
+#include "process.h"
 #include "pump.h"
 
 #include <dirent.h>
@@ -7,6 +8,8 @@
 #include <errno.h>
 #include <signal.h>
 #include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -128,13 +131,31 @@ static int sys_create_private(lua_State *L)
     return 1;
 }
 
-/* The first SIGINT or SIGTERM is noted and the pipeline stops cleanly; a
- * second one, with the default action restored, ends the process at once. */
+/* The first SIGINT or SIGTERM is noted: the pipeline stops cleanly, and
+ * the children's process groups get SIGTERM (they are not in the
+ * terminal's group, so a Ctrl-C no longer reaches them by itself).  The
+ * second kills the children at once, so that nothing is waited for any
+ * more, but the run still aborts its uploads and records itself.  The
+ * third, with the default action restored, ends the process at once: the
+ * operator's last word, should the cleanup itself hang. */
+static atomic_int interrupts_received;
+
 static void note_interrupt(int sig)
 {
-    mb_interrupt_signal = sig;
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    int saved_errno = errno;
+    int count = atomic_fetch_add(&interrupts_received, 1) + 1;
+    if (!mb_interrupt_signal)
+        mb_interrupt_signal = sig;
+    mb_signal_children(count == 1 ? SIGTERM : SIGKILL);
+    if (count == 2) {
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        sigaction(SIGINT, &dfl, NULL);
+        sigaction(SIGTERM, &dfl, NULL);
+    }
+    errno = saved_errno;
 }
 
 /* sys.catch_interrupts(): from now on Ctrl-C and SIGTERM stop the running
@@ -145,6 +166,8 @@ static int sys_catch_interrupts(lua_State *L)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = note_interrupt;
     sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT); /* one handler at a time on a thread */
+    sigaddset(&sa.sa_mask, SIGTERM);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     (void)L;
