@@ -201,6 +201,74 @@ static int sys_process_alive(lua_State *L)
     return 1;
 }
 
+/* Reads a small /proc file whole into buf (NUL-ended); -1 with errno. */
+static ssize_t read_proc_file(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t len = 0;
+    ssize_t n = 0;
+    while (len + 1 < cap && ((n = read(fd, buf + len, cap - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
+        len += n > 0 ? (size_t)n : 0;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    buf[len] = '\0';
+    return n < 0 ? -1 : (ssize_t)len;
+}
+
+/* Field 22 of a /proc/PID/stat line, the start time in clock ticks after
+ * boot.  Field 2, the command name in parentheses, may itself hold spaces
+ * and parentheses: the fields are counted from the last ')'. */
+static int stat_start_ticks(const char *line, unsigned long long *ticks)
+{
+    const char *p = strrchr(line, ')');
+    if (!p)
+        return -1;
+    for (int field = 2; field < 22; field++) { /* p is at the end of field 2 */
+        p = strchr(p, ' ');
+        if (!p)
+            return -1;
+        p++;
+    }
+    char *end;
+    errno = 0;
+    *ticks = strtoull(p, &end, 10);
+    return end == p || (*end != ' ' && *end != '\n' && *end) || errno ? -1 : 0;
+}
+
+/* sys.process_start_time(pid) -> "BOOTID:STARTTICKS" | nil [, message]
+ * Names one process instance: a pid is reused, not with the same start
+ * time within the same boot.  nil alone: no such process; nil and a
+ * message: /proc could not tell. */
+static int sys_process_start_time(lua_State *L)
+{
+    lua_Integer pid = luaL_checkinteger(L, 1);
+    char path[64], line[4096], boot_id[64];
+    unsigned long long ticks;
+    if (pid <= 0 || pid > INT_MAX)
+        return 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    if (read_proc_file(path, line, sizeof line) < 0) {
+        if (errno == ENOENT || errno == ESRCH)
+            return 0;
+        return sys_fail_errno(L, "cannot read", path);
+    }
+    if (stat_start_ticks(line, &ticks) != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot read %s: no start time in it", path);
+        return 2;
+    }
+    if (read_proc_file("/proc/sys/kernel/random/boot_id", boot_id, sizeof boot_id) < 0)
+        return sys_fail_errno(L, "cannot read", "/proc/sys/kernel/random/boot_id");
+    boot_id[strcspn(boot_id, "\n")] = '\0';
+    char instance[128];
+    snprintf(instance, sizeof instance, "%s:%llu", boot_id, ticks);
+    lua_pushstring(L, instance);
+    return 1;
+}
+
 int luaopen_moonbak_sys(lua_State *L)
 {
     static const luaL_Reg functions[] = {
@@ -211,6 +279,7 @@ int luaopen_moonbak_sys(lua_State *L)
         { "sleep", sys_sleep },
         { "create_private", sys_create_private },
         { "catch_interrupts", sys_catch_interrupts }, { "interrupted", sys_interrupted }, { "process_alive", sys_process_alive },
+        { "process_start_time", sys_process_start_time },
         { NULL, NULL },
     };
     luaL_newlib(L, functions);
