@@ -1,5 +1,6 @@
 /* lsys.c — Lua module moonbak.sys: the few POSIX calls Lua's os lacks. */
 #include "lmb.h"
+#include "process.h"
 #include "pump.h"
 
 #include <dirent.h>
@@ -7,6 +8,8 @@
 #include <errno.h>
 #include <signal.h>
 #include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -133,13 +136,31 @@ static int sys_create_private(lua_State *L)
     return 1;
 }
 
-/* The first SIGINT or SIGTERM is noted and the pipeline stops cleanly; a
- * second one, with the default action restored, ends the process at once. */
+/* The first SIGINT or SIGTERM is noted: the pipeline stops cleanly, and
+ * the children's process groups get SIGTERM (they are not in the
+ * terminal's group, so a Ctrl-C no longer reaches them by itself).  The
+ * second kills the children at once, so that nothing is waited for any
+ * more, but the run still aborts its uploads and records itself.  The
+ * third, with the default action restored, ends the process at once: the
+ * operator's last word, should the cleanup itself hang. */
+static atomic_int interrupts_received;
+
 static void note_interrupt(int sig)
 {
-    mb_interrupt_signal = sig;
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    int saved_errno = errno;
+    int count = atomic_fetch_add(&interrupts_received, 1) + 1;
+    if (!mb_interrupt_signal)
+        mb_interrupt_signal = sig;
+    mb_signal_children(count == 1 ? SIGTERM : SIGKILL);
+    if (count == 2) {
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        sigaction(SIGINT, &dfl, NULL);
+        sigaction(SIGTERM, &dfl, NULL);
+    }
+    errno = saved_errno;
 }
 
 /* sys.catch_interrupts(): from now on Ctrl-C and SIGTERM stop the running
@@ -150,6 +171,8 @@ static int sys_catch_interrupts(lua_State *L)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = note_interrupt;
     sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT); /* one handler at a time on a thread */
+    sigaddset(&sa.sa_mask, SIGTERM);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     (void)L;
@@ -183,6 +206,74 @@ static int sys_process_alive(lua_State *L)
     return 1;
 }
 
+/* Reads a small /proc file whole into buf (NUL-ended); -1 with errno. */
+static ssize_t read_proc_file(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t len = 0;
+    ssize_t n = 0;
+    while (len + 1 < cap && ((n = read(fd, buf + len, cap - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
+        len += n > 0 ? (size_t)n : 0;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    buf[len] = '\0';
+    return n < 0 ? -1 : (ssize_t)len;
+}
+
+/* Field 22 of a /proc/PID/stat line, the start time in clock ticks after
+ * boot.  Field 2, the command name in parentheses, may itself hold spaces
+ * and parentheses: the fields are counted from the last ')'. */
+static int stat_start_ticks(const char *line, unsigned long long *ticks)
+{
+    const char *p = strrchr(line, ')');
+    if (!p)
+        return -1;
+    for (int field = 2; field < 22; field++) { /* p is at the end of field 2 */
+        p = strchr(p, ' ');
+        if (!p)
+            return -1;
+        p++;
+    }
+    char *end;
+    errno = 0;
+    *ticks = strtoull(p, &end, 10);
+    return end == p || (*end != ' ' && *end != '\n' && *end) || errno ? -1 : 0;
+}
+
+/* sys.process_start_time(pid) -> "BOOTID:STARTTICKS" | nil [, message]
+ * Names one process instance: a pid is reused, not with the same start
+ * time within the same boot.  nil alone: no such process; nil and a
+ * message: /proc could not tell. */
+static int sys_process_start_time(lua_State *L)
+{
+    lua_Integer pid = luaL_checkinteger(L, 1);
+    char path[64], line[4096], boot_id[64];
+    unsigned long long ticks;
+    if (pid <= 0 || pid > INT_MAX)
+        return 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    if (read_proc_file(path, line, sizeof line) < 0) {
+        if (errno == ENOENT || errno == ESRCH)
+            return 0;
+        return sys_fail_errno(L, "cannot read", path);
+    }
+    if (stat_start_ticks(line, &ticks) != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot read %s: no start time in it", path);
+        return 2;
+    }
+    if (read_proc_file("/proc/sys/kernel/random/boot_id", boot_id, sizeof boot_id) < 0)
+        return sys_fail_errno(L, "cannot read", "/proc/sys/kernel/random/boot_id");
+    boot_id[strcspn(boot_id, "\n")] = '\0';
+    char instance[128];
+    snprintf(instance, sizeof instance, "%s:%llu", boot_id, ticks);
+    lua_pushstring(L, instance);
+    return 1;
+}
+
 int luaopen_moonbak_sys(lua_State *L)
 {
     static const luaL_Reg functions[] = {
@@ -193,6 +284,7 @@ int luaopen_moonbak_sys(lua_State *L)
         { "sleep", sys_sleep },
         { "create_private", sys_create_private },
         { "catch_interrupts", sys_catch_interrupts }, { "interrupted", sys_interrupted }, { "process_alive", sys_process_alive },
+        { "process_start_time", sys_process_start_time },
         { NULL, NULL },
     };
     luaL_newlib(L, functions);

@@ -2,7 +2,11 @@
  * reader, a restore tool's stdin as a writer, or a short command whose
  * output is captured (a version query, a connection check).
  *
- * Children start with posix_spawn.  Their stderr is drained while the
+ * Each child leads its own process group, dies with moonbak (even by
+ * kill -9: PR_SET_PDEATHSIG) and starts with default signal actions and
+ * nothing blocked.  Stopping it (a reader's cancel, a writer's abort)
+ * signals its whole group: SIGTERM, then SIGKILL after a short grace; what
+ * the tool started is never waited for.  Its stderr is drained while the
  * bytes flow (poll), so a chatty tool never blocks on a full pipe, and its
  * last MB_PROCESS_TAIL bytes are kept: for the execution log ("stderr" in
  * the reader's meta) and for the error when the tool fails.  A non-zero
@@ -27,6 +31,10 @@ struct mb_reader *mb_spawn_reader(const struct mb_command *cmd, struct mb_error 
 struct mb_writer *mb_spawn_writer(const struct mb_command *cmd, struct mb_error *err);
 /* Runs to completion; stdout into out (truncated to cap - 1, NUL-ended). */
 int mb_run_capture(const struct mb_command *cmd, char *out, size_t cap, struct mb_error *err);
+
+/* Sends sig to the process group of every child not yet reaped.
+ * Async-signal-safe: for the SIGINT/SIGTERM handler. */
+void mb_signal_children(int sig);
 
 /* A growing NULL-terminated list of strings, for building argv and env. */
 struct mb_strv {

@@ -351,6 +351,13 @@ static int push_through(struct pump *p, struct block *b, struct mb_error *err)
     return rc;
 }
 
+static int interrupted(struct mb_error *err)
+{
+    mb_error_set(err, "interrupted by signal %d (%s)", (int)mb_interrupt_signal,
+                 strsignal(mb_interrupt_signal));
+    return -1;
+}
+
 /* Runs the middle stage until the input ends; then flushes the transforms. */
 static int transform_loop(struct pump *p, struct mb_error *err)
 {
@@ -361,9 +368,7 @@ static int transform_loop(struct pump *p, struct mb_error *err)
         if (mb_interrupt_signal) {
             if (b)
                 queue_push(&p->input.empty, b);
-            mb_error_set(err, "interrupted by signal %d (%s)", (int)mb_interrupt_signal,
-                         strsignal(mb_interrupt_signal));
-            return -1;
+            return interrupted(err);
         }
         if (!b && timed_out)
             continue;
@@ -376,6 +381,8 @@ static int transform_loop(struct pump *p, struct mb_error *err)
     }
     if (atomic_load(&p->aborted))
         return -1;
+    if (mb_interrupt_signal) /* the input may have ended because the signal stopped the tool */
+        return interrupted(err);
     double t0 = mb_now();
     for (size_t i = 0; i < p->n_transforms; i++)
         if (p->transforms[i]->ops->finish(p->transforms[i], err) != 0)
@@ -493,7 +500,7 @@ static int pump_run(struct pump *p, struct mb_error *err)
     /* An interruption explains everything after it (a dump tool killed by
      * the same Ctrl-C, say); otherwise the most specific message first:
      * the reader's, the sinks', then ours. */
-    if (mb_interrupt_signal)
+    if (mb_interrupt_signal && transform_err.msg[0])
         mb_error_set(err, "%s", transform_err.msg);
     if (p->reader_failed)
         mb_error_set(err, "%s", p->reader_err.msg);

@@ -1,0 +1,52 @@
+-- moonbak.sys: the process identity that tells a live execution from a
+-- reused pid (sys.process_start_time).
+local T = dofile("tests/lua/testlib.lua")
+local sys = require "moonbak.sys"
+
+local function ticks(instance)
+  return tonumber(instance:match(":(%d+)$"))
+end
+
+-- Runs a script whose file name (and so its command name in /proc) holds
+-- spaces and parentheses; returns its pid and the handle that owns it.
+-- SIGTERM ends it and its sleep.
+local function odd_named_process()
+  local dir = T.tempdir()
+  local script = dir .. "/x) y (z"
+  T.write(script, "#!/bin/sh\ntrap 'kill $!; exit' TERM\nsleep 60 & echo $$\nwait\n")
+  T.sh(("chmod +x '%s'"):format(script))
+  local handle = io.popen(("'%s'"):format(script))
+  return assert(tonumber(handle:read("l")), "the script says its pid"), handle
+end
+
+T.test("the own process has a start time that names its boot and stays the same", function()
+  local first, second = sys.process_start_time(sys.pid()), sys.process_start_time(sys.pid())
+  T.matches(first, "^%x+%-%x+%-%x+%-%x+%-%x+:%d+$", "instance")
+  T.eq(second, first, "second call")
+end)
+
+T.test("another process has another start time, read after the last ')' of its name", function()
+  local pid, handle = odd_named_process()
+  local ok, own, other = pcall(function()
+    return sys.process_start_time(sys.pid()), sys.process_start_time(pid)
+  end)
+  os.execute("kill " .. pid)
+  handle:close()
+  assert(ok, own)
+  assert(other and other ~= own, ("%s vs %s"):format(tostring(other), own))
+  T.eq(other:match("^[^:]+"), own:match("^[^:]+"), "boot id")
+  -- started after us: a parser that counted fields from the first ')'
+  -- would read the thread count or another small field instead
+  assert(ticks(other) >= ticks(own), ("started at %d, before us at %d"):format(ticks(other), ticks(own)))
+end)
+
+T.test("a process that has ended has no start time", function()
+  local handle = io.popen("sh -c 'echo $$'")
+  local pid = assert(tonumber(handle:read("l")))
+  handle:close() -- waits: the shell is gone and reaped
+  T.eq(sys.process_start_time(pid), nil, "ended process")
+  T.eq(sys.process_start_time(0), nil, "pid 0")
+  T.eq(sys.process_start_time(-1), nil, "negative pid")
+end)
+
+return T.done()
