@@ -4,11 +4,6 @@ local sqlite = require "moonbak.sqlite"
 local sys = require "moonbak.sys"
 local cjson = require "cjson"
 
--- The start of process pid (boot id and start time), or nil.
-local function process_start(pid)
-  return sys.process_start_time and sys.process_start_time(pid) or nil
-end
-
 local M = {}
 local State = {}
 State.__index = State
@@ -181,7 +176,7 @@ end
 function State:start_execution(job_name, trigger)
   local _, id = self.db:run([[INSERT INTO executions (job, status, trigger, pid, pid_start, host, started_at)
                               VALUES (?, 'running', ?, ?, ?, ?, ?)]],
-                            job_name, trigger or "manual", sys.pid(), process_start(sys.pid()),
+                            job_name, trigger or "manual", sys.pid(), sys.process_start_time(sys.pid()),
                             sys.hostname(), M.timestamp())
   return self:execution(id)
 end
@@ -295,7 +290,9 @@ end
 local function still_running(e)
   if not sys.process_alive(e.pid) then return false end
   if e.pid_start == nil then return true end -- recorded before pid_start existed
-  return process_start(e.pid) == e.pid_start
+  local start, err = sys.process_start_time(e.pid)
+  if start == nil and err then return true end -- /proc cannot tell: assume it runs
+  return start == e.pid_start
 end
 
 -- Executions left "running" by a process that no longer exists.
