@@ -3,14 +3,22 @@
 # leaves nothing half-written; restore leaves no file.
 . "$(dirname "$0")/lib.sh"
 cd "$T"
+# wait_for TEST : waits until TEST succeeds (an event; the bound only stops a hang)
+wait_for() {
+    for _ in $(seq 6000); do eval "$1" && return 0; sleep 0.01; done
+    return 1
+}
+# the dump tool says who it is; the upload has begun once the storage holds
+# its hidden partial file
 cat > endless.lua <<JOB
-return { name = "endless", source = { type = "command", argv = { "sh", "-c", "while :; do seq 1 100000; done" } },
+return { name = "endless", source = { type = "command",
+           argv = { "sh", "-c", "echo \$\$ > $T/tool.pid; while :; do seq 1 100000; done" } },
          storage = { { type = "local", path = "$T/store" } } }
 JOB
 "$MOONBAK" run endless.lua >"$T/out" 2>"$T/err" &
 pid=$!
-sleep 1.5
-tool=$(pgrep -P $pid | head -n 1)
+wait_for '[ -s "$T/tool.pid" ] && [ -n "$(find store -name ".*.partial-*" 2>/dev/null)" ]'
+tool=$(cat "$T/tool.pid")
 kill -TERM $pid
 wait $pid
 status=$?
@@ -20,6 +28,7 @@ check "...leaving nothing in the storage, not even a hidden partial file" \
     bash -c "[ -z \"\$(find store -type f 2>/dev/null)\" ]"
 mb history endless --json
 check "...recorded as cancelled" json "$T/out" "assert(t[1].status == 'cancelled')"
+wait_for "! kill -0 '$tool' 2>/dev/null"
 check "...and its dump tool (pid $tool) is gone too" bash -c "[ -n '$tool' ] && ! kill -0 '$tool' 2>/dev/null"
 
 # A restore interrupted half-way writes no file.
@@ -33,7 +42,7 @@ check "a 300 MB backup to restore" [ $? -eq 0 ]
 "$MOONBAK" restore big.lua --output restored.bin >"$T/out" 2>"$T/err" &
 pid=$!
 # interrupt it once it is writing (its hidden temporary file exists)
-for _ in $(seq 200); do ls -A | grep -q '^\.restored\.bin\.partial' && break; sleep 0.01; done
+wait_for "ls -A | grep -q '^\.restored\.bin\.partial'"
 kill -INT $pid
 wait $pid
 status=$?
