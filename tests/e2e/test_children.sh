@@ -47,9 +47,13 @@ no_files() { [ -z "$(find "$1" -type f 2>/dev/null)" ]; }
 # ---- signals as a new program expects them ---------------------------------
 # moonbak ignores SIGPIPE once libcurl is in use (the webdav storage that
 # cannot be reached is checked before the dump starts); its tools must not.
+# The shell reads its own status with builtins only: while dash forks a
+# command it blocks every signal for a moment, and a forked grep could read
+# that moment.  Signals 32 and 33 are glibc's own: no program can change
+# their disposition, and make(1) leaves them ignored.
 cat > signals.lua <<JOB
 return { name = "signals", source = { type = "command", argv = { "sh", "-c",
-           [[grep -E '^Sig(Ign|Blk):' /proc/\$\$/status > $T/signals.txt; echo data]] } },
+           [[while read -r line; do case \$line in Sig[IB]??:*) echo "\$line";; esac; done < /proc/\$\$/status > $T/signals.txt; echo data]] } },
          storage = { { type = "local", path = "$T/store-signals" },
                      { type = "webdav", url = "http://127.0.0.1:1/dav" } } }
 JOB
@@ -57,7 +61,7 @@ mb run signals.lua
 ignored=$(awk '/^SigIgn:/ { print $2 }' signals.txt) blocked=$(awk '/^SigBlk:/ { print $2 }' signals.txt)
 default_signals() {
     [ -n "$ignored" ] && [ -n "$blocked" ] && [ $((16#$blocked)) -eq 0 ] \
-        && [ $((16#$ignored & ~16#300000)) -eq 0 ]
+        && [ $((16#$ignored & ~16#180300000)) -eq 0 ]
 }
 check "a dump tool starts with no signal blocked ($blocked) and none ignored but SIGTTIN and SIGTTOU ($ignored)" \
     default_signals
