@@ -62,40 +62,41 @@ local function upload_label(u, prefix)
   return ("%s (multipart upload %s)"):format(u.artifact, u.upload)
 end
 
-local function sweep_incomplete(s, removed, problems)
+-- Removes one leftover with remove() (or only says so in a dry run): what
+-- describes it in the log, name goes into the list of what was removed.
+local function remove_one(s, what, name, remove)
+  local ok, err = true, nil
+  if not s.dry_run then ok, err = remove() end
+  if ok then
+    s.removed[#s.removed + 1] = name
+    s.log("info", ("%s %s on storage %s"):format(s.verb, what, s.storage))
+  else
+    s.problems[#s.problems + 1] = err
+  end
+end
+
+local function sweep_incomplete(s)
   local uploads, err = s.handle:incomplete(s.prefix)
-  if not uploads then problems[#problems + 1] = err return end
+  if not uploads then s.problems[#s.problems + 1] = err return end
   for _, u in ipairs(uploads) do
     if stale(u.artifact, s.prefix, s.cutoff) then
       local label = upload_label(u, s.prefix)
-      local ok, rerr = true, nil
-      if not s.dry_run then ok, rerr = s.handle:remove_incomplete(u.artifact, u.upload) end
-      if ok then
-        removed[#removed + 1] = label
-        s.log("info", ("%s stale partial upload %s on storage %s"):format(s.verb, label, s.storage))
-      else
-        problems[#problems + 1] = rerr
-      end
+      remove_one(s, "stale partial upload " .. label, label,
+                 function() return s.handle:remove_incomplete(u.artifact, u.upload) end)
     end
   end
 end
 
-local function sweep_orphans(s, removed, problems)
+local function sweep_orphans(s)
   local entries, err = s.handle:list(s.prefix)
-  if not entries then problems[#problems + 1] = err return end
+  if not entries then s.problems[#s.problems + 1] = err return end
   local present = {}
   for _, e in ipairs(entries) do present[e.name] = true end
   for _, e in ipairs(entries) do
     local id, kind = stale(e.name, s.prefix, s.cutoff)
     if id and kind == "artifact" and not present[e.name .. artifact.sidecar_suffix] then
-      local ok, rerr = true, nil
-      if not s.dry_run then ok, rerr = s.handle:remove(e.name) end
-      if ok then
-        removed[#removed + 1] = e.name
-        s.log("info", ("%s orphaned artifact %s (no sidecar) on storage %s"):format(s.verb, e.name, s.storage))
-      else
-        problems[#problems + 1] = rerr
-      end
+      remove_one(s, ("orphaned artifact %s (no sidecar)"):format(e.name), e.name,
+                 function() return s.handle:remove(e.name) end)
     end
   end
 end
@@ -113,12 +114,11 @@ function M.sweep(job_name, storage_name, handle, cutoff_id, log, opts)
   local s = {
     prefix = job_name .. "/", storage = storage_name, handle = handle, cutoff = cutoff_id,
     log = log or function() end, dry_run = opts.dry_run,
-    verb = opts.dry_run and "would remove" or "removed",
+    verb = opts.dry_run and "would remove" or "removed", removed = {}, problems = {},
   }
-  local removed, problems = {}, {}
-  sweep_incomplete(s, removed, problems)
-  sweep_orphans(s, removed, problems)
-  return removed, problems
+  sweep_incomplete(s)
+  sweep_orphans(s)
+  return s.removed, s.problems
 end
 
 return M
