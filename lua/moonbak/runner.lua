@@ -107,7 +107,10 @@ end
 local function error_message(err)
   if type(err) == "string" then return err end
   local mt = getmetatable(err)
-  if mt and mt.__tostring then return tostring(err) end
+  if mt and mt.__tostring then
+    local ok, text = pcall(tostring, err) -- its __tostring may fail too
+    if ok and type(text) == "string" then return text end
+  end
   if type(err) == "table" and type(err.message) == "string" then return err.message end
   if type(err) == "number" or type(err) == "boolean" then return ("error %s"):format(tostring(err)) end
   return ("a step raised a %s value instead of a message (use error(\"what went wrong\"))"):format(type(err))

@@ -29,12 +29,12 @@ local function open_storages(ctx)
   if #ctx.storages == 0 then error("no storage is reachable: " .. ctx.failures[1].error, 0) end
 end
 
--- What runs of this job killed before they finished left on the storages.
--- ctx.sweep_before: the backup id of the start of the oldest execution of
--- the job that may still be running (by default this one's: anything
--- older than it is no run's work in progress).  Never fails the run.
+-- What runs of this job killed before they finished left on the storages,
+-- older than this run: the job's lock lets no other run of it on this state
+-- be writing now, so anything older is no run's work in progress.  Never
+-- fails the run.
 local function sweep_leftovers(ctx)
-  local cutoff = ctx.sweep_before or leftovers.cutoff_of(ctx.execution.started_at)
+  local cutoff = leftovers.cutoff_of(ctx.execution.started_at)
   local log = function(level, message) ctx:log(level, message) end
   for _, st in ipairs(ctx.storages) do
     local ok, removed, problems = pcall(leftovers.sweep, ctx.job.name, st.name, st.handle, cutoff, log)
