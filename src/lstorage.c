@@ -216,6 +216,7 @@ static int storage_get(lua_State *L)
     if (!r)
         return storage_fail(L, s, &err);
     mb_lua_push_source(L, r); /* owns r from here: closed even if we raise */
+    struct mb_lua_source *box = lua_touserdata(L, -1);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     size_t total = 0;
@@ -227,6 +228,10 @@ static int storage_get(lua_State *L)
             luaL_addsize(&b, (size_t)n);
         total += n > 0 ? (size_t)n : 0;
     } while (n > 0 && total <= (size_t)max);
+    /* Closed now, not when the collector gets to it: a remote reader holds
+     * a connection, and a listing reads thousands of sidecars. */
+    box->reader = NULL;
+    r->close(r);
     if (n < 0)
         return storage_fail(L, s, &err);
     if (total > (size_t)max) {
