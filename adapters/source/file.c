@@ -6,8 +6,12 @@
 static int file_check(const struct mb_config *cfg, struct mb_error *err)
 {
     const char *path = mb_config_get(cfg, "path");
-    if (!path || access(path, R_OK) != 0) {
-        mb_error_errno(err, "file %s: cannot read", path ? path : "(no path)");
+    if (!path) {
+        mb_error_set(err, "file source: \"path\" is required"); /* errno says nothing here */
+        return -1;
+    }
+    if (access(path, R_OK) != 0) {
+        mb_error_errno(err, "file %s: cannot read", path);
         return -1;
     }
     return 0;
