@@ -438,19 +438,17 @@ function commands.restore(cfg, args, opts)
   return 0
 end
 
--- Leftovers of runs killed before they finished (mb.leftovers), older than
--- any execution of the job still running; prints each; returns how many.
+-- Leftovers of runs killed before they finished (mb.leftovers), by the
+-- rules of a run starting now; prints each; returns how many.
 local function sweep_leftovers(job, st, dry_run, failures)
-  local running = st.db:query("SELECT MIN(started_at) AS t FROM executions WHERE job = ? AND status = 'running'",
-                              job.name)[1].t
-  local cutoff = mb.leftovers.cutoff_of(running or mb.state.timestamp())
+  local rules = mb.leftovers.rules(st, job.name, mb.state.timestamp())
   local count = 0
   for _, spec in ipairs(job.storage) do
     local handle <close>, err = mb.storage.open(spec)
     local problems = { err }
     if handle then
       local removed
-      removed, problems = mb.leftovers.sweep(job.name, spec.name, handle, cutoff,
+      removed, problems = mb.leftovers.sweep(job.name, spec.name, handle, rules,
                                              function(_, message) print(message) end, { dry_run = dry_run })
       count = count + #removed
     end

@@ -35,6 +35,11 @@ local migrations = {
   [[
   ALTER TABLE executions ADD COLUMN pid_start TEXT;
   ]],
+  -- the backup a run was writing, so that what a dead run left can be told
+  -- from what another machine's run is writing now
+  [[
+  ALTER TABLE executions ADD COLUMN backup_id TEXT;
+  ]],
 }
 
 M.schema_version = #migrations
@@ -46,21 +51,31 @@ function M.timestamp(t)
   return os.date("!%Y-%m-%dT%H:%M:%S", seconds) .. (".%03dZ"):format(math.floor((t - seconds) * 1000))
 end
 
-local function migrate(db, path)
+local function schema_version(db, path)
   local version = db:query("PRAGMA user_version")[1].user_version
   if version > #migrations then
     error(("state database %s has schema version %d, newer than this moonbak knows (%d)")
       :format(path, version, #migrations), 0)
   end
-  for v = version + 1, #migrations do
-    db:exec("BEGIN IMMEDIATE")
-    local ok, err = pcall(db.exec, db, migrations[v] .. ("; PRAGMA user_version = %d"):format(v))
-    if not ok then
-      db:exec("ROLLBACK")
-      error(err, 0)
+  return version
+end
+
+-- Several processes may open a new state at once (the daemon's runs, two
+-- commands): the version is read again once the write lock is held, so
+-- each migration runs once.
+local function migrate(db, path)
+  if schema_version(db, path) == #migrations then return end
+  db:exec("BEGIN IMMEDIATE")
+  local ok, err = pcall(function()
+    for v = schema_version(db, path) + 1, #migrations do
+      db:exec(migrations[v] .. ("; PRAGMA user_version = %d"):format(v))
     end
-    db:exec("COMMIT")
+  end)
+  if not ok then
+    db:exec("ROLLBACK")
+    error(err, 0)
   end
+  db:exec("COMMIT")
 end
 
 -- The processes that hold a POSIX lock on path (or its -wal, -shm), from
@@ -159,6 +174,21 @@ function State:lock_job(name)
   local ok, err = sys.mkdirs(dir, 448)
   if not ok then return nil, err end
   return require("moonbak.lock").acquire(("%s/%s.lock"):format(dir, name), ("pid %d\n"):format(sys.pid()))
+end
+
+function State:set_backup_id(execution_id, backup_id)
+  self.db:run("UPDATE executions SET backup_id = ? WHERE id = ?", backup_id, execution_id)
+end
+
+-- The backup ids of this job's runs that ended without making their
+-- backup (killed, failed, cancelled): what they left is nobody's work.
+function State:dead_backup_ids(job_name)
+  local ids = {}
+  for _, row in ipairs(self.db:query([[SELECT backup_id FROM executions WHERE job = ? AND backup_id IS NOT NULL
+                                       AND status IN ('interrupted', 'failed', 'cancelled')]], job_name)) do
+    ids[row.backup_id] = true
+  end
+  return ids
 end
 
 function State:running_execution(job_name)

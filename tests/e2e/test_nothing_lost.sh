@@ -134,6 +134,21 @@ mb run h
 check "a run with retention succeeds beside them" [ $? -eq 0 ]
 check "...and retention still removed the older good backup" [ ! -e "$d/$good.txt.zst.meta.json" ]
 
+# --- 6. leftovers that are not this state's to remove -------------------------------
+job shared2
+mb run shared2
+recent=$(date -u -d '-1 hour' +%Y%m%dT%H%M%S.000Z-abcdef)
+echo writing > "$T/backups/shared2/.$recent.txt.zst.partial-Qw3rty"
+old=20200101T000000Z
+copy_backup shared2 "$(newest_id shared2)" $old
+mv "$T/backups/shared2/$old.txt.zst.meta.json" "$T/elsewhere.meta.json"
+ln -s "$T/elsewhere.meta.json" "$T/backups/shared2/$old.txt.zst.meta.json"
+mb run shared2
+check "a run leaves alone a recent partial upload no run of this state made (another machine's, in progress)" \
+    [ $? -eq 0 -a -e "$T/backups/shared2/.$recent.txt.zst.partial-Qw3rty" ]
+check "...and an old artifact whose sidecar is a symbolic link (not listed, but there)" \
+    [ -e "$T/backups/shared2/$old.txt.zst" ]
+
 # --- 8. os.exit in a custom step ----------------------------------------------
 cat > "$jobs/quitter.lua" <<JOB
 return { source = { type = "file", path = "$T/data.txt" }, spool = true,

@@ -29,15 +29,18 @@ local function open_storages(ctx)
   if #ctx.storages == 0 then error("no storage is reachable: " .. ctx.failures[1].error, 0) end
 end
 
--- What runs of this job killed before they finished left on the storages,
--- older than this run: the job's lock lets no other run of it on this state
--- be writing now, so anything older is no run's work in progress.  Never
--- fails the run.
+-- What runs of this job killed before they finished left on the storages
+-- (see leftovers.rules: at once for runs of this state, after a day for
+-- what another machine may still be writing).  Never fails the run.
 local function sweep_leftovers(ctx)
-  local cutoff = leftovers.cutoff_of(ctx.execution.started_at)
+  local ok_rules, rules = pcall(leftovers.rules, ctx.state, ctx.job.name, ctx.execution.started_at)
+  if not ok_rules then
+    ctx:log("warning", ("could not sweep leftovers of earlier runs: %s"):format(rules))
+    return
+  end
   local log = function(level, message) ctx:log(level, message) end
   for _, st in ipairs(ctx.storages) do
-    local ok, removed, problems = pcall(leftovers.sweep, ctx.job.name, st.name, st.handle, cutoff, log)
+    local ok, removed, problems = pcall(leftovers.sweep, ctx.job.name, st.name, st.handle, rules, log)
     if not ok then problems = { removed } end
     for _, p in ipairs(problems) do
       ctx:log("warning", ("could not sweep leftovers of earlier runs: %s"):format(p))

@@ -27,6 +27,10 @@ end
 return function(ctx)
   local job = ctx.job
   ctx.backup_id = artifact.backup_id(sys.now())
+  if ctx.state then
+    local ok, err = pcall(ctx.state.set_backup_id, ctx.state, ctx.execution.id, ctx.backup_id)
+    if not ok then ctx:log("warning", ctx.state:explain(err, "the backup id of this run could not be recorded")) end
+  end
   ctx.artifact_path = artifact.path(job, ctx.backup_id)
   local src, err = source.open(ctx:source_spec())
   if not src then error(err, 0) end
