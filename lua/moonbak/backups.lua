@@ -52,6 +52,10 @@ function M.decode_sidecar(text, where, job_name)
   for _, key in ipairs { "compression", "encryption" } do
     if meta[key] and type(meta[key].type) ~= "string" then return bad("%s has no type", key) end
   end
+  for _, key in ipairs { "size", "logical_size" } do
+    local n = meta[key]
+    if n and (n < 0 or n ~= n or n == math.huge) then return bad("%s is not a size", key) end
+  end
   return meta
 end
 
@@ -123,11 +127,15 @@ end
 
 -- The backup with id (or the newest when id is nil), on the storage named
 -- (or the first that has it).
+-- Without an id, the newest backup not dated after now: one made while a
+-- clock was wrong is taken only when there is no other.
 function M.find(job, id, storage_name)
   local all, problems = M.list(job, storage_name)
+  local now = require("moonbak.sys").now()
   for _, meta in ipairs(all) do
-    if id == nil or meta.backup_id == id then return meta end
+    if (id == nil and artifact.backup_time(meta.backup_id) <= now) or meta.backup_id == id then return meta end
   end
+  if id == nil and all[1] then return all[1] end
   local where = storage_name and (" on storage " .. storage_name) or ""
   local why = #problems > 0 and (" (" .. table.concat(problems, "; ") .. ")") or ""
   if id then return nil, ("job %s has no backup %s%s%s"):format(job.name, id, where, why) end

@@ -134,7 +134,11 @@ end
 local function open_state(cfg)
   local st, err = mb.state.open(cfg.state_dir)
   if not st then exit_with(1, "%s", err) end
-  st:mark_interrupted()
+  local ok, merr = pcall(st.mark_interrupted, st)
+  if not ok then
+    st:close()
+    exit_with(1, "%s", mb.state.explain(cfg.state_dir .. "/moonbak.db", merr))
+  end
   return st
 end
 
@@ -143,7 +147,7 @@ end
 -- given a copy of a job by path (restore onto another server, say): that
 -- copy shares its name with the original on purpose.
 local function load_job(cfg, name, reads_only)
-  if not name then usage_error("missing JOB") end
+  if not name or name == "" then usage_error("missing JOB") end
   local job, err
   if reads_only and mb.job.find(name, cfg.jobs_dir) == name then
     job, err = mb.job.load(name)
@@ -184,7 +188,9 @@ local function print_table(header, rows)
   for i, h in ipairs(header) do widths[i] = #h end
   for _, row in ipairs(rows) do
     for i = 1, #header do
-      row[i] = tostring(row[i] == nil and "-" or row[i])
+      -- values may come from a hand-edited sidecar: no control characters
+      -- reach the terminal
+      row[i] = tostring(row[i] == nil and "-" or row[i]):gsub("%c", "?")
       widths[i] = math.max(widths[i], #row[i])
     end
   end
@@ -505,7 +511,8 @@ function commands.secret(cfg, args, opts)
   local action, name = args[1], args[2]
   local st <close> = open_state(cfg)
   if action == "set" and name then
-    st:set_secret(name, read_secret_value())
+    local ok, err = pcall(st.set_secret, st, name, read_secret_value())
+    if not ok then exit_with(1, "%s", tostring(err)) end
     eprint("secret %s stored", name)
   elseif action == "rm" and name then
     if not st:remove_secret(name) then exit_with(1, "no secret named %s", name) end
@@ -539,8 +546,16 @@ end
 
 local not_yet = { daemon = true, console = true }
 
+-- A failure of the state database in the middle of a command (damaged
+-- past its header, full, locked) is the operator's to fix, not a bug:
+-- said plainly, with the database's path and what to do, no traceback.
+local state_path
+
 local function keep_traceback(err)
   if getmetatable(err) == Exit then return err end
+  if state_path and type(err) == "string" and err:find("^state database: ") then
+    return setmetatable({ status = 1, message = mb.state.explain(state_path, err) }, Exit)
+  end
   return debug.traceback(tostring(err), 2)
 end
 
@@ -557,7 +572,9 @@ function M.main(argv)
     end
     local fn = commands[command]
     if not fn then usage_error("unknown command %q (see moonbak --help)", command) end
-    return fn(settings(opts), args, opts)
+    local cfg = settings(opts)
+    state_path = cfg.state_dir .. "/moonbak.db"
+    return fn(cfg, args, opts)
   end, keep_traceback)
   if ok then return status end
   if getmetatable(status) == Exit then

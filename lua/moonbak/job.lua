@@ -260,8 +260,9 @@ end
 
 local function validate_table(job, where)
   check_fields(job, top, where)
-  if job.name ~= nil and (type(job.name) ~= "string" or not job.name:match("^[%w][%w._-]*$")) then
-    fail(where .. ".name", "expected letters, digits, '.', '_' or '-', got %s", describe(job.name))
+  if job.name ~= nil and (type(job.name) ~= "string" or not job.name:match("^[%w][%w._-]*$")
+                          or #job.name > 100) then
+    fail(where .. ".name", "expected up to 100 letters, digits, '.', '_' or '-', got %s", describe(job.name))
   end
   if job.schedule then check_schedule(job.schedule, where .. ".schedule") end
   check_typed(job.source, M.sources, where .. ".source", "source", source.exists)
@@ -344,9 +345,15 @@ local function absent(name)
   })
 end
 
+-- Reading a regular file is fine; a FIFO or a terminal would block the
+-- load where no instruction limit can reach it.
 local function read_only_open(path, mode)
   if mode ~= nil and mode ~= "r" and mode ~= "rb" then
     refuse(("io.open(..., %q)"):format(tostring(mode)), 2)
+  end
+  local st = type(path) == "string" and sys.stat(path)
+  if st and st.type ~= "file" then
+    refuse(("io.open of %s, which is not a regular file,"):format(path), 2)
   end
   return io.open(path, mode)
 end

@@ -96,6 +96,8 @@ function M.redactor()
     remember(v)
     remember(url_encoded(v))
     remember((url_encoded(v):gsub("%%20", "+")))
+    remember((url_encoded(v):gsub("%%2F", "/"))) -- a path in a URL keeps its slashes
+    remember(require("cjson").encode(v):sub(2, -2)) -- inside a JSON string
     remember(base64(v))
     if type(user) == "string" then remember(base64(user .. ":" .. v)) end
   end

@@ -292,7 +292,20 @@ function State:master_key()
   return self.key
 end
 
+-- A secret is sealed only under the key that opens the ones already
+-- stored: a replaced master.key would otherwise split the store in two.
+local function check_key_opens_store(self, key)
+  local row = self.db:query("SELECT name, sealed FROM secrets LIMIT 1")[1]
+  if row and not require("moonbak.crypto").unseal(key, row.name, row.sealed) then
+    local n = self.db:query("SELECT count(*) AS n FROM secrets")[1].n
+    error(("the master key (%s) does not open the %d secret%s already in %s (secret %q): it is not the key they were sealed under; put that key back")
+      :format(os.getenv("MOONBAK_MASTER_KEY_FILE") or self.dir .. "/master.key", n, n == 1 and "" or "s",
+              self.path, row.name), 0)
+  end
+end
+
 function State:set_secret(name, value)
+  check_key_opens_store(self, self:master_key())
   local sealed = require("moonbak.crypto").seal(self:master_key(), name, value)
   local now = M.timestamp()
   self.db:run([[INSERT INTO secrets (name, sealed, created_at, updated_at) VALUES (?, ?, ?, ?)

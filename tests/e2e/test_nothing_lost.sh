@@ -87,6 +87,10 @@ check "...and only the backup before it was removed by retention" [ "$(ls "$T/ba
 mb log "$(sed -n 's/.*execution \([0-9]*\).*/\1/p' "$T/out")"
 check "...and the log reports the future backup" grep -q '20990101T000000Z on local is dated after now' "$T/out"
 
+mb restore future --output "$T/future.out"
+check "restore without a backup id takes the newest backup not dated in the future" \
+    grep -q "restored backup $own " "$T/out"
+
 # --- 3. sidecars of another job in this job's directory -------------------
 job mine 'retention = { keep_last = 1 }'
 mb run mine
@@ -180,7 +184,19 @@ mb verify db
 check "verify works with a corrupt state database" [ $? -eq 0 ]
 mb restore db --output "$T/db.out"
 check "restore works with a corrupt state database" [ $? -eq 0 ] && cmp -s "$T/db.out" "$T/data.txt"
+rm -rf "$MOONBAK_STATE"; cp -r "$T/state.good" "$MOONBAK_STATE"
+sqlite3 "$MOONBAK_STATE/moonbak.db" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+dd if=/dev/urandom of="$MOONBAK_STATE/moonbak.db" bs=4096 seek=1 count=4 conv=notrunc status=none
+mb history
+check "a state database damaged past its header: history fails (exit 1) naming it and what to do" \
+    bash -c "[ $? -eq 1 ] && grep -q 'moonbak.db is malformed.*move it aside' '$T/err'"
+check "...with no traceback" sh -c "! grep -q traceback '$T/err'"
 rm -rf "$MOONBAK_STATE"; mv "$T/state.good" "$MOONBAK_STATE"
+rm -rf "$T/fresh-state"
+for i in 1 2 3 4 5; do "$MOONBAK" --state "$T/fresh-state" jobs >/dev/null 2>"$T/par-$i.err" & done
+failed=0
+for i in 1 2 3 4 5; do wait -n || failed=$((failed + 1)); done
+check "five commands opening one new state directory at once all succeed ($failed failed)" [ $failed -eq 0 ]
 rm -rf "$T/fresh"
 mb --state "$T/fresh" jobs
 check "a fresh state database is created 0600" [ "$(stat -c %a "$T/fresh/moonbak.db")" = 600 ]
@@ -200,9 +216,15 @@ echo 'second value' | mb secret set two
 check "a missing master.key with sealed secrets is refused" [ $? -ne 0 -a ! -e "$MOONBAK_STATE/master.key" ]
 check "...naming the file and the number of secrets sealed under it" \
     grep -q "master key $MOONBAK_STATE/master.key is missing, and 1 secret" "$T/err"
+check "...without a traceback" sh -c "! grep -q traceback '$T/err'"
+mb keygen >/dev/null
+printf '%064x\n' 12345 > "$MOONBAK_STATE/master.key"
+echo 'second value' | mb secret set two
+check "a master.key that does not open the stored secrets seals nothing" [ $? -eq 1 ]
+check "...saying it is not their key" grep -q 'does not open the 1 secret already in' "$T/err"
 mv "$T/master.key.saved" "$MOONBAK_STATE/master.key"
 echo 'second value' | mb secret set two
-check "...and secrets work again once it is back" [ $? -eq 0 ]
+check "...and secrets work again once the key is back" [ $? -eq 0 ]
 
 # --- 15, 16. messages ---------------------------------------------------------------
 mb --state "" jobs
@@ -217,6 +239,24 @@ JOB
 mb run raiser
 check "error({}) in a step is reported plainly, not as table: 0x..." \
     bash -c "grep -q 'raised a table value' '$T/err' && ! grep -q 'table: 0x' '$T/err'"
+mb run ""
+check "run \"\" is a usage error (exit 2)" [ $? -eq 2 ]
+mkfifo "$T/fifo"
+cat > "$jobs/reader.lua" <<JOB
+local f = io.open("$T/fifo")
+return { source = { type = "file", path = "$T/data.txt" }, storage = { { type = "local", path = "$T/backups" } } }
+JOB
+timeout 120 "$MOONBAK" jobs >"$T/out" 2>"$T/err"
+check "a job file that opens a FIFO when it loads is a broken job file, not a hang" \
+    bash -c "[ $? -eq 2 ] && grep -q 'reader.lua.*not a regular file' '$T/err'"
+rm "$jobs/reader.lua"
+id=$(newest_id db)
+sidecar_set "$T/backups/db/$id.txt.zst.meta.json" "m.finished_at = '\27[31mred'"
+mb backups db
+check "backups shows no control character from a sidecar" sh -c "! grep -q \"\$(printf '\\033')\" '$T/out'"
+sidecar_set "$T/backups/db/$id.txt.zst.meta.json" "m.size = -5"
+mb backups db
+check "a sidecar with a negative size is reported, not listed" grep -q 'size is not a size' "$T/err"
 mb --state "$T/empty-state" history --json
 check "an empty --json list is []" [ "$(cat "$T/out")" = "[]" ]
 mb history db --json

@@ -94,9 +94,11 @@ T.test("a resolved password is redacted in every common spelling", function()
   local text = table.concat({ pw, pw:upper(), pw:lower(),
     (pw:gsub("[^%w]", function(c) return ("%%%02X"):format(c:byte()) end)),
     (pw:gsub("[^%w]", function(c) return ("%%%02x"):format(c:byte()) end)),
-    "Basic " .. b64("alice:" .. pw), b64(pw) }, " | ")
+    "Basic " .. b64("alice:" .. pw), b64(pw),
+    (pw:gsub("[^%w/]", function(c) return ("%%%02X"):format(c:byte()) end)), -- a URL path
+    require("cjson").encode(pw) }, " | ")                                      -- JSON
   local redacted = r.redact(text)
-  T.eq(redacted, "*** | *** | *** | *** | *** | Basic *** | ***")
+  T.eq(redacted, "*** | *** | *** | *** | *** | Basic *** | *** | *** | \"***\"")
 end)
 
 return T.done()
