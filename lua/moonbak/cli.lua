@@ -463,11 +463,16 @@ local function sweep_leftovers(job, st, dry_run, failures)
   return count
 end
 
+-- Without a retention policy, prune only sweeps what killed runs left.
 function commands.prune(cfg, args, opts)
   local job = load_resolved_job(cfg, args[1])
-  if not job.retention then exit_with(2, "job %s has no retention policy", job.name) end
   local st <close> = open_state(cfg)
-  local removed, failures = mb.retention.prune(job, { dry_run = opts["dry-run"], state = st })
+  local removed, failures = {}, {}
+  if job.retention then
+    removed, failures = mb.retention.prune(job, { dry_run = opts["dry-run"], state = st })
+  else
+    print(("job %s has no retention policy: only leftovers of killed runs are swept"):format(job.name))
+  end
   for _, meta in ipairs(removed) do
     print(("%s %s on %s"):format(opts["dry-run"] and "would remove" or "removed", meta.backup_id, meta.storage))
   end

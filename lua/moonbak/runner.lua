@@ -116,6 +116,9 @@ local function error_message(err)
   return ("a step raised a %s value instead of a message (use error(\"what went wrong\"))"):format(type(err))
 end
 
+-- ctx:error_text(err): what a step or a cleanup raised, as a message.
+function Context:error_text(err) return error_message(err) end
+
 local function traceback(err)
   local message = error_message(err)
   return { message = message, traceback = debug.traceback(message, 2) }

@@ -153,6 +153,12 @@ check "a run leaves alone a recent partial upload no run of this state made (ano
 check "...and an old artifact whose sidecar is a symbolic link (not listed, but there)" \
     [ -e "$T/backups/shared2/$old.txt.zst" ]
 
+echo partial > "$T/backups/shared2/.20200101T000000Z.txt.zst.partial-Zx81Ab"
+mb prune shared2
+check "prune of a job without retention still sweeps leftovers of killed runs" \
+    bash -c "[ $? -eq 0 ] && [ ! -e '$T/backups/shared2/.20200101T000000Z.txt.zst.partial-Zx81Ab' ] &&
+             grep -q 'removed stale partial upload' '$T/out'"
+
 # --- 8. os.exit in a custom step ----------------------------------------------
 cat > "$jobs/quitter.lua" <<JOB
 return { source = { type = "file", path = "$T/data.txt" }, spool = true,

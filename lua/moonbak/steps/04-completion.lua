@@ -3,7 +3,7 @@
 local function cleanup(ctx)
   for i = #ctx.cleanups, 1, -1 do
     local ok, err = pcall(ctx.cleanups[i])
-    if not ok then ctx:log("warning", "cleanup: " .. tostring(err)) end
+    if not ok then ctx:log("warning", "cleanup: " .. ctx:error_text(err)) end
   end
   ctx.cleanups = {}
 end
