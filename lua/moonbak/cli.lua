@@ -305,14 +305,17 @@ end
 function commands.jobs(cfg, _, opts)
   local jobs, broken = mb.job.load_dir(cfg.jobs_dir)
   if not jobs then eprint("moonbak: %s", broken); return 2 end
-  local st <close> = open_state(cfg)
+  -- the jobs are listed from their files even when the state database
+  -- that knows their last results cannot be opened
+  local st <close>, serr = mb.state.open(cfg.state_dir)
+  if st then st:mark_interrupted() else eprint("moonbak: warning: %s", serr) end
   local rows, list = {}, {}
   for _, job in ipairs(jobs) do
-    local last = st:last_execution(job.name)
+    local last = st and st:last_execution(job.name)
     list[#list + 1] = { name = job.name, file = job.file, schedule = job.schedule,
                         last_status = last and last.status, last_started_at = last and last.started_at }
-    rows[#rows + 1] = { job.name, job.schedule or "(manual)", last and last.status or "never run",
-                        last and last.started_at, job.file }
+    rows[#rows + 1] = { job.name, job.schedule or "(manual)",
+                        last and last.status or (st and "never run" or "unknown"), last and last.started_at, job.file }
   end
   if opts.json then
     json_out { jobs = list, broken = broken }

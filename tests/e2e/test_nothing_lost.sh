@@ -190,6 +190,9 @@ mb verify db
 check "verify works with a corrupt state database" [ $? -eq 0 ]
 mb restore db --output "$T/db.out"
 check "restore works with a corrupt state database" [ $? -eq 0 ] && cmp -s "$T/db.out" "$T/data.txt"
+mb jobs
+check "jobs lists the jobs with a corrupt state database, their last result unknown" \
+    bash -c "grep -q '^db .*unknown' '$T/out' && grep -q 'moonbak.db is malformed' '$T/err'"
 rm -rf "$MOONBAK_STATE"; cp -r "$T/state.good" "$MOONBAK_STATE"
 sqlite3 "$MOONBAK_STATE/moonbak.db" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
 dd if=/dev/urandom of="$MOONBAK_STATE/moonbak.db" bs=4096 seek=1 count=4 conv=notrunc status=none
