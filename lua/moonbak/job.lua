@@ -622,8 +622,21 @@ end
 -- job.open(JOB, jobs_dir) -> job | nil, message: the job a command acts on
 -- (a name in jobs_dir or a path), refused when another file in jobs_dir
 -- declares the same name.
+-- The file in jobs_dir whose job is named name, when NAME.lua is not it
+-- (a file may declare any name); nil when none does.
+local function file_declaring(name, jobs_dir)
+  for _, path in ipairs(job_files(jobs_dir) or {}) do
+    local job = M.load(path)
+    if job and job.name == name then return path end
+  end
+end
+
 function M.open(name_or_path, jobs_dir)
-  local job, err = M.load(M.find(name_or_path, jobs_dir))
+  local path = M.find(name_or_path, jobs_dir)
+  if path ~= name_or_path and not sys.stat(path) then
+    path = file_declaring(name_or_path, jobs_dir) or path
+  end
+  local job, err = M.load(path)
   if not job then return nil, err end
   local others = same_name_files(job, jobs_dir)
   if #others > 0 then

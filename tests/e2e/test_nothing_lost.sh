@@ -210,6 +210,14 @@ rm -rf "$T/fresh"
 mb --state "$T/fresh" jobs
 check "a fresh state database is created 0600" [ "$(stat -c %a "$T/fresh/moonbak.db")" = 600 ]
 
+cat > "$jobs/file-name.lua" <<JOB
+return { name = "declared", source = { type = "file", path = "$T/data.txt" },
+         storage = { { type = "local", path = "$T/backups" } } }
+JOB
+mb run declared
+check "run NAME finds the job file that declares NAME, whatever the file is called" [ $? -eq 0 ]
+rm "$jobs/file-name.lua"
+
 # --- 3. a copy of a job outside the jobs directory -------------------------------
 sed "s/^return { /return { name = \"db\", /" "$jobs/db.lua" > "$T/db-copy.lua"
 mb run "$T/db-copy.lua"
