@@ -73,11 +73,18 @@ struct mb_storage_ops {
      * id on S3. */
     int (*list_incomplete)(void *storage, const char *prefix, mb_incomplete_fn each, void *ud,
                            struct mb_error *err);
-    /* Removes (S3: aborts) one upload that list_incomplete reported for
-     * artifact; refuses an upload that is not one of artifact's. */
+    /* Optional even then: removes (S3: aborts) one upload that
+     * list_incomplete reported for artifact.  Storages whose uploads are
+     * temporary names leave it NULL: mb_storage_remove_incomplete checks
+     * the name and calls remove. */
     int (*remove_incomplete)(void *storage, const char *artifact, const char *upload,
                              struct mb_error *err);
 };
+
+/* Removes one incomplete upload of artifact, refusing an upload that is
+ * not one of artifact's (never an artifact or a sidecar). */
+int mb_storage_remove_incomplete(const struct mb_storage_ops *ops, void *storage,
+                                 const char *artifact, const char *upload, struct mb_error *err);
 
 const struct mb_source_ops *mb_source_find(const char *type);
 const struct mb_storage_ops *mb_storage_find(const char *type);

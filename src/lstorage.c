@@ -134,10 +134,10 @@ static int storage_remove(lua_State *L)
     return 1;
 }
 
-/* Versions before 2 have no such operations: they can show nothing. */
+/* Versions before 2 have no such operation: they can show nothing. */
 static int has_incomplete_ops(const struct lua_storage *s)
 {
-    return s->ops->version >= 2 && s->ops->list_incomplete && s->ops->remove_incomplete;
+    return s->ops->version >= 2 && s->ops->list_incomplete;
 }
 
 static int incomplete_collect(void *ud, const char *artifact, const char *upload,
@@ -174,9 +174,7 @@ static int storage_remove_incomplete(lua_State *L)
     const char *artifact = luaL_checkstring(L, 2);
     const char *upload = luaL_checkstring(L, 3);
     struct mb_error err = { { 0 } };
-    if (!has_incomplete_ops(s))
-        mb_error_set(&err, "cannot remove incomplete uploads");
-    if (!has_incomplete_ops(s) || s->ops->remove_incomplete(s->self, artifact, upload, &err) != 0)
+    if (mb_storage_remove_incomplete(s->ops, s->self, artifact, upload, &err) != 0)
         return storage_fail(L, s, &err);
     lua_pushboolean(L, 1);
     return 1;

@@ -40,6 +40,22 @@ const struct mb_source_ops *mb_source_find(const char *type)
     return NULL;
 }
 
+int mb_storage_remove_incomplete(const struct mb_storage_ops *ops, void *storage,
+                                 const char *artifact, const char *upload, struct mb_error *err)
+{
+    if (ops->version < 2 || !ops->list_incomplete) {
+        mb_error_set(err, "%s storage cannot list incomplete uploads", ops->type);
+        return -1;
+    }
+    if (ops->remove_incomplete)
+        return ops->remove_incomplete(storage, artifact, upload, err);
+    if (!mb_temp_name_is_for(upload, artifact)) {
+        mb_error_set(err, "%s is not a temporary file of %s", upload, artifact);
+        return -1;
+    }
+    return ops->remove(storage, upload, err);
+}
+
 const struct mb_storage_ops *mb_storage_find(const char *type)
 {
     for (size_t i = 0; i < sizeof storages / sizeof *storages; i++)

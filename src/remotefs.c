@@ -240,18 +240,6 @@ int mb_remotefs_list_incomplete(void *storage, const char *prefix, mb_incomplete
     return remotefs_scan(storage, prefix, 1, mb_temp_names_each, &t, err);
 }
 
-int mb_remotefs_remove_incomplete(void *storage, const char *artifact, const char *upload,
-                                  struct mb_error *err)
-{
-    struct mb_remotefs *fs = storage;
-    if (!mb_temp_name_is_for(upload, artifact)) {
-        mb_error_set(err, "%s %s: %s is not a temporary file of %s", fs->ops->kind, fs->where,
-                     upload, artifact);
-        return -1;
-    }
-    return mb_remotefs_remove(storage, upload, err);
-}
-
 int mb_remotefs_remove(void *storage, const char *name, struct mb_error *err)
 {
     struct mb_remotefs *fs = storage;

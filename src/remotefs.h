@@ -69,7 +69,5 @@ struct mb_reader *mb_remotefs_open_read(void *storage, const char *name, struct 
 int mb_remotefs_remove(void *storage, const char *name, struct mb_error *err);
 int mb_remotefs_list_incomplete(void *storage, const char *prefix, mb_incomplete_fn each,
                                 void *ud, struct mb_error *err);
-int mb_remotefs_remove_incomplete(void *storage, const char *artifact, const char *upload,
-                                  struct mb_error *err);
 
 #endif

@@ -132,5 +132,4 @@ const struct mb_storage_ops mb_storage_ftp = {
     .list = mb_remotefs_list,
     .remove = mb_remotefs_remove,
     .list_incomplete = mb_remotefs_list_incomplete,
-    .remove_incomplete = mb_remotefs_remove_incomplete,
 };

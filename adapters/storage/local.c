@@ -150,16 +150,6 @@ static int local_remove(void *storage, const char *name, struct mb_error *err)
     return rc;
 }
 
-static int local_remove_incomplete(void *storage, const char *artifact, const char *upload,
-                                   struct mb_error *err)
-{
-    struct local_storage *s = storage;
-    if (!mb_temp_name_is_for(upload, artifact)) {
-        mb_error_set(err, "local %s: %s is not a temporary file of %s", s->root, upload, artifact);
-        return -1;
-    }
-    return local_remove(storage, upload, err);
-}
 
 const struct mb_storage_ops mb_storage_local = {
     .version = MB_STORAGE_OPS_VERSION,
@@ -172,5 +162,4 @@ const struct mb_storage_ops mb_storage_local = {
     .list = local_list,
     .remove = local_remove,
     .list_incomplete = local_list_incomplete,
-    .remove_incomplete = local_remove_incomplete,
 };

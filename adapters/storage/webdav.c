@@ -471,16 +471,6 @@ static int webdav_remove(void *storage, const char *name, struct mb_error *err)
     return webdav_simple(s, "DELETE", name, NULL, s->conf.retries, err);
 }
 
-static int webdav_remove_incomplete(void *storage, const char *artifact, const char *upload,
-                                    struct mb_error *err)
-{
-    struct webdav_storage *s = storage;
-    if (!mb_temp_name_is_for(upload, artifact)) {
-        mb_error_set(err, "webdav %s: %s is not a temporary file of %s", s->where, upload, artifact);
-        return -1;
-    }
-    return webdav_remove(storage, upload, err);
-}
 
 const struct mb_storage_ops mb_storage_webdav = {
     .version = MB_STORAGE_OPS_VERSION,
@@ -493,5 +483,4 @@ const struct mb_storage_ops mb_storage_webdav = {
     .list = webdav_list,
     .remove = webdav_remove,
     .list_incomplete = webdav_list_incomplete,
-    .remove_incomplete = webdav_remove_incomplete,
 };

@@ -346,15 +346,20 @@ local function absent(name)
 end
 
 -- Reading a regular file is fine; a FIFO or a terminal would block the
--- load where no instruction limit can reach it.
+-- load where no instruction limit can reach it.  what names the call.
+local function only_regular(path, what)
+  if path == nil then refuse(what .. "() (standard input)", 3) end
+  local st = type(path) == "string" and sys.stat(path)
+  if st and st.type ~= "file" then
+    refuse(("%s of %s, which is not a regular file,"):format(what, path), 3)
+  end
+end
+
 local function read_only_open(path, mode)
   if mode ~= nil and mode ~= "r" and mode ~= "rb" then
     refuse(("io.open(..., %q)"):format(tostring(mode)), 2)
   end
-  local st = type(path) == "string" and sys.stat(path)
-  if st and st.type ~= "file" then
-    refuse(("io.open of %s, which is not a regular file,"):format(path), 2)
-  end
+  if path ~= nil then only_regular(path, "io.open") end
   return io.open(path, mode)
 end
 
@@ -436,7 +441,7 @@ local function restricted_globals(env, state, loaded)
                        time = os.time })
   g.io = only("io.", { open = read_only_open, type = io.type,
                        lines = function(path, ...)
-                         if path == nil then refuse("io.lines() (standard input)", 2) end
+                         only_regular(path, "io.lines")
                          return io.lines(path, ...)
                        end })
   g.getmetatable = function(v) -- not the string library's, nor a reference's
@@ -445,11 +450,11 @@ local function restricted_globals(env, state, loaded)
   end
   g.load = function(chunk, name, _, chunk_env) return load(chunk, name, "t", chunk_env or env) end
   g.loadfile = function(path, _, chunk_env)
-    if path == nil then refuse("loadfile() (standard input)", 2) end
+    only_regular(path, "loadfile")
     return loadfile(path, "t", chunk_env or env)
   end
   g.dofile = function(path)
-    if path == nil then refuse("dofile() (standard input)", 2) end
+    only_regular(path, "dofile")
     return assert(loadfile(path, "t", env))()
   end
   g.require = load_time_require(state, loaded)

@@ -36,12 +36,11 @@ function M.classify(base)
   return id, kind
 end
 
--- The backup id that a run started at state timestamp ts
--- ("2026-11-29T03:00:00.123Z") would have had at the earliest.
-function M.cutoff_of(ts)
+-- The time, to the second, of state timestamp ts ("2026-11-29T03:00:00.123Z").
+local function time_of(ts)
   local y, mo, d, h, mi, s = ts:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)")
   if not y then error("not a timestamp: " .. tostring(ts), 2) end
-  return ("%s%s%sT%s%s%sZ"):format(y, mo, d, h, mi, s)
+  return artifact.backup_time(("%s%s%sT%s%s%sZ"):format(y, mo, d, h, mi, s))
 end
 
 -- How old a leftover of a run this state does not know must be before it
@@ -55,7 +54,7 @@ M.grace_seconds = 24 * 3600
 -- (state:dead_backup_ids) is removed at once; anything else only once it
 -- is older than grace_seconds before started_at.
 function M.rules(state, job_name, started_at)
-  local t = artifact.backup_time(M.cutoff_of(started_at)) - M.grace_seconds
+  local t = time_of(started_at) - M.grace_seconds
   return { dead = state and state:dead_backup_ids(job_name) or {},
            cutoff = os.date("!%Y%m%dT%H%M%SZ", math.floor(t)) }
 end

@@ -263,10 +263,12 @@ cat > "$jobs/reader.lua" <<JOB
 local f = io.open("$T/fifo")
 return { source = { type = "file", path = "$T/data.txt" }, storage = { { type = "local", path = "$T/backups" } } }
 JOB
+sed 's|^local f = io.open("\(.*\)")$|dofile("\1")|' "$jobs/reader.lua" > "$jobs/doer.lua"
 timeout 120 "$MOONBAK" jobs >"$T/out" 2>"$T/err"
-check "a job file that opens a FIFO when it loads is a broken job file, not a hang" \
-    bash -c "[ $? -eq 2 ] && grep -q 'reader.lua.*not a regular file' '$T/err'"
-rm "$jobs/reader.lua"
+check "a job file that opens or runs a FIFO when it loads is a broken job file, not a hang" \
+    bash -c "[ $? -eq 2 ] && grep -q 'reader.lua.*io.open of .*not a regular file' '$T/err' &&
+             grep -q 'doer.lua.*dofile of .*not a regular file' '$T/err'"
+rm "$jobs/reader.lua" "$jobs/doer.lua"
 id=$(newest_id db)
 sidecar_set "$T/backups/db/$id.txt.zst.meta.json" "m.finished_at = '\27[31mred'"
 mb backups db

@@ -71,13 +71,13 @@ static void test_incomplete(const struct mb_storage_ops *ops, void *st)
           "a write in progress is an incomplete upload of its artifact (%s, %s)", seen_artifact,
           seen_upload);
     struct mb_error e2 = { { 0 } };
-    CHECK(ops->remove_incomplete(st, "job/other.bin", seen_upload, &e2) != 0
+    CHECK(mb_storage_remove_incomplete(ops, st, "job/other.bin", seen_upload, &e2) != 0
               && strstr(e2.msg, "not a temporary file"),
-          "remove_incomplete refuses an upload that is not the artifact's (%s)", e2.msg);
+          "removing an incomplete upload refuses an upload that is not the artifact's (%s)", e2.msg);
     struct mb_error e3 = { { 0 } };
-    CHECK(ops->remove_incomplete(st, "job/b.bin", "job/b.bin", &e3) != 0,
-          "remove_incomplete refuses the artifact itself");
-    CHECK(ops->remove_incomplete(st, "job/b.bin", seen_upload, &err) == 0, "removes the upload");
+    CHECK(mb_storage_remove_incomplete(ops, st, "job/b.bin", "job/b.bin", &e3) != 0,
+          "removing an incomplete upload refuses the artifact itself");
+    CHECK(mb_storage_remove_incomplete(ops, st, "job/b.bin", seen_upload, &err) == 0, "removes the upload");
     count = 0;
     ops->list_incomplete(st, "job/", count_incomplete, NULL, &err);
     CHECK(count == 0, "which is gone from the listing");
