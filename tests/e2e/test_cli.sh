@@ -111,10 +111,67 @@ kill -9 $killme; wait $killme 2>/dev/null
 mb history slow --json
 check "an execution whose process was killed is marked interrupted" json "$T/out" "assert(t[1].status == 'interrupted')"
 
+# One command per file (issue 11, item 5): each command takes its own
+# options only, and its --help comes from the same table.
+mb --jobs "$jobs" jobs --create
+status=$?
+check "jobs --create exits 2" [ $status -eq 2 ]
+check "...naming the option and the command" grep -q 'jobs: unknown option --create' "$T/err"
+check "...with the command's usage" grep -q '^usage: moonbak jobs' "$T/err"
+ls "$T/backups/app" > "$T/before"
+mb --jobs "$jobs" run app --dry-run
+status=$?
+check "an option of another command (run --dry-run) exits 2 and runs nothing" \
+    bash -c "[ $status -eq 2 ] && ls '$T/backups/app' | cmp -s - '$T/before'"
+check "...naming the option and the command" grep -q 'run: unknown option --dry-run' "$T/err"
+mb --json --jobs "$jobs" prune app
+check "...also when the option comes before the command" \
+    bash -c "[ $? -eq 2 ] && grep -q 'prune: unknown option --json' '$T/err'"
+mb keygen --identity "$T/k"
+check "...also for an option that takes a value" \
+    bash -c "[ $? -eq 2 ] && grep -q 'keygen: unknown option --identity' '$T/err' && [ ! -e '$T/k' ]"
+# help_of COMMAND USAGE OPTION... : COMMAND --help and -h print USAGE first,
+# then a line for each OPTION and for the global ones, to stdout, exit 0
+help_of() {
+    local cmd=$1 usage=$2 flag opt missing; shift 2
+    for flag in --help -h; do
+        mb "$cmd" $flag
+        local status=$? missing=""
+        for opt in "$@" --state --jobs --help; do
+            grep -qE -- "^ +(-[a-z], )?$opt( [A-Z]+)? " "$T/out" || missing="$missing $opt"
+        done
+        check "$cmd $flag exits 0 and prints its usage and options ($*) to stdout" \
+            bash -c "[ $status -eq 0 -a ! -s '$T/err' -a -z '$missing' ] &&
+                     [ \"\$(head -n 1 '$T/out')\" = 'usage: moonbak $usage' ] &&
+                     grep -q '^exit status' '$T/out'" || echo "# missing:$missing; got: $(head -n 1 "$T/out")"
+    done
+}
+help_of run "run JOB" --quiet
+help_of jobs "jobs" --json
+help_of history "history [JOB]" --json
+help_of log "log EXECUTION" --json
+help_of backups "backups JOB" --json --storage
+help_of verify "verify JOB [BACKUP|--all] [--identity FILE]" --all --storage --identity --quiet
+help_of restore "restore JOB [BACKUP] --output FILE [--force] [--identity FILE]" \
+    --output --to --force --create --identity --storage --quiet
+help_of prune "prune JOB [--dry-run]" --dry-run
+help_of keygen "keygen [--output FILE]" --output
+help_of secret "secret set NAME" --json
+help_of script "script FILE.lua [ARGS]"
+help_of version "version"
+help_of help "help [COMMAND]"
+mb help restore
+check "help COMMAND prints the command's help" \
+    bash -c "[ $? -eq 0 ] && grep -q '^usage: moonbak restore' '$T/out' && grep -q -- '--create' '$T/out'"
+mb help
+check "help lists every command, as no command does" \
+    bash -c "[ $? -eq 0 ] && for c in run jobs history log backups verify restore prune keygen secret script version; do grep -q \"^  \$c\" '$T/out' || exit 1; done"
+
 # Development override: the Lua tree instead of the embedded copy.
 mkdir -p "$T/lua/moonbak"
 cp -r lua/moonbak/. "$T/lua/moonbak/"
-sed -i 's/print("moonbak " .. mb.version)/print("moonbak from the source tree")/' "$T/lua/moonbak/cli.lua"
+sed -i 's/print("moonbak " .. mb.version)/print("moonbak from the source tree")/' \
+    $(grep -rlF 'print("moonbak " .. mb.version)' "$T/lua/moonbak")
 MOONBAK_LUA_PATH=$T/lua mb version
 check "MOONBAK_LUA_PATH loads the Lua files from a source tree" grep -q "from the source tree" "$T/out"
 mb --lua-path "$T/lua" version

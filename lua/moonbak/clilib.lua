@@ -1,0 +1,204 @@
+-- What the commands of the command line (lua/moonbak/cmd/*.lua) share:
+-- exits with a status, messages on stderr, settings, the state database,
+-- loading jobs, tables and JSON for listings.
+local mb = require "moonbak"
+local cjson = require "cjson"
+local sys = require "moonbak.sys"
+
+local lib = {}
+
+-- Raised to stop a command with a message and an exit status.
+lib.Exit = {}
+
+function lib.exit_with(status, fmt, ...)
+  error(setmetatable({ status = status, message = fmt:format(...) }, lib.Exit), 0)
+end
+
+function lib.usage_error(fmt, ...)
+  lib.exit_with(2, fmt, ...)
+end
+
+-- Every value a command resolved from a reference (env, secret, file):
+-- nothing written to stderr shows one.
+local redactor
+
+function lib.redact(text)
+  return redactor and redactor.redact(text) or text
+end
+
+function lib.eprint(fmt, ...)
+  io.stderr:write(lib.redact(fmt:format(...)), "\n")
+end
+
+local function default_state_dir()
+  local xdg = os.getenv("XDG_STATE_HOME")
+  if xdg and xdg ~= "" then return xdg .. "/moonbak" end
+  local home = os.getenv("HOME")
+  if home and home ~= "" and home ~= "/" then return home .. "/.local/state/moonbak" end
+  return "/var/lib/moonbak"
+end
+
+-- A directory from --NAME or the environment; set but empty is an error,
+-- not "the current directory".
+local function directory_setting(opts, name, variable, default)
+  local value = opts[name]
+  if value == "" then lib.usage_error("--%s: expected a directory, got an empty string", name) end
+  if value then return value end
+  value = os.getenv(variable)
+  if value == "" then lib.usage_error("%s is set but empty: unset it or give a directory", variable) end
+  return value or default()
+end
+
+-- The settings every command gets: { state_dir, jobs_dir }.
+function lib.settings(opts)
+  return {
+    state_dir = directory_setting(opts, "state", "MOONBAK_STATE", default_state_dir),
+    jobs_dir = directory_setting(opts, "jobs", "MOONBAK_JOBS", function() return "jobs" end),
+  }
+end
+
+-- Opens the state database; executions whose process died (killed, power
+-- loss) are marked "interrupted" on the way, so none stays "running".
+function lib.open_state(cfg)
+  local st, err = mb.state.open(cfg.state_dir)
+  if not st then lib.exit_with(1, "%s", err) end
+  local ok, merr = pcall(st.mark_interrupted, st)
+  if not ok then
+    st:close()
+    lib.exit_with(1, "%s", mb.state.explain(cfg.state_dir .. "/moonbak.db", merr))
+  end
+  return st
+end
+
+-- Loads JOB or exits 2 with the validation message (or the other job file
+-- that declares the same name).  A command that only reads backups may be
+-- given a copy of a job by path (restore onto another server, say): that
+-- copy shares its name with the original on purpose.
+function lib.load_job(cfg, name, reads_only)
+  if not name or name == "" then lib.usage_error("missing JOB") end
+  local job, err
+  if reads_only and mb.job.find(name, cfg.jobs_dir) == name then
+    job, err = mb.job.load(name)
+  else
+    job, err = mb.job.open(name, cfg.jobs_dir)
+  end
+  if not job then lib.exit_with(2, "%s", err) end
+  return job
+end
+
+-- A job whose storage settings may hold references (env "X", secret "y"),
+-- resolved for commands that read the storages directly.  These commands
+-- read the storages, not the state database: when it cannot be opened
+-- they say so and go on (only a secret "x" reference needs it).
+function lib.load_resolved_job(cfg, name, reads_only)
+  local job = lib.load_job(cfg, name, reads_only)
+  local st <close>, serr = mb.state.open(cfg.state_dir)
+  if not st then lib.eprint("moonbak: warning: %s", serr) end
+  redactor = redactor or mb.ref.redactor()
+  local resolved, err = mb.ref.resolve(job, st, redactor.add)
+  if not resolved then
+    if not st then lib.exit_with(1, "%s: %s (the state database could not be opened)", job.name, err) end
+    lib.exit_with(1, "%s: %s", job.name, err)
+  end
+  return resolved
+end
+
+-- Keys for encrypted backups: --identity FILE and the job's passphrase.
+function lib.backup_keys(job, opts)
+  local identities
+  if opts.identity then
+    local err
+    identities, err = mb.artifact.read_identities(opts.identity)
+    if not identities then lib.exit_with(2, "%s", err) end
+  end
+  return mb.backups.keys(job, identities)
+end
+
+function lib.human_size(n)
+  if not n then return "-" end
+  local units = { "B", "KiB", "MiB", "GiB", "TiB" }
+  local u = 1
+  while n >= 1024 and u < #units do n = n / 1024; u = u + 1 end
+  return u == 1 and ("%d B"):format(n) or ("%.1f %s"):format(n, units[u])
+end
+
+function lib.print_table(header, rows)
+  local widths = {}
+  for i, h in ipairs(header) do widths[i] = #h end
+  for _, row in ipairs(rows) do
+    for i = 1, #header do
+      -- values may come from a hand-edited sidecar: no control characters
+      -- reach the terminal
+      row[i] = tostring(row[i] == nil and "-" or row[i]):gsub("%c", "?")
+      widths[i] = math.max(widths[i], #row[i])
+    end
+  end
+  local function line(cells)
+    local out = {}
+    for i, c in ipairs(cells) do
+      out[i] = i < #cells and c .. (" "):rep(widths[i] - #c) or c
+    end
+    print((table.concat(out, "  ")))
+  end
+  line(header)
+  for _, row in ipairs(rows) do line(row) end
+end
+
+-- JSON for --json output.  lua-cjson writes an empty table as {}; in our
+-- output an empty table is always an empty list (a listing with nothing in
+-- it, an execution without logs).  Object keys come out sorted.
+function lib.json_text(value)
+  if type(value) ~= "table" then return cjson.encode(value) end
+  local parts = {}
+  if next(value) == nil or #value > 0 then
+    for i, item in ipairs(value) do parts[i] = lib.json_text(item) end
+    return "[" .. table.concat(parts, ",") .. "]"
+  end
+  local keys = {}
+  for k in pairs(value) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  for i, k in ipairs(keys) do
+    local v = value[k]
+    if v == nil then v = value[tonumber(k)] end
+    parts[i] = cjson.encode(k) .. ":" .. lib.json_text(v)
+  end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
+function lib.json_out(value)
+  print(lib.json_text(value))
+end
+
+-- An execution row with its metadata as JSON, not as a string of JSON.
+function lib.execution_json(e)
+  local copy = {}
+  for k, v in pairs(e) do copy[k] = v end
+  copy.metadata = e.metadata and require("cjson.safe").decode(e.metadata) or nil
+  return copy
+end
+
+-- How long an execution took ("12.3s"), "-" while it runs.
+function lib.duration(e)
+  local function parse_ts(ts) -- UTC; os.time would read local time (DST)
+    if not ts then return nil end
+    local y, mo, d, h, mi, s, ms = ts:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.?(%d*)Z$")
+    local t = y and mb.retention.backup_time(("%s%s%sT%s%s%sZ"):format(y, mo, d, h, mi, s))
+    return t and t + (tonumber("0." .. (ms ~= "" and ms or "0")))
+  end
+  local a, b = parse_ts(e.started_at), parse_ts(e.finished_at)
+  return a and b and ("%.1fs"):format(b - a) or "-"
+end
+
+-- A progress line (bytes, rate, elapsed) only when a person watches.
+function lib.progress_label(opts, label)
+  if opts.quiet or not sys.isatty(1) then return nil end
+  return label
+end
+
+-- Option entries several commands share (see lua/moonbak/cli.lua for the form).
+lib.JSON = { "json", help = "print JSON, for scripts" }
+lib.QUIET = { "quiet", help = "no progress line (there is none when stdout is not a terminal)" }
+lib.IDENTITY = { "identity", value = "FILE",
+                 help = "an age identity file (as keygen writes it), to decrypt backups encrypted to it" }
+
+return lib

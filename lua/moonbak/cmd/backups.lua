@@ -1,0 +1,31 @@
+-- moonbak backups JOB: the backups on the job's storages, from their sidecars.
+local mb = require "moonbak"
+local lib = require "moonbak.clilib"
+
+local function run(cfg, args, opts)
+  local job = lib.load_resolved_job(cfg, args[1], true)
+  local list, problems = mb.backups.list(job, opts.storage)
+  for _, p in ipairs(problems) do lib.eprint("warning: %s", p) end
+  if opts.json then lib.json_out(list) return 0 end
+  local rows = {}
+  for _, b in ipairs(list) do
+    rows[#rows + 1] = { b.backup_id, b.storage, lib.human_size(b.size), lib.human_size(b.logical_size),
+                        b.finished_at, b.path }
+  end
+  lib.print_table({ "BACKUP", "STORAGE", "SIZE", "DUMP SIZE", "FINISHED", "PATH" }, rows)
+  return 0
+end
+
+return {
+  usage = { { "backups JOB", "backups on the job's storages (from their sidecars)" } },
+  description = [[
+Lists what the storages hold, read from the sidecars (BACKUP.meta.json), newest
+first; a storage that cannot be listed is a warning on stderr.]],
+  options = {
+    lib.JSON,
+    { "storage", value = "NAME", help = "only the job's storage named NAME" },
+  },
+  max_args = 1,
+  exit = "0 success, 1 a reference (env, secret) cannot be resolved, 2 bad usage or a bad job file",
+  run = run,
+}

@@ -1,0 +1,39 @@
+-- moonbak jobs: the jobs of the jobs directory, their schedule and last result.
+local mb = require "moonbak"
+local lib = require "moonbak.clilib"
+
+local function run(cfg, _, opts)
+  local jobs, broken = mb.job.load_dir(cfg.jobs_dir)
+  if not jobs then lib.eprint("moonbak: %s", broken); return 2 end
+  -- the jobs are listed from their files even when the state database
+  -- that knows their last results cannot be opened
+  local st <close>, serr = mb.state.open(cfg.state_dir)
+  if st then st:mark_interrupted() else lib.eprint("moonbak: warning: %s", serr) end
+  local rows, list = {}, {}
+  for _, job in ipairs(jobs) do
+    local last = st and st:last_execution(job.name)
+    list[#list + 1] = { name = job.name, file = job.file, schedule = job.schedule,
+                        last_status = last and last.status, last_started_at = last and last.started_at }
+    rows[#rows + 1] = { job.name, job.schedule or "(manual)",
+                        last and last.status or (st and "never run" or "unknown"), last and last.started_at, job.file }
+  end
+  if opts.json then
+    lib.json_out { jobs = list, broken = broken }
+  else
+    lib.print_table({ "JOB", "SCHEDULE", "LAST RESULT", "LAST RUN", "FILE" }, rows)
+    for _, b in ipairs(broken) do lib.eprint("broken job file: %s", b.error) end
+  end
+  return #broken > 0 and 2 or 0
+end
+
+return {
+  usage = { { "jobs", "list the jobs, their schedule and last result" } },
+  description = [[
+Every job file of the jobs directory; a broken one (a syntax error, an unknown
+key, a name another file declares) is reported on stderr, and the others are
+still listed.]],
+  options = { lib.JSON },
+  max_args = 0,
+  exit = "0 all job files are good, 2 a job file is broken (or bad usage)",
+  run = run,
+}
