@@ -163,6 +163,12 @@ help_of help "help [COMMAND]"
 mb help restore
 check "help COMMAND prints the command's help" \
     bash -c "[ $? -eq 0 ] && grep -q '^usage: moonbak restore' '$T/out' && grep -q -- '--create' '$T/out'"
+mb help frobnicate
+check "help of an unknown command exits 2" bash -c "[ $? -eq 2 ] && grep -q 'unknown command \"frobnicate\"' '$T/err'"
+echo 'print(table.concat({...}, " ")) return 7' > "$T/args.lua"
+mb script "$T/args.lua" --help --dry-run -o x
+check "every word after the script file is the script's, options of moonbak too" \
+    bash -c "[ $? -eq 7 ] && [ \"\$(cat '$T/out')\" = '--help --dry-run -o x' ]"
 mb help
 check "help lists every command, as no command does" \
     bash -c "[ $? -eq 0 ] && for c in run jobs history log backups verify restore prune keygen secret script version; do grep -q \"^  \$c\" '$T/out' || exit 1; done"
