@@ -31,7 +31,7 @@ $(BIN): $(BUILD)/src/main.o $(BUILD)/lua_bundle.o $(CORE_OBJ)
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: %.c src/*.h Makefile
+$(BUILD)/%.o: %.c src/*.h adapters/*/*.h Makefile
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	@$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<

@@ -852,7 +852,7 @@ struct remote_writer {
     struct mb_writer base;
     struct mb_curl_upload *upload; /* owned; NULL once ended */
     const struct mb_remote_writer_ops *ops;
-    void *storage;                 /* a reference, dropped by close */
+    void *storage;                 /* outlives the writer */
     char *temp, *name;             /* owned */
     int committed, discarded;
 };
@@ -903,7 +903,6 @@ static void remote_close(struct mb_writer *w)
     if (!rw)
         return;
     remote_abort(w);
-    rw->ops->release(rw->storage);
     free(rw->temp);
     free(rw->name);
     free(rw);
@@ -920,7 +919,6 @@ struct mb_writer *mb_remote_writer_new(struct mb_curl_upload *u, const struct mb
         free(t);
         free(n);
         mb_curl_upload_free(u);
-        ops->release(storage);
         mb_error_set(err, "out of memory");
         return NULL;
     }

@@ -33,7 +33,7 @@
 #ifndef MB_CURLXFER_H
 #define MB_CURLXFER_H
 
-#include "adapters.h"
+#include "mb.h"
 
 #include <curl/curl.h>
 
@@ -155,12 +155,11 @@ struct mb_reader *mb_curl_reader_open_retry(struct mb_curl_req *req, const struc
 /* A writer over an upload to a temporary name that becomes the final name
  * on commit: by the upload's own post-quote (sftp, ftp) or by promote()
  * (webdav's MOVE).  discard() removes the temporary object after a failure
- * (best effort, once); release() drops the writer's reference to its
- * storage, which must outlive nothing else.  Takes ownership of u. */
+ * (best effort, once).  storage must outlive the writer (its holder keeps
+ * a reference to it).  Takes ownership of u. */
 struct mb_remote_writer_ops {
     int (*promote)(void *storage, const char *temp, const char *name, struct mb_error *err);
     void (*discard)(void *storage, const char *temp);
-    void (*release)(void *storage);
 };
 struct mb_writer *mb_remote_writer_new(struct mb_curl_upload *u, const struct mb_remote_writer_ops *ops,
                                        void *storage, const char *temp, const char *name,

@@ -1,5 +1,5 @@
 /* fileio.c — atomic file writer and plain file reader. */
-#include "adapters.h"
+#include "fileio.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -5,7 +5,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "adapters.h"
+#include "mb.h"
 #include "transform.h"
 
 /* Expected failure: pushes nil, message and returns 2 (luaL_fileresult style). */
@@ -17,29 +17,13 @@ int mb_lua_fail(lua_State *L, const struct mb_error *err);
  * to-be-closed userdata pushed on the stack, so nothing leaks on error. */
 struct mb_config *mb_lua_config(lua_State *L, int idx);
 
-/* Userdata handles the byte layer hands to Lua. */
-#define MB_SOURCE_TYPE "moonbak.Source"
-#define MB_WRITER_TYPE "moonbak.Writer"
+/* Transforms, as moonbak.transform makes them (sources and writers: lhandle.h). */
 #define MB_TRANSFORM_TYPE "moonbak.Transform"
-
-struct mb_lua_source {
-    struct mb_reader *reader; /* NULL once closed */
-};
-
-struct mb_lua_writer {
-    struct mb_writer *writer; /* NULL once closed */
-    char label[256];
-};
 
 struct mb_lua_transform {
     struct mb_transform *transform; /* NULL once closed */
 };
 
-/* Wraps an open reader or writer in a new userdata; takes ownership. */
-void mb_lua_push_source(lua_State *L, struct mb_reader *reader);
-void mb_lua_push_writer(lua_State *L, struct mb_writer *writer, const char *label);
-struct mb_lua_source *mb_lua_check_source(lua_State *L, int idx);
-struct mb_lua_writer *mb_lua_check_writer(lua_State *L, int idx);
 struct mb_lua_transform *mb_lua_check_transform(lua_State *L, int idx);
 
 /* Creates the metatable tname with methods in __index and close as __gc and __close. */

@@ -1,44 +1,8 @@
-/* lsource.c — Lua module moonbak.source: start dumps, hold readers. */
-#include "lmb.h"
+/* lsource.c — Lua module moonbak.source: start dumps and restores. */
+#include "lhandle.h"
+#include "registry.h"
 
 #include <string.h>
-
-static int source_close(lua_State *L)
-{
-    struct mb_lua_source *s = luaL_checkudata(L, 1, MB_SOURCE_TYPE);
-    if (s->reader) {
-        s->reader->close(s->reader);
-        s->reader = NULL;
-    }
-    return 0;
-}
-
-struct mb_lua_source *mb_lua_check_source(lua_State *L, int idx)
-{
-    struct mb_lua_source *s = luaL_checkudata(L, idx, MB_SOURCE_TYPE);
-    if (!s->reader)
-        luaL_argerror(L, idx, "source is closed");
-    return s;
-}
-
-void mb_lua_push_source(lua_State *L, struct mb_reader *reader)
-{
-    struct mb_lua_source *s = lua_newuserdatauv(L, sizeof *s, 0);
-    s->reader = reader;
-    luaL_setmetatable(L, MB_SOURCE_TYPE);
-}
-
-/* source:metadata() -> table of what the adapter learned while dumping. */
-static int source_metadata(lua_State *L)
-{
-    struct mb_lua_source *s = mb_lua_check_source(L, 1);
-    lua_createtable(L, 0, (int)s->reader->meta.count);
-    for (size_t i = 0; i < s->reader->meta.count; i++) {
-        lua_pushstring(L, s->reader->meta.items[i].value);
-        lua_setfield(L, -2, s->reader->meta.items[i].key);
-    }
-    return 1;
-}
 
 static const struct mb_source_ops *check_source_type(lua_State *L, int idx)
 {
@@ -61,7 +25,7 @@ static int source_open(lua_State *L)
     struct mb_reader *r = ops->open(cfg, &err);
     if (!r)
         return mb_lua_fail(L, &err);
-    mb_lua_push_source(L, r);
+    mb_lua_push_source(L, r, NULL);
     return 1;
 }
 
@@ -96,7 +60,7 @@ static int source_restore_writer(lua_State *L)
     struct mb_writer *w = ops->restore(cfg, target, create, &err);
     if (!w)
         return mb_lua_fail(L, &err);
-    mb_lua_push_writer(L, w, lua_pushfstring(L, "%s restore", ops->type));
+    mb_lua_push_writer(L, w, NULL, lua_pushfstring(L, "%s restore", ops->type));
     return 1;
 }
 
@@ -109,11 +73,6 @@ static int source_exists(lua_State *L)
 
 int luaopen_moonbak_source(lua_State *L)
 {
-    static const luaL_Reg methods[] = {
-        { "metadata", source_metadata },
-        { "close", source_close },
-        { NULL, NULL },
-    };
     static const luaL_Reg functions[] = {
         { "open", source_open },
         { "check", source_check },
@@ -121,7 +80,7 @@ int luaopen_moonbak_source(lua_State *L)
         { "restore_writer", source_restore_writer },
         { NULL, NULL },
     };
-    mb_lua_new_class(L, MB_SOURCE_TYPE, methods, source_close);
+    mb_lua_handle_classes(L);
     luaL_newlib(L, functions);
     return 1;
 }

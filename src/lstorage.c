@@ -1,5 +1,8 @@
-/* lstorage.c — Lua module moonbak.storage: storages and writers. */
-#include "lmb.h"
+/* lstorage.c — Lua module moonbak.storage: storages, and the writers and
+ * readers of what they store. */
+#include "fileio.h"
+#include "lhandle.h"
+#include "registry.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -7,19 +10,19 @@
 #define STORAGE_TYPE "moonbak.Storage"
 #define SMALL_OBJECT_MAX (16u << 20) /* get() is for sidecars, not for backups */
 
+/* Holds one reference to its storage; each Writer and Source opened from
+ * it holds another (lhandle.h), so closing it first frees nothing they use. */
 struct lua_storage {
     const struct mb_storage_ops *ops;
-    void *self; /* NULL once closed */
+    struct mb_storage *self; /* NULL once closed */
     char label[256];
 };
 
 static int storage_close(lua_State *L)
 {
     struct lua_storage *s = luaL_checkudata(L, 1, STORAGE_TYPE);
-    if (s->self) {
-        s->ops->close(s->self);
-        s->self = NULL;
-    }
+    mb_storage_release(s->self);
+    s->self = NULL;
     return 0;
 }
 
@@ -57,7 +60,7 @@ static int storage_open(lua_State *L)
     snprintf(s->label, sizeof s->label, "%s", name);
     luaL_setmetatable(L, STORAGE_TYPE);
     struct mb_error err = { { 0 } };
-    s->self = ops->open(cfg, &err);
+    s->self = mb_storage_open(ops, cfg, &err);
     if (!s->self)
         return storage_fail(L, s, &err);
     return 1;
@@ -83,7 +86,7 @@ static int storage_writer(lua_State *L)
     if (!w)
         return storage_fail(L, s, &err);
     const char *label = lua_pushfstring(L, "storage %s", s->label);
-    mb_lua_push_writer(L, w, label);
+    mb_lua_push_writer(L, w, s->self, label);
     return 1;
 }
 
@@ -95,7 +98,7 @@ static int storage_reader(lua_State *L)
     struct mb_reader *r = s->ops->open_read(s->self, luaL_checkstring(L, 2), &err);
     if (!r)
         return storage_fail(L, s, &err);
-    mb_lua_push_source(L, r);
+    mb_lua_push_source(L, r, s->self);
     return 1;
 }
 
@@ -134,10 +137,10 @@ static int storage_remove(lua_State *L)
     return 1;
 }
 
-/* Versions before 2 have no such operation: they can show nothing. */
+/* A storage without the operation can show nothing. */
 static int has_incomplete_ops(const struct lua_storage *s)
 {
-    return s->ops->version >= 2 && s->ops->list_incomplete;
+    return s->ops->list_incomplete != NULL;
 }
 
 static int incomplete_collect(void *ud, const char *artifact, const char *upload,
@@ -174,7 +177,7 @@ static int storage_remove_incomplete(lua_State *L)
     const char *artifact = luaL_checkstring(L, 2);
     const char *upload = luaL_checkstring(L, 3);
     struct mb_error err = { { 0 } };
-    if (mb_storage_remove_incomplete(s->ops, s->self, artifact, upload, &err) != 0)
+    if (mb_storage_remove_incomplete(s->self, artifact, upload, &err) != 0)
         return storage_fail(L, s, &err);
     lua_pushboolean(L, 1);
     return 1;
@@ -213,7 +216,7 @@ static int storage_get(lua_State *L)
     struct mb_reader *r = s->ops->open_read(s->self, name, &err);
     if (!r)
         return storage_fail(L, s, &err);
-    mb_lua_push_source(L, r); /* owns r from here: closed even if we raise */
+    mb_lua_push_source(L, r, s->self); /* owns r from here: closed even if we raise */
     struct mb_lua_source *box = lua_touserdata(L, -1);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
@@ -228,8 +231,7 @@ static int storage_get(lua_State *L)
     } while (n > 0 && total <= (size_t)max);
     /* Closed now, not when the collector gets to it: a remote reader holds
      * a connection, and a listing reads thousands of sidecars. */
-    box->reader = NULL;
-    r->close(r);
+    mb_lua_source_close(box);
     if (n < 0)
         return storage_fail(L, s, &err);
     if (total > (size_t)max) {
@@ -241,32 +243,6 @@ static int storage_get(lua_State *L)
     return 1;
 }
 
-static int writer_close(lua_State *L)
-{
-    struct mb_lua_writer *w = luaL_checkudata(L, 1, MB_WRITER_TYPE);
-    if (w->writer) {
-        w->writer->close(w->writer);
-        w->writer = NULL;
-    }
-    return 0;
-}
-
-struct mb_lua_writer *mb_lua_check_writer(lua_State *L, int idx)
-{
-    struct mb_lua_writer *w = luaL_checkudata(L, idx, MB_WRITER_TYPE);
-    if (!w->writer)
-        luaL_argerror(L, idx, "writer is closed");
-    return w;
-}
-
-void mb_lua_push_writer(lua_State *L, struct mb_writer *writer, const char *label)
-{
-    struct mb_lua_writer *w = lua_newuserdatauv(L, sizeof *w, 0);
-    w->writer = writer;
-    snprintf(w->label, sizeof w->label, "%s", label);
-    luaL_setmetatable(L, MB_WRITER_TYPE);
-}
-
 /* storage.file_writer(path) -> Writer | nil, message: restore's --output */
 static int storage_file_writer(lua_State *L)
 {
@@ -275,7 +251,7 @@ static int storage_file_writer(lua_State *L)
     struct mb_writer *w = mb_file_writer_open(path, &err);
     if (!w)
         return mb_lua_fail(L, &err);
-    mb_lua_push_writer(L, w, lua_pushfstring(L, "file %s", path));
+    mb_lua_push_writer(L, w, NULL, lua_pushfstring(L, "file %s", path));
     return 1;
 }
 
@@ -294,10 +270,6 @@ int luaopen_moonbak_storage(lua_State *L)
         { "incomplete", storage_incomplete }, { "remove_incomplete", storage_remove_incomplete },
         { NULL, NULL },
     };
-    static const luaL_Reg writer_methods[] = {
-        { "close", writer_close },
-        { NULL, NULL },
-    };
     static const luaL_Reg functions[] = {
         { "open", storage_open },
         { "file_writer", storage_file_writer },
@@ -305,7 +277,7 @@ int luaopen_moonbak_storage(lua_State *L)
         { NULL, NULL },
     };
     mb_lua_new_class(L, STORAGE_TYPE, storage_methods, storage_close);
-    mb_lua_new_class(L, MB_WRITER_TYPE, writer_methods, writer_close);
+    mb_lua_handle_classes(L);
     luaL_newlib(L, functions);
     return 1;
 }

@@ -1,6 +1,6 @@
 /* lstream.c — Lua module moonbak.stream: wire a source through transforms
  * into writers and pump.  Lua holds the handles; the bytes stay in C. */
-#include "lmb.h"
+#include "lhandle.h"
 #include "pump.h"
 
 #include <string.h>

@@ -65,6 +65,15 @@ struct mb_writer {
     void (*close)(struct mb_writer *w); /* frees; aborts first if not committed */
 };
 
+/* Listings, by the storages and by the byte layer's listing parsers:
+ * each() is called once per name; a non-zero return stops the listing. */
+typedef int (*mb_list_fn)(void *ud, const char *name, uint64_t size, struct mb_error *err);
+/* One upload that was started and never finished (a run killed mid-upload
+ * leaves it): artifact is the name it was writing, upload what names the
+ * upload itself to the storage's remove_incomplete. */
+typedef int (*mb_incomplete_fn)(void *ud, const char *artifact, const char *upload,
+                                struct mb_error *err);
+
 /* Set to the signal number by the SIGINT/SIGTERM handler of a command that
  * asked for it (sys.catch_interrupts); long-running loops check it and stop
  * cleanly, so that nothing half-written stays behind. */

@@ -1,5 +1,8 @@
-/* registry.c — every adapter moonbak knows, in one place. */
-#include "adapters.h"
+/* registry.c — every adapter moonbak knows, in one place, and the
+ * storages' reference counts. */
+#include "registry.h"
+
+#include "fileio.h"
 
 #include <string.h>
 
@@ -32,18 +35,52 @@ static const struct mb_storage_ops *const storages[] = {
     &mb_storage_s3,
 };
 
+/* A table is usable when its layout is at least the one this core knows:
+ * later versions only add fields at the end. */
 const struct mb_source_ops *mb_source_find(const char *type)
 {
     for (size_t i = 0; i < sizeof sources / sizeof *sources; i++)
-        if (strcmp(sources[i]->type, type) == 0 && sources[i]->version == MB_SOURCE_OPS_VERSION)
+        if (strcmp(sources[i]->type, type) == 0 && sources[i]->version >= MB_SOURCE_OPS_VERSION)
             return sources[i];
     return NULL;
 }
 
-int mb_storage_remove_incomplete(const struct mb_storage_ops *ops, void *storage,
-                                 const char *artifact, const char *upload, struct mb_error *err)
+const struct mb_storage_ops *mb_storage_find(const char *type)
 {
-    if (ops->version < 2 || !ops->list_incomplete) {
+    for (size_t i = 0; i < sizeof storages / sizeof *storages; i++)
+        if (strcmp(storages[i]->type, type) == 0
+            && storages[i]->version >= MB_STORAGE_OPS_VERSION)
+            return storages[i];
+    return NULL;
+}
+
+struct mb_storage *mb_storage_open(const struct mb_storage_ops *ops, const struct mb_config *cfg,
+                                   struct mb_error *err)
+{
+    struct mb_storage *s = ops->open(cfg, err);
+    if (s) {
+        s->ops = ops;
+        s->refs = 1;
+    }
+    return s;
+}
+
+void mb_storage_retain(struct mb_storage *storage)
+{
+    storage->refs++;
+}
+
+void mb_storage_release(struct mb_storage *storage)
+{
+    if (storage && --storage->refs == 0)
+        storage->ops->free(storage);
+}
+
+int mb_storage_remove_incomplete(struct mb_storage *storage, const char *artifact,
+                                 const char *upload, struct mb_error *err)
+{
+    const struct mb_storage_ops *ops = storage->ops;
+    if (!ops->list_incomplete) {
         mb_error_set(err, "%s storage cannot list incomplete uploads", ops->type);
         return -1;
     }
@@ -54,13 +91,4 @@ int mb_storage_remove_incomplete(const struct mb_storage_ops *ops, void *storage
         return -1;
     }
     return ops->remove(storage, upload, err);
-}
-
-const struct mb_storage_ops *mb_storage_find(const char *type)
-{
-    for (size_t i = 0; i < sizeof storages / sizeof *storages; i++)
-        if (strcmp(storages[i]->type, type) == 0
-            && storages[i]->version == MB_STORAGE_OPS_VERSION)
-            return storages[i];
-    return NULL;
 }

@@ -1,6 +1,8 @@
 /* remotefs.c — the ftp and sftp storages' common part (see remotefs.h). */
 #include "remotefs.h"
 
+#include "fileio.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +29,7 @@ int mb_remotefs_init(struct mb_remotefs *fs, const struct mb_config *cfg, long l
     return 0;
 }
 
-void *mb_remotefs_open(const struct mb_remotefs_ops *ops, const struct mb_config *cfg,
+struct mb_storage *mb_remotefs_open(const struct mb_remotefs_ops *ops, const struct mb_config *cfg,
                        struct mb_error *err)
 {
     struct mb_remotefs *fs = calloc(1, ops->storage_size);
@@ -36,19 +38,16 @@ void *mb_remotefs_open(const struct mb_remotefs_ops *ops, const struct mb_config
         return NULL;
     }
     fs->ops = ops;
-    fs->refs = 1;
     if (ops->read_options(fs, cfg, err) != 0) {
-        mb_remotefs_release(fs);
+        mb_remotefs_free(&fs->handle);
         return NULL;
     }
-    return fs;
+    return &fs->handle;
 }
 
-void mb_remotefs_release(void *storage)
+void mb_remotefs_free(struct mb_storage *storage)
 {
-    struct mb_remotefs *fs = storage;
-    if (!fs || --fs->refs > 0)
-        return;
+    struct mb_remotefs *fs = (struct mb_remotefs *)storage;
     if (fs->ops->free_own)
         fs->ops->free_own(fs);
     mb_curl_conf_free(&fs->conf);
@@ -138,7 +137,6 @@ static void remotefs_discard(void *storage, const char *temp)
 static const struct mb_remote_writer_ops remotefs_writer_ops = {
     .promote = NULL, /* the upload's post-quote renames */
     .discard = remotefs_discard,
-    .release = mb_remotefs_release,
 };
 
 /* The upload goes to a hidden temporary name next to the file's; the
@@ -159,10 +157,8 @@ struct mb_writer *mb_remotefs_open_write(void *storage, const char *name, struct
         mb_error_set(err, "out of memory");
     }
     struct mb_curl_upload *u = r ? mb_curl_upload_new(r, fs->conf.retries, label, err) : NULL;
-    if (u) {
-        fs->refs++; /* the writer's, dropped by its close */
+    if (u)
         w = mb_remote_writer_new(u, &remotefs_writer_ops, fs, temp, path, err);
-    }
     free(path);
     free(temp);
     free(label);

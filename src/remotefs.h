@@ -7,6 +7,7 @@
 #ifndef MB_REMOTEFS_H
 #define MB_REMOTEFS_H
 
+#include "adapters.h"
 #include "curlxfer.h"
 
 struct mb_remotefs;
@@ -35,23 +36,23 @@ struct mb_remotefs_ops {
 };
 
 struct mb_remotefs {
+    struct mb_storage handle; /* first: the core counts who holds the storage */
     const struct mb_remotefs_ops *ops;
-    int refs; /* the storage handle and each open writer; one thread at a time */
     struct mb_curl_conf conf;
     char *where;    /* "host:port", for messages (owned) */
     char *url_base; /* "ftp://host:port" (owned) */
     char *root;     /* the adapter's (owned); names are below it */
 };
 
-/* A new storage of ops's adapter (one reference), from cfg. */
-void *mb_remotefs_open(const struct mb_remotefs_ops *ops, const struct mb_config *cfg,
+/* A new storage of ops's adapter, from cfg. */
+struct mb_storage *mb_remotefs_open(const struct mb_remotefs_ops *ops, const struct mb_config *cfg,
                        struct mb_error *err);
 /* Reads host, port (default_port) and the common curl options; sets
  * where and url_base.  The adapter sets root. */
 int mb_remotefs_init(struct mb_remotefs *fs, const struct mb_config *cfg, long long default_port,
                      struct mb_error *err);
-/* Drops one reference; the last frees the storage (malloc'd by the adapter). */
-void mb_remotefs_release(void *storage);
+/* The storage ops' free: frees the storage (malloc'd by the adapter). */
+void mb_remotefs_free(struct mb_storage *storage);
 
 /* "root/name", refusing names that could step outside root. */
 char *mb_remotefs_path(struct mb_remotefs *fs, const char *name, struct mb_error *err);

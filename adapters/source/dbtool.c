@@ -1,5 +1,5 @@
 /* dbtool.c — small helpers the database adapters share. */
-#include "adapters.h"
+#include "dbtool.h"
 #include "process.h"
 
 #include <stdio.h>

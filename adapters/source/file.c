@@ -1,5 +1,6 @@
 /* file.c — one file, streamed as it is. */
 #include "adapters.h"
+#include "fileio.h"
 
 #include <unistd.h>
 

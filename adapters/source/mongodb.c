@@ -7,6 +7,7 @@
  * Options: uri, or host, port, user, password, database, auth_database, tls;
  * extra_args; tool (mongodump's path); temp_dir. */
 #include "adapters.h"
+#include "dbtool.h"
 #include "process.h"
 
 #include <stdio.h>

@@ -9,6 +9,7 @@
  * socket, tls (require TLS and verify the server's certificate),
  * extra_args, tool (the dump tool's path), temp_dir. */
 #include "adapters.h"
+#include "dbtool.h"
 #include "process.h"
 
 #include <stdio.h>

@@ -7,6 +7,7 @@
  * all), format ("plain" | "custom"), socket (a directory), sslmode,
  * extra_args (appended to the dump tool's arguments), tool (pg_dump's path). */
 #include "adapters.h"
+#include "dbtool.h"
 #include "process.h"
 
 #include <stdio.h>

@@ -6,6 +6,7 @@
  * Options: host, port, user (an ACL user), password, socket, tls,
  * extra_args, tool (redis-cli's path). */
 #include "adapters.h"
+#include "dbtool.h"
 #include "process.h"
 
 #include <stdlib.h>

@@ -6,6 +6,7 @@
  * that is unlinked as soon as it is open again for reading: it vanishes
  * with the process, whatever happens. */
 #include "adapters.h"
+#include "fileio.h"
 #include "process.h"
 
 #include <fcntl.h>

@@ -116,7 +116,7 @@ static const struct mb_remotefs_ops ftp_ops = {
     .storage_size = sizeof(struct ftp_storage),
 };
 
-static void *ftp_open(const struct mb_config *cfg, struct mb_error *err)
+static struct mb_storage *ftp_open(const struct mb_config *cfg, struct mb_error *err)
 {
     return mb_remotefs_open(&ftp_ops, cfg, err);
 }
@@ -125,7 +125,7 @@ const struct mb_storage_ops mb_storage_ftp = {
     .version = MB_STORAGE_OPS_VERSION,
     .type = "ftp",
     .open = ftp_open,
-    .close = mb_remotefs_release,
+    .free = mb_remotefs_free,
     .check = mb_remotefs_check,
     .open_write = mb_remotefs_open_write,
     .open_read = mb_remotefs_open_read,

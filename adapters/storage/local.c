@@ -1,5 +1,6 @@
 /* local.c — storage in a directory of the local file system. */
 #include "adapters.h"
+#include "fileio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 struct local_storage {
+    struct mb_storage handle; /* first: the core counts who holds the storage */
     char *root;
 };
 
@@ -25,7 +27,7 @@ static char *local_path(struct local_storage *s, const char *name, struct mb_err
     return path;
 }
 
-static void *local_open(const struct mb_config *cfg, struct mb_error *err)
+static struct mb_storage *local_open(const struct mb_config *cfg, struct mb_error *err)
 {
     const char *root = mb_config_get(cfg, "path");
     if (!root || !*root) {
@@ -41,14 +43,13 @@ static void *local_open(const struct mb_config *cfg, struct mb_error *err)
     size_t n = strlen(s->root);
     while (n > 1 && s->root[n - 1] == '/')
         s->root[--n] = '\0';
-    return s;
+    return &s->handle;
 }
 
-static void local_close(void *storage)
+static void local_free(struct mb_storage *storage)
 {
-    struct local_storage *s = storage;
-    if (s)
-        free(s->root);
+    struct local_storage *s = (struct local_storage *)storage;
+    free(s->root);
     free(s);
 }
 
@@ -155,7 +156,7 @@ const struct mb_storage_ops mb_storage_local = {
     .version = MB_STORAGE_OPS_VERSION,
     .type = "local",
     .open = local_open,
-    .close = local_close,
+    .free = local_free,
     .check = local_check,
     .open_write = local_open_write,
     .open_read = local_open_read,

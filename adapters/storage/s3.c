@@ -25,12 +25,13 @@
 #define FIRST_BUFFER (64u * 1024u)       /* small objects (sidecars) stay small */
 
 struct s3_storage {
+    struct mb_storage handle; /* first: the core counts who holds the storage */
     struct s3_client client;
     size_t part_size;
     int list_max_keys; /* 0: the server's default page (MOONBAK_S3_LIST_MAX_KEYS for tests) */
 };
 
-static void *s3_open(const struct mb_config *cfg, struct mb_error *err)
+static struct mb_storage *s3_open(const struct mb_config *cfg, struct mb_error *err)
 {
     struct s3_storage *s = calloc(1, sizeof *s);
     if (!s) {
@@ -51,14 +52,12 @@ static void *s3_open(const struct mb_config *cfg, struct mb_error *err)
     s->part_size = (size_t)part;
     const char *page = getenv("MOONBAK_S3_LIST_MAX_KEYS");
     s->list_max_keys = page ? atoi(page) : 0;
-    return s;
+    return &s->handle;
 }
 
-static void s3_close(void *storage)
+static void s3_free(struct mb_storage *storage)
 {
-    struct s3_storage *s = storage;
-    if (!s)
-        return;
+    struct s3_storage *s = (struct s3_storage *)storage;
     s3_client_free(&s->client);
     free(s);
 }
@@ -608,7 +607,7 @@ const struct mb_storage_ops mb_storage_s3 = {
     .version = MB_STORAGE_OPS_VERSION,
     .type = "s3",
     .open = s3_open,
-    .close = s3_close,
+    .free = s3_free,
     .check = s3_check,
     .open_write = s3_open_write,
     .open_read = s3_open_read,

@@ -180,7 +180,7 @@ static const struct mb_remotefs_ops sftp_ops = {
     .storage_size = sizeof(struct sftp_storage),
 };
 
-static void *sftp_open(const struct mb_config *cfg, struct mb_error *err)
+static struct mb_storage *sftp_open(const struct mb_config *cfg, struct mb_error *err)
 {
     return mb_remotefs_open(&sftp_ops, cfg, err);
 }
@@ -189,7 +189,7 @@ const struct mb_storage_ops mb_storage_sftp = {
     .version = MB_STORAGE_OPS_VERSION,
     .type = "sftp",
     .open = sftp_open,
-    .close = mb_remotefs_release,
+    .free = mb_remotefs_free,
     .check = mb_remotefs_check,
     .open_write = mb_remotefs_open_write,
     .open_read = mb_remotefs_open_read,

@@ -14,23 +14,22 @@
  * collections, so no XML library is linked for it. */
 #include "adapters.h"
 #include "curlxfer.h"
+#include "fileio.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 struct webdav_storage {
-    int refs; /* the storage handle and each open writer; one thread at a time */
+    struct mb_storage handle; /* first: the core counts who holds the storage */
     struct mb_curl_conf conf;
     char *base;      /* the url, without a trailing '/' */
     char *where;     /* the url without any user:password@, for messages */
     char *made_dir;  /* the last collection known to exist (fewer MKCOLs) */
 };
 
-static void webdav_release(void *storage)
+static void webdav_free(struct mb_storage *storage)
 {
-    struct webdav_storage *s = storage;
-    if (!s || --s->refs > 0)
-        return;
+    struct webdav_storage *s = (struct webdav_storage *)storage;
     mb_curl_conf_free(&s->conf);
     free(s->base);
     free(s->where);
@@ -50,7 +49,7 @@ static char *url_without_userinfo(const char *url)
     return mb_strdup_printf("%.*s%s", (int)(start - url), url, at + 1);
 }
 
-static void *webdav_open(const struct mb_config *cfg, struct mb_error *err)
+static struct mb_storage *webdav_open(const struct mb_config *cfg, struct mb_error *err)
 {
     const char *url = mb_config_get(cfg, "url");
     if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
@@ -62,9 +61,8 @@ static void *webdav_open(const struct mb_config *cfg, struct mb_error *err)
         mb_error_set(err, "out of memory");
         return NULL;
     }
-    s->refs = 1;
     if (mb_curl_conf_load(&s->conf, cfg, err) != 0) {
-        webdav_release(s);
+        webdav_free(&s->handle);
         return NULL;
     }
     size_t n = strlen(url);
@@ -73,16 +71,11 @@ static void *webdav_open(const struct mb_config *cfg, struct mb_error *err)
     s->base = mb_strdup_printf("%.*s", (int)n, url);
     s->where = s->base ? url_without_userinfo(s->base) : NULL;
     if (!s->base || !s->where) {
-        webdav_release(s);
+        webdav_free(&s->handle);
         mb_error_set(err, "out of memory");
         return NULL;
     }
-    return s;
-}
-
-static void webdav_close(void *storage)
-{
-    webdav_release(storage);
+    return &s->handle;
 }
 
 /* The URL of name ("" is the collection itself) under base (s->base for
@@ -256,7 +249,6 @@ static void webdav_discard(void *storage, const char *temp)
 static const struct mb_remote_writer_ops webdav_writer_ops = {
     .promote = webdav_promote,
     .discard = webdav_discard,
-    .release = webdav_release,
 };
 
 static struct mb_writer *webdav_open_write(void *storage, const char *name, struct mb_error *err)
@@ -272,10 +264,8 @@ static struct mb_writer *webdav_open_write(void *storage, const char *name, stru
         mb_error_set(err, "out of memory");
     if (r) {
         struct mb_curl_upload *u = mb_curl_upload_new(r, s->conf.retries, label, err);
-        if (u) {
-            s->refs++; /* the writer's, dropped by its close */
+        if (u)
             w = mb_remote_writer_new(u, &webdav_writer_ops, s, temp, name, err);
-        }
     }
     free(temp);
     free(label);
@@ -476,7 +466,7 @@ const struct mb_storage_ops mb_storage_webdav = {
     .version = MB_STORAGE_OPS_VERSION,
     .type = "webdav",
     .open = webdav_open,
-    .close = webdav_close,
+    .free = webdav_free,
     .check = webdav_check,
     .open_write = webdav_open_write,
     .open_read = webdav_open_read,

@@ -59,7 +59,7 @@ static void test_symlinks(const struct mb_storage_ops *ops, void *st, const char
 
 /* Writes cut short leave their temporary file; the storage lists and
  * removes it, and nothing that is not one. */
-static void test_incomplete(const struct mb_storage_ops *ops, void *st)
+static void test_incomplete(const struct mb_storage_ops *ops, struct mb_storage *st)
 {
     struct mb_error err = { { 0 } };
     struct mb_writer *w = ops->open_write(st, "job/b.bin", &err);
@@ -71,13 +71,13 @@ static void test_incomplete(const struct mb_storage_ops *ops, void *st)
           "a write in progress is an incomplete upload of its artifact (%s, %s)", seen_artifact,
           seen_upload);
     struct mb_error e2 = { { 0 } };
-    CHECK(mb_storage_remove_incomplete(ops, st, "job/other.bin", seen_upload, &e2) != 0
+    CHECK(mb_storage_remove_incomplete(st, "job/other.bin", seen_upload, &e2) != 0
               && strstr(e2.msg, "not a temporary file"),
           "removing an incomplete upload refuses an upload that is not the artifact's (%s)", e2.msg);
     struct mb_error e3 = { { 0 } };
-    CHECK(mb_storage_remove_incomplete(ops, st, "job/b.bin", "job/b.bin", &e3) != 0,
+    CHECK(mb_storage_remove_incomplete(st, "job/b.bin", "job/b.bin", &e3) != 0,
           "removing an incomplete upload refuses the artifact itself");
-    CHECK(mb_storage_remove_incomplete(ops, st, "job/b.bin", seen_upload, &err) == 0, "removes the upload");
+    CHECK(mb_storage_remove_incomplete(st, "job/b.bin", seen_upload, &err) == 0, "removes the upload");
     count = 0;
     ops->list_incomplete(st, "job/", count_incomplete, NULL, &err);
     CHECK(count == 0, "which is gone from the listing");
@@ -95,7 +95,7 @@ int main(void)
     struct mb_config cfg = { 0, NULL };
     mb_config_set(&cfg, "path", root);
     struct mb_error err = { { 0 } };
-    void *st = ops->open(&cfg, &err);
+    struct mb_storage *st = mb_storage_open(ops, &cfg, &err);
     CHECK(st && ops->check(st, &err) == 0, "opens and checks a directory");
 
     struct mb_writer *w = ops->open_write(st, "job/a.bin", &err);
@@ -132,7 +132,7 @@ int main(void)
     test_incomplete(ops, st);
     test_symlinks(ops, st, root);
 
-    ops->close(st);
+    mb_storage_release(st);
     mb_config_free(&cfg);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);

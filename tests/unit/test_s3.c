@@ -96,10 +96,10 @@ static void test_part_size(void)
                             "part_size", "1048576", NULL };
     struct mb_config cfg = config(small);
     struct mb_error err = { { 0 } };
-    void *s = ops->open(&cfg, &err);
+    struct mb_storage *s = mb_storage_open(ops, &cfg, &err);
     CHECK(!s && strstr(err.msg, "5 MiB"), "a part size under S3's 5 MiB minimum is refused: %s",
           err.msg);
-    ops->close(s);
+    mb_storage_release(s);
     mb_config_free(&cfg);
 }
 

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapters.h"
+#include "fileio.h"
+#include "registry.h"
 #include "pump.h"
 
 /* Deterministic, mildly compressible test data. */
