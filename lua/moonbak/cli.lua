@@ -23,6 +23,8 @@ usage: moonbak [--state DIR] [--jobs DIR] COMMAND [ARGS]
                                 load a backup into a database of the job's server
                                 ('*': into the database(s) it came from)
   prune JOB [--dry-run]         remove the backups the job's retention no longer keeps
+  cron next EXPR [--timezone ZONE] [--after TIME] [--count N]
+                                the next N fire times of a cron expression, in UTC
   keygen [--output FILE]        make an age identity (like age-keygen)
   secret set NAME               store a secret read from standard input
   secret list | secret rm NAME  list or remove stored secrets
@@ -56,7 +58,7 @@ end
 -- Splits argv into the command, its positional arguments and its options.
 -- Options may come before or after the command.
 local value_options = { state = true, jobs = true, output = true, storage = true, to = true,
-                        identity = true }
+                        identity = true, timezone = true, after = true, count = true }
 local flag_options = { json = true, all = true, force = true, help = true, quiet = true,
                        create = true, ["dry-run"] = true }
 
@@ -310,17 +312,22 @@ function commands.jobs(cfg, _, opts)
   local st <close>, serr = mb.state.open(cfg.state_dir)
   if st then st:mark_interrupted() else eprint("moonbak: warning: %s", serr) end
   local rows, list = {}, {}
+  local now = os.time()
   for _, job in ipairs(jobs) do
     local last = st and st:last_execution(job.name)
-    list[#list + 1] = { name = job.name, file = job.file, schedule = job.schedule,
+    local next_run = mb.schedule.next_run(job, now)
+    next_run = next_run and mb.schedule.iso(next_run)
+    list[#list + 1] = { name = job.name, file = job.file, schedule = job.schedule, timezone = job.timezone,
+                        next_run = next_run,
                         last_status = last and last.status, last_started_at = last and last.started_at }
     rows[#rows + 1] = { job.name, job.schedule or "(manual)",
-                        last and last.status or (st and "never run" or "unknown"), last and last.started_at, job.file }
+                        last and last.status or (st and "never run" or "unknown"), last and last.started_at,
+                        next_run, job.file }
   end
   if opts.json then
     json_out { jobs = list, broken = broken }
   else
-    print_table({ "JOB", "SCHEDULE", "LAST RESULT", "LAST RUN", "FILE" }, rows)
+    print_table({ "JOB", "SCHEDULE", "LAST RESULT", "LAST RUN", "NEXT RUN", "FILE" }, rows)
     for _, b in ipairs(broken) do eprint("broken job file: %s", b.error) end
   end
   return #broken > 0 and 2 or 0
@@ -534,6 +541,11 @@ function commands.secret(cfg, args, opts)
     usage_error("usage: moonbak secret set NAME | secret list | secret rm NAME")
   end
   return 0
+end
+
+-- lua/moonbak/cmd/cron.lua, in the shape of the one-file-per-command split
+function commands.cron(cfg, args, opts)
+  return require("moonbak.cmd.cron").run(cfg, args, opts)
 end
 
 function commands.script(_, args)
