@@ -253,6 +253,48 @@ static void always_forward(void)
     CHECK(ok, "successive fire times strictly increase in every zone");
 }
 
+/* A wildcard job fires at exactly the real minutes whose wall-clock time
+ * matches (each once); a daily fixed-time job fires once every local day. */
+static void whole_year(void)
+{
+    const char *zones[] = { "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "America/Santiago", NULL };
+    const char *wild[] = { "0 * * * *", "*/30 * * * *", "* 2 * * *", NULL };
+    int64_t from = parse_iso("2026-01-01T00:00:00Z"), to = parse_iso("2027-01-01T00:00:00Z");
+    char err[256];
+    for (int z = 0; zones[z]; z++) {
+        struct mb_tz *tz = mb_tz_load(zones[z], err, sizeof err);
+        for (int e = 0; wild[e]; e++) {
+            struct mb_cron cron;
+            mb_cron_parse(wild[e], &cron, err, sizeof err);
+            int64_t fire = from, mismatches = 0;
+            mb_cron_next(&cron, tz, from, &fire);
+            for (int64_t u = from + 60; u < to; u += 60) {
+                struct mb_tz_info info;
+                mb_tz_info_at(tz, u, &info);
+                int64_t local = u + info.utoff, minute = local / 60 % 60, hour = local / 3600 % 24;
+                int matches = (cron.minutes >> minute & 1) && (cron.hours >> hour & 1);
+                if (matches != (u == fire))
+                    mismatches++;
+                if (u == fire)
+                    mb_cron_next(&cron, tz, fire, &fire);
+            }
+            CHECK(mismatches == 0, "\"%s\" in %s fires at every real minute of 2026 whose wall-clock time matches, "
+                  "and only there", wild[e], zones[z]);
+        }
+        for (int h = 0; h < 4; h++) {
+            char expr[32];
+            snprintf(expr, sizeof expr, "30 %d * * *", h);
+            struct mb_cron cron;
+            mb_cron_parse(expr, &cron, err, sizeof err);
+            int count = 0;
+            for (int64_t t = from; mb_cron_next(&cron, tz, t, &t) == 0 && t < to;)
+                count++;
+            CHECK(count == 365, "\"%s\" in %s fires once a day, 365 times in 2026 (got %d)", expr, zones[z], count);
+        }
+        mb_tz_free(tz);
+    }
+}
+
 int main(void)
 {
     syntax();
@@ -263,5 +305,6 @@ int main(void)
     new_york();
     other_zones();
     always_forward();
+    whole_year();
     return check_done();
 }
