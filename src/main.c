@@ -29,6 +29,7 @@ static const luaL_Reg c_modules[] = {
     { "moonbak.crypto", luaopen_moonbak_crypto },
     { "moonbak.lock", luaopen_moonbak_lock },
     { "moonbak.sandbox", luaopen_moonbak_sandbox },
+    { "moonbak.cron", luaopen_moonbak_cron },
     { "cjson", luaopen_cjson },
     { NULL, NULL },
 };

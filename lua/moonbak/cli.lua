@@ -24,8 +24,8 @@ local lib = require "moonbak.clilib"
 local M = {}
 
 -- The commands, in the order the usage lists them.
-M.names = { "run", "jobs", "history", "log", "backups", "verify", "restore", "prune", "keygen",
-            "secret", "script", "version", "help" }
+M.names = { "run", "jobs", "history", "log", "backups", "verify", "restore", "prune", "cron",
+            "keygen", "secret", "script", "version", "help" }
 
 -- Named in the usage of the design, not in this build: said so, exit 2.
 local not_yet = { daemon = true, console = true }

@@ -1,5 +1,6 @@
 -- Job files: load a Lua file that returns one table, and validate it.
 -- Every error names the file, the key and what was expected.
+local cron = require "moonbak.cron"
 local ref = require "moonbak.ref"
 local source = require "moonbak.source"
 local storage = require "moonbak.storage"
@@ -205,19 +206,18 @@ local function check_encryption(e, where)
   end
 end
 
+-- The schedule is read by the scheduler's own parser (moonbak.cron), so
+-- what loads is what runs; the zone must be in the system's zoneinfo.
 local function check_schedule(s, where)
-  if s:match("^@%a+$") then
-    local ok = ({ ["@hourly"] = 1, ["@daily"] = 1, ["@weekly"] = 1, ["@monthly"] = 1,
-                  ["@yearly"] = 1, ["@annually"] = 1, ["@midnight"] = 1 })[s]
-    if not ok then fail(where, "unknown schedule %q", s) end
-    return
-  end
-  local n = 0
-  for field in s:gmatch("%S+") do
-    n = n + 1
-    if not field:match("^[%d%*/,%-%a]+$") then fail(where, "bad cron field %q in %q", field, s) end
-  end
-  if n ~= 5 then fail(where, "expected 5 cron fields or @hourly/@daily/@weekly/@monthly, got %q", s) end
+  if type(s) ~= "string" then fail(where, "expected a cron expression, got %s", describe(s)) end
+  local ok, err = cron.parse(s)
+  if not ok then fail(where, "%s", err) end
+end
+
+local function check_timezone(zone, where)
+  if type(zone) ~= "string" then fail(where, "expected a time zone name such as \"Europe/Berlin\", got %s", describe(zone)) end
+  local ok, err = cron.timezone(zone)
+  if not ok then fail(where, "%s", err) end
 end
 
 local function check_steps(steps, where)
@@ -265,6 +265,7 @@ local function validate_table(job, where)
     fail(where .. ".name", "expected up to 100 letters, digits, '.', '_' or '-', got %s", describe(job.name))
   end
   if job.schedule then check_schedule(job.schedule, where .. ".schedule") end
+  if job.timezone then check_timezone(job.timezone, where .. ".timezone") end
   check_typed(job.source, M.sources, where .. ".source", "source", source.exists)
   check_list(job.storage, where .. ".storage", function(st, w)
     check_typed(st, M.storages, w, "storage", storage.exists)

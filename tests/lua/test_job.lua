@@ -97,7 +97,44 @@ end)
 
 T.test("a bad schedule is refused", function()
   fails_with("cron", [[return { schedule = "every day", source = { type = "sqlite", path = "/x" },
-    storage = { { type = "local", path = "/y" } } }]], "schedule: expected 5 cron fields")
+    storage = { { type = "local", path = "/y" } } }]], "schedule: expected 5 fields")
+end)
+
+-- the scheduler's parser (moonbak.cron) reads the schedule: the message
+-- names the file, the key and the cron field
+local function with_schedule(schedule, timezone)
+  return ([[return { schedule = %q, timezone = %s, source = { type = "sqlite", path = "/x" },
+    storage = { { type = "local", path = "/y" } } }]]):format(schedule, timezone or "nil")
+end
+
+T.test("a schedule the cron parser refuses is refused, naming the cron field", function()
+  fails_with("cronwords", with_schedule("foo bar baz qux quux"),
+             'schedule: minute field "foo": expected a number, got "foo"')
+  fails_with("cron99", with_schedule("99 99 99 99 99"), 'schedule: minute field "99": 99 is out of range %(0%-59%)')
+  fails_with("cronhour", with_schedule("0 99 * * *"), 'schedule: hour field "99": 99 is out of range %(0%-23%)')
+  fails_with("cronstep", with_schedule("*/0 * * * *"), 'schedule: minute field "%*/0": a step must be 1 or more')
+  fails_with("cronfeb", with_schedule("0 0 30 2 *"), 'schedule: day%-of%-month field "30": .*can never fire')
+  fails_with("cronat", with_schedule("@fortnightly"), 'schedule: unknown schedule "@fortnightly"')
+  fails_with("cronref", [[return { schedule = env "X", source = { type = "sqlite", path = "/x" },
+    storage = { { type = "local", path = "/y" } } }]], "schedule: expected a cron expression")
+end)
+
+T.test("schedules cron accepts load", function()
+  for _, s in ipairs { "@daily", "1-5/2,30 * * jan-jun mon-fri", "0 0 29 2 *", "*/7 * * * 7" } do
+    assert(mb.job.load(job_file("cronok", with_schedule(s))))
+  end
+end)
+
+T.test("the time zone must be in the system's zoneinfo", function()
+  local job = assert(mb.job.load(job_file("tzok", with_schedule("0 3 * * *", '"Europe/Berlin"'))))
+  T.eq(job.timezone, "Europe/Berlin")
+  fails_with("tzmars", with_schedule("0 3 * * *", '"Mars/Olympus_Mons"'),
+             'timezone: time zone "Mars/Olympus_Mons": no such zone')
+  fails_with("tzdots", with_schedule("0 3 * * *", '"../../etc/passwd"'),
+             'timezone: time zone "%.%./%.%./etc/passwd": expected an IANA zone name')
+  fails_with("tzabs", with_schedule("0 3 * * *", '"/etc/localtime"'), "timezone: time zone \"/etc/localtime\"")
+  fails_with("tznotzif", with_schedule("0 3 * * *", '"zone.tab"'), "timezone: .*not a TZif file")
+  fails_with("tzref", with_schedule("0 3 * * *", 'secret "tz"'), "timezone: expected a time zone name")
 end)
 
 T.test("a syntax error is reported with the file and line", function()

@@ -10,17 +10,22 @@ local function run(cfg, _, opts)
   local st <close>, serr = mb.state.open(cfg.state_dir)
   if st then st:mark_interrupted() else lib.eprint("moonbak: warning: %s", serr) end
   local rows, list = {}, {}
+  local now = os.time()
   for _, job in ipairs(jobs) do
     local last = st and st:last_execution(job.name)
-    list[#list + 1] = { name = job.name, file = job.file, schedule = job.schedule,
+    local next_run = mb.schedule.next_run(job, now)
+    next_run = next_run and mb.schedule.iso(next_run)
+    list[#list + 1] = { name = job.name, file = job.file, schedule = job.schedule, timezone = job.timezone,
+                        next_run = next_run,
                         last_status = last and last.status, last_started_at = last and last.started_at }
     rows[#rows + 1] = { job.name, job.schedule or "(manual)",
-                        last and last.status or (st and "never run" or "unknown"), last and last.started_at, job.file }
+                        last and last.status or (st and "never run" or "unknown"), last and last.started_at,
+                        next_run, job.file }
   end
   if opts.json then
     lib.json_out { jobs = list, broken = broken }
   else
-    lib.print_table({ "JOB", "SCHEDULE", "LAST RESULT", "LAST RUN", "FILE" }, rows)
+    lib.print_table({ "JOB", "SCHEDULE", "LAST RESULT", "LAST RUN", "NEXT RUN", "FILE" }, rows)
     for _, b in ipairs(broken) do lib.eprint("broken job file: %s", b.error) end
   end
   return #broken > 0 and 2 or 0
