@@ -34,7 +34,7 @@ run_suite() {
     local build=$1
     export MOONBAK=$(realpath "$2")
     echo "## suite with $MOONBAK"
-    run_one tests/check_layers.py python3 tests/check_layers.py "$build"
+    run_one tests/check_layers.py /usr/bin/python3 tests/check_layers.py "$build"
     for t in "$build"/tests/test_*; do
         [ -x "$t" ] && run_one "$t" "$t"
     done
