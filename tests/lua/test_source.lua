@@ -60,4 +60,26 @@ T.test("an option that is not plain data is refused and the copy made so far is 
   end), 1, "boxes closed")
 end)
 
+-- Without a path, errno holds whatever the last failed call left there:
+-- the message must say what is wrong, not a stale reason.
+T.test("a file source without a path says the path is required, without a stale errno", function()
+  io.open("/nonexistent/moonbak-test") -- leaves ENOENT in errno
+  local ok, err = source.check { type = "file" }
+  T.eq(ok, nil, "check")
+  T.eq(err, 'file source: "path" is required', "check's message")
+  ok, err = source.open { type = "file" }
+  T.eq(ok, nil, "open")
+  T.eq(err, 'file source: "path" is required', "open's message")
+end)
+
+T.test("a file source whose file is missing says so", function()
+  local missing = T.tempdir() .. "/missing.sql"
+  local ok, err = source.check { type = "file", path = missing }
+  T.eq(ok, nil, "check")
+  T.eq(err, "file " .. missing .. ": cannot read: No such file or directory", "check's message")
+  ok, err = source.open { type = "file", path = missing }
+  T.eq(ok, nil, "open")
+  T.eq(err, "cannot open " .. missing .. ": No such file or directory", "open's message")
+end)
+
 return T.done()
