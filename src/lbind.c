@@ -72,6 +72,9 @@ struct mb_config *mb_lua_config(lua_State *L, int idx)
         lua_setfield(L, -2, "__close");
     }
     lua_setmetatable(L, -2);
+    /* Wiped (values may be resolved passwords) when the binding returns
+     * or raises, not whenever the collector gets to it. */
+    lua_toclose(L, -1);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) == LUA_TSTRING) {

@@ -14,7 +14,9 @@ int mb_lua_fail(lua_State *L, const struct mb_error *err);
 /* Fills cfg from the string/number/boolean fields of the table at idx
  * (lists of strings are joined with newlines).  Raises on a value that is
  * not plain data, such as an unresolved secret reference; cfg is owned by a
- * to-be-closed userdata pushed on the stack, so nothing leaks on error. */
+ * to-be-closed userdata pushed on the stack, so nothing leaks on error and
+ * its values are wiped when the calling C function returns (the slot must
+ * stay on the stack until then: no lua_remove or lua_replace below it). */
 struct mb_config *mb_lua_config(lua_State *L, int idx);
 
 /* Transforms, as moonbak.transform makes them (sources and writers: lhandle.h). */

@@ -1,6 +1,6 @@
-/* dbtool.c — small helpers the database adapters share. */
+/* dbtool.c — what the database adapters share: running their tools
+ * (see dbtool.h) and small helpers. */
 #include "dbtool.h"
-#include "process.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,4 +84,72 @@ char *mb_option_file(const struct mb_config *cfg, const char *header, const char
         free(text);
     }
     return path;
+}
+
+/* ---- running a tool ------------------------------------------------------ */
+
+static void dbtool_free(struct mb_dbtool *t)
+{
+    mb_strv_free(&t->args);
+    mb_strv_free(&t->env);
+    free(t->label);
+    free(t->tool);
+    t->label = t->tool = NULL;
+}
+
+/* Starts t as a reader (mode 'r'), a writer ('w'), or runs it to the end
+ * with its output in out ('c'). */
+static int dbtool_run(struct mb_dbtool *t, char mode, struct mb_reader **reader,
+                      struct mb_writer **writer, char *out, size_t cap, struct mb_error *err)
+{
+    int rc = -1;
+    char *options = NULL;
+    struct mb_strv argv = { 0 };
+    if (!t->tool || !t->label || t->args.failed || t->env.failed) {
+        mb_error_set(err, "out of memory");
+    } else if (!t->option_file || (options = t->option_file(t->cfg, err))) {
+        mb_strv_push(&argv, t->tool);
+        if (options)
+            mb_strv_pushf(&argv, "%s%s", t->option_flag, options);
+        for (size_t i = 0; i < t->args.n; i++)
+            mb_strv_push(&argv, t->args.v[i]);
+        if (argv.failed) {
+            mb_error_set(err, "out of memory");
+            if (options)
+                unlink(options);
+        } else {
+            struct mb_command cmd = { .argv = (const char *const *)argv.v,
+                                      .env = (const char *const *)t->env.v, .label = t->label,
+                                      .remove_after = options, .merge_stderr = t->merge_stderr };
+            if (mode == 'r')
+                rc = (*reader = mb_spawn_reader(&cmd, err)) ? 0 : -1;
+            else if (mode == 'w')
+                rc = (*writer = mb_spawn_writer(&cmd, err)) ? 0 : -1;
+            else
+                rc = mb_run_capture(&cmd, out, cap, err);
+        }
+    }
+    mb_strv_free(&argv);
+    free(options);
+    dbtool_free(t);
+    return rc;
+}
+
+struct mb_reader *mb_dbtool_reader(struct mb_dbtool *t, struct mb_error *err)
+{
+    struct mb_reader *r = NULL;
+    dbtool_run(t, 'r', &r, NULL, NULL, 0, err);
+    return r;
+}
+
+struct mb_writer *mb_dbtool_writer(struct mb_dbtool *t, struct mb_error *err)
+{
+    struct mb_writer *w = NULL;
+    dbtool_run(t, 'w', NULL, &w, NULL, 0, err);
+    return w;
+}
+
+int mb_dbtool_capture(struct mb_dbtool *t, char *out, size_t cap, struct mb_error *err)
+{
+    return dbtool_run(t, 'c', NULL, NULL, out, cap, err);
 }

@@ -6,14 +6,9 @@
  * tested only where mongod and the database tools are installed.
  * Options: uri, or host, port, user, password, database, auth_database, tls;
  * extra_args; tool (mongodump's path); temp_dir. */
-#include "adapters.h"
 #include "dbtool.h"
-#include "process.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static char *secret_config(const struct mb_config *cfg, struct mb_error *err)
 {
@@ -35,77 +30,43 @@ static void connection_args(const struct mb_config *cfg, struct mb_strv *argv)
         mb_strv_push(argv, "--ssl");
 }
 
-/* Runs mongodump or mongorestore; as a reader, a writer, or to the end. */
-static int mongo_run(const struct mb_config *cfg, const char *tool, struct mb_strv *args, char mode,
-                     struct mb_reader **reader, struct mb_writer **writer, struct mb_error *err)
+/* mongodump or mongorestore at tool, with the secrets' file and the
+ * connection options first. */
+static struct mb_dbtool mongo_tool(const struct mb_config *cfg, char *tool)
 {
-    if (!tool) { /* mb_tool_path ran out of memory */
-        mb_error_set(err, "out of memory");
-        return -1;
-    }
-    char *config = secret_config(cfg, err);
-    if (!config)
-        return -1;
-    struct mb_strv argv = { 0 };
-    mb_strv_push(&argv, tool);
-    mb_strv_pushf(&argv, "--config=%s", config);
-    connection_args(cfg, &argv);
-    for (size_t i = 0; i < args->n; i++)
-        mb_strv_push(&argv, args->v[i]);
-    char *label = mb_strdup_printf("mongodb %s (%s)", mb_config_get(cfg, "host") ? mb_config_get(cfg, "host")
-                                   : mb_config_get(cfg, "uri") ? "uri" : "localhost", tool);
-    int rc = -1;
-    if (argv.failed || args->failed || !label) {
-        mb_error_set(err, "out of memory");
-        unlink(config);
-    } else {
-        struct mb_command cmd = { .argv = (const char *const *)argv.v, .label = label, .remove_after = config };
-        char ignored[1024];
-        if (mode == 'r')
-            rc = (*reader = mb_spawn_reader(&cmd, err)) ? 0 : -1;
-        else if (mode == 'w')
-            rc = (*writer = mb_spawn_writer(&cmd, err)) ? 0 : -1;
-        else
-            rc = mb_run_capture(&cmd, ignored, sizeof ignored, err);
-    }
-    mb_strv_free(&argv);
-    free(label);
-    free(config);
-    return rc;
+    const char *where = mb_config_get(cfg, "host") ? mb_config_get(cfg, "host")
+                        : mb_config_get(cfg, "uri") ? "uri" : "localhost";
+    struct mb_dbtool t = { .tool = tool, .label = tool ? mb_strdup_printf("mongodb %s (%s)", where, tool) : NULL,
+                           .option_file = secret_config, .option_flag = "--config=", .cfg = cfg };
+    connection_args(cfg, &t.args);
+    return t;
 }
 
 /* A real round trip to the server (connection and credentials): dump one
  * collection that need not exist into nowhere. */
 static int mongo_check(const struct mb_config *cfg, struct mb_error *err)
 {
-    char *tool = mb_tool_path(cfg, "mongodump", NULL);
-    struct mb_strv args = { 0 };
+    struct mb_dbtool t = mongo_tool(cfg, mb_tool_path(cfg, "mongodump", NULL));
     const char *db = mb_config_get(cfg, "database");
-    mb_strv_push(&args, "--quiet");
-    mb_strv_pushf(&args, "--db=%s", db ? db : "admin");
-    mb_strv_push(&args, "--collection=moonbak-connection-check");
-    mb_strv_push(&args, "--archive=/dev/null");
-    int rc = mongo_run(cfg, tool, &args, 'c', NULL, NULL, err);
-    mb_strv_free(&args);
-    free(tool);
-    return rc;
+    mb_strv_push(&t.args, "--quiet");
+    mb_strv_pushf(&t.args, "--db=%s", db ? db : "admin");
+    mb_strv_push(&t.args, "--collection=moonbak-connection-check");
+    mb_strv_push(&t.args, "--archive=/dev/null");
+    char ignored[1024];
+    return mb_dbtool_capture(&t, ignored, sizeof ignored, err);
 }
 
 static struct mb_reader *mongo_open(const struct mb_config *cfg, struct mb_error *err)
 {
-    char *tool = mb_tool_path(cfg, "mongodump", NULL);
-    struct mb_strv args = { 0 };
+    struct mb_dbtool t = mongo_tool(cfg, mb_tool_path(cfg, "mongodump", NULL));
     const char *db = mb_config_get(cfg, "database");
     if (db)
-        mb_strv_pushf(&args, "--db=%s", db);
-    mb_strv_push(&args, "--archive");
-    mb_strv_push_lines(&args, mb_config_get(cfg, "extra_args"));
-    struct mb_reader *r = NULL;
-    mongo_run(cfg, tool, &args, 'r', &r, NULL, err);
+        mb_strv_pushf(&t.args, "--db=%s", db);
+    mb_strv_push(&t.args, "--archive");
+    mb_strv_push_lines(&t.args, mb_config_get(cfg, "extra_args"));
+    struct mb_reader *r = mb_dbtool_reader(&t, err);
     if (r)
         mb_config_set(&r->meta, "databases", db ? db : "*");
-    mb_strv_free(&args);
-    free(tool);
     return r;
 }
 
@@ -118,18 +79,13 @@ static struct mb_writer *mongo_restore(const struct mb_config *cfg, const char *
         mb_error_set(err, "a backup of every database restores the databases it names; --to cannot rename them");
         return NULL;
     }
-    char *tool = mb_tool_path(cfg, "mongorestore", "mongorestore");
-    struct mb_strv args = { 0 };
-    mb_strv_push(&args, "--archive");
+    struct mb_dbtool t = mongo_tool(cfg, mb_tool_path(cfg, "mongorestore", "mongorestore"));
+    mb_strv_push(&t.args, "--archive");
     if (target && strcmp(target, db) != 0) {
-        mb_strv_pushf(&args, "--nsFrom=%s.*", db);
-        mb_strv_pushf(&args, "--nsTo=%s.*", target);
+        mb_strv_pushf(&t.args, "--nsFrom=%s.*", db);
+        mb_strv_pushf(&t.args, "--nsTo=%s.*", target);
     }
-    struct mb_writer *w = NULL;
-    mongo_run(cfg, tool, &args, 'w', NULL, &w, err);
-    mb_strv_free(&args);
-    free(tool);
-    return w;
+    return mb_dbtool_writer(&t, err);
 }
 
 const struct mb_source_ops mb_source_mongodb = {

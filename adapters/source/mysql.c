@@ -8,14 +8,11 @@
  * Options: host, port, user, password, database (a name, a list, or "*"),
  * socket, tls (require TLS and verify the server's certificate),
  * extra_args, tool (the dump tool's path), temp_dir. */
-#include "adapters.h"
 #include "dbtool.h"
-#include "process.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct flavour {
     const char *type, *dump, *client;
@@ -43,68 +40,24 @@ static char *my_label(const struct flavour *fl, const struct mb_config *cfg, con
                             port ? port : "", tool);
 }
 
-/* Runs argv (after argv[0] the option file comes first, as the tools
- * demand); as a reader when mode is 'r', a writer when 'w', or to
- * completion with its output in out when 'c'. */
-struct my_run {
-    const struct flavour *fl;
-    const struct mb_config *cfg;
-    char mode;
-    char *out;
-    size_t cap;
-    struct mb_reader *reader;
-    struct mb_writer *writer;
-};
-
-static int my_spawn(struct my_run *run, const char *tool, struct mb_strv *args, struct mb_error *err)
+/* The client or dump tool at tool, with the option file first. */
+static struct mb_dbtool my_tool(const struct flavour *fl, const struct mb_config *cfg, char *tool)
 {
-    if (!tool) { /* mb_tool_path ran out of memory */
-        mb_error_set(err, "out of memory");
-        return -1;
-    }
-    char *options = option_file(run->cfg, err);
-    if (!options)
-        return -1;
-    char *label = my_label(run->fl, run->cfg, tool);
-    struct mb_strv argv = { 0 };
-    mb_strv_push(&argv, tool);
-    mb_strv_pushf(&argv, "--defaults-extra-file=%s", options);
-    for (size_t i = 0; i < args->n; i++)
-        mb_strv_push(&argv, args->v[i]);
-    int rc = -1;
-    if (argv.failed || args->failed || !label) {
-        mb_error_set(err, "out of memory");
-        unlink(options);
-    } else {
-        struct mb_command cmd = { .argv = (const char *const *)argv.v, .label = label, .remove_after = options };
-        if (run->mode == 'r')
-            rc = (run->reader = mb_spawn_reader(&cmd, err)) ? 0 : -1;
-        else if (run->mode == 'w')
-            rc = (run->writer = mb_spawn_writer(&cmd, err)) ? 0 : -1;
-        else
-            rc = mb_run_capture(&cmd, run->out, run->cap, err);
-    }
-    mb_strv_free(&argv);
-    free(label);
-    free(options);
-    return rc;
+    return (struct mb_dbtool){ .tool = tool, .label = tool ? my_label(fl, cfg, tool) : NULL,
+                               .option_file = option_file,
+                               .option_flag = "--defaults-extra-file=", .cfg = cfg };
 }
 
 static int my_query(const struct flavour *fl, const struct mb_config *cfg, const char *sql,
                     char *out, size_t cap, struct mb_error *err)
 {
-    char *client = mb_tool_path(cfg, fl->client, fl->client);
-    struct mb_strv args = { 0 };
-    mb_strv_push(&args, "--batch");
-    mb_strv_push(&args, "--skip-column-names");
-    mb_strv_push(&args, "--connect-timeout=10");
-    mb_strv_push(&args, "-e");
-    mb_strv_push(&args, sql);
-    struct my_run run = { fl, cfg, 'c', out, cap, NULL, NULL };
-    int rc = my_spawn(&run, client, &args, err);
-    mb_strv_free(&args);
-    free(client);
-    return rc;
+    struct mb_dbtool t = my_tool(fl, cfg, mb_tool_path(cfg, fl->client, fl->client));
+    mb_strv_push(&t.args, "--batch");
+    mb_strv_push(&t.args, "--skip-column-names");
+    mb_strv_push(&t.args, "--connect-timeout=10");
+    mb_strv_push(&t.args, "-e");
+    mb_strv_push(&t.args, sql);
+    return mb_dbtool_capture(&t, out, cap, err);
 }
 
 static int my_check(const struct flavour *fl, const struct mb_config *cfg, struct mb_error *err)
@@ -145,33 +98,29 @@ static struct mb_reader *my_open(const struct flavour *fl, const struct mb_confi
         || (all && my_query(fl, cfg, ALL_DATABASES_SQL, names, sizeof names, err) != 0))
         return NULL;
     mb_chomp(version);
-    char *tool = mb_tool_path(cfg, fl->dump, NULL);
-    struct mb_strv args = { 0 };
-    mb_strv_push(&args, "--single-transaction");
-    mb_strv_push(&args, "--quick");
-    mb_strv_push(&args, "--routines");
-    mb_strv_push(&args, "--triggers");
-    mb_strv_push(&args, "--hex-blob");
-    mb_strv_push_lines(&args, mb_config_get(cfg, "extra_args"));
+    struct mb_dbtool t = my_tool(fl, cfg, mb_tool_path(cfg, fl->dump, NULL));
+    mb_strv_push(&t.args, "--single-transaction");
+    mb_strv_push(&t.args, "--quick");
+    mb_strv_push(&t.args, "--routines");
+    mb_strv_push(&t.args, "--triggers");
+    mb_strv_push(&t.args, "--hex-blob");
+    mb_strv_push_lines(&t.args, mb_config_get(cfg, "extra_args"));
     if (all) {
-        mb_strv_push(&args, "--all-databases");
+        mb_strv_push(&t.args, "--all-databases");
     } else if (strchr(db, '\n')) {
-        mb_strv_push(&args, "--databases");
-        mb_strv_push_lines(&args, db);
+        mb_strv_push(&t.args, "--databases");
+        mb_strv_push_lines(&t.args, db);
     } else {
-        mb_strv_push(&args, db); /* no CREATE DATABASE / USE: loads anywhere */
+        mb_strv_push(&t.args, db); /* no CREATE DATABASE / USE: loads anywhere */
     }
-    struct my_run run = { fl, cfg, 'r', NULL, 0, NULL, NULL };
-    my_spawn(&run, tool, &args, err);
-    if (run.reader) {
+    struct mb_reader *r = mb_dbtool_reader(&t, err);
+    if (r) {
         mb_chomp(names);
-        mb_config_set(&run.reader->meta, "engine_version", version);
-        mb_config_set(&run.reader->meta, "databases", all ? names : db);
-        mb_config_set(&run.reader->meta, "format", all || strchr(db, '\n') ? "databases" : "database");
+        mb_config_set(&r->meta, "engine_version", version);
+        mb_config_set(&r->meta, "databases", all ? names : db);
+        mb_config_set(&r->meta, "format", all || strchr(db, '\n') ? "databases" : "database");
     }
-    mb_strv_free(&args);
-    free(tool);
-    return run.reader;
+    return r;
 }
 
 static struct mb_writer *my_restore(const struct flavour *fl, const struct mb_config *cfg,
@@ -193,15 +142,10 @@ static struct mb_writer *my_restore(const struct flavour *fl, const struct mb_co
     free(quoted);
     if (rc != 0)
         return NULL;
-    char *client = mb_tool_path(cfg, fl->client, fl->client);
-    struct mb_strv args = { 0 };
+    struct mb_dbtool t = my_tool(fl, cfg, mb_tool_path(cfg, fl->client, fl->client));
     if (one)
-        mb_strv_push(&args, target);
-    struct my_run run = { fl, cfg, 'w', NULL, 0, NULL, NULL };
-    my_spawn(&run, client, &args, err);
-    mb_strv_free(&args);
-    free(client);
-    return run.writer;
+        mb_strv_push(&t.args, target);
+    return mb_dbtool_writer(&t, err);
 }
 
 #define FLAVOUR_OPS(name, fl)                                                                   \

@@ -6,9 +6,7 @@
  * on a command line.  Options: host, port, user, password, database ("*":
  * all), format ("plain" | "custom"), socket (a directory), sslmode,
  * extra_args (appended to the dump tool's arguments), tool (pg_dump's path). */
-#include "adapters.h"
 #include "dbtool.h"
-#include "process.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,29 +58,15 @@ static char *pg_label(const struct mb_config *cfg, const char *tool)
 static int pg_query(const struct mb_config *cfg, const char *dbname, const char *sql, char *out,
                     size_t cap, struct mb_error *err)
 {
-    char *psql = mb_tool_path(cfg, "psql", "psql");
-    char *label = pg_label(cfg, "psql");
-    struct mb_strv argv = { 0 }, env = { 0 };
-    mb_strv_push(&argv, psql ? psql : "psql");
-    mb_strv_push(&argv, "-X");
-    mb_strv_push(&argv, "-w");
-    mb_strv_push(&argv, "-A");
-    mb_strv_push(&argv, "-t");
-    mb_strv_push(&argv, "-c");
-    mb_strv_push(&argv, sql);
-    pg_environment(cfg, dbname, &env);
-    int rc = -1;
-    if (argv.failed || env.failed || !label) {
-        mb_error_set(err, "out of memory");
-    } else {
-        struct mb_command cmd = { .argv = (const char *const *)argv.v, .env = (const char *const *)env.v, .label = label };
-        rc = mb_run_capture(&cmd, out, cap, err);
-    }
-    mb_strv_free(&argv);
-    mb_strv_free(&env);
-    free(label);
-    free(psql);
-    return rc;
+    struct mb_dbtool t = { .tool = mb_tool_path(cfg, "psql", "psql"), .label = pg_label(cfg, "psql") };
+    mb_strv_push(&t.args, "-X");
+    mb_strv_push(&t.args, "-w");
+    mb_strv_push(&t.args, "-A");
+    mb_strv_push(&t.args, "-t");
+    mb_strv_push(&t.args, "-c");
+    mb_strv_push(&t.args, sql);
+    pg_environment(cfg, dbname, &t.env);
+    return mb_dbtool_capture(&t, out, cap, err);
 }
 
 static const char *check_database(const struct mb_config *cfg)
@@ -126,31 +110,19 @@ static struct mb_reader *pg_open(const struct mb_config *cfg, struct mb_error *e
     }
     int all = all_databases(cfg);
     const char *format = mb_config_get(cfg, "format");
-    char *tool = mb_tool_path(cfg, all ? "pg_dumpall" : "pg_dump", all ? "pg_dumpall" : NULL);
-    char *label = pg_label(cfg, all ? "pg_dumpall" : "pg_dump");
-    struct mb_strv argv = { 0 }, env = { 0 };
-    mb_strv_push(&argv, tool ? tool : "pg_dump");
-    mb_strv_push(&argv, "--no-password");
+    struct mb_dbtool t = { .tool = mb_tool_path(cfg, all ? "pg_dumpall" : "pg_dump", all ? "pg_dumpall" : NULL),
+                           .label = pg_label(cfg, all ? "pg_dumpall" : "pg_dump") };
+    mb_strv_push(&t.args, "--no-password");
     if (!all && format && strcmp(format, "custom") == 0)
-        mb_strv_push(&argv, "--format=custom");
-    mb_strv_push_lines(&argv, mb_config_get(cfg, "extra_args"));
+        mb_strv_push(&t.args, "--format=custom");
+    mb_strv_push_lines(&t.args, mb_config_get(cfg, "extra_args"));
     if (!all)
-        mb_strv_push(&argv, check_database(cfg));
-    pg_environment(cfg, NULL, &env);
-    struct mb_reader *r = NULL;
-    if (argv.failed || env.failed || !label || !tool) {
-        mb_error_set(err, "out of memory");
-    } else {
-        struct mb_command cmd = { .argv = (const char *const *)argv.v, .env = (const char *const *)env.v, .label = label };
-        r = mb_spawn_reader(&cmd, err);
-    }
+        mb_strv_push(&t.args, check_database(cfg));
+    pg_environment(cfg, NULL, &t.env);
+    struct mb_reader *r = mb_dbtool_reader(&t, err);
     for (size_t i = 0; r && i < meta.count; i++)
         mb_config_set(&r->meta, meta.items[i].key, meta.items[i].value);
     mb_config_free(&meta);
-    mb_strv_free(&argv);
-    mb_strv_free(&env);
-    free(label);
-    free(tool);
     return r;
 }
 
@@ -183,40 +155,27 @@ static struct mb_writer *pg_restore(const struct mb_config *cfg, const char *tar
         target = all ? "postgres" : check_database(cfg);
     if (create && !all && pg_create_database(cfg, target, err) != 0)
         return NULL;
-    char *tool = mb_tool_path(cfg, custom ? "pg_restore" : "psql", custom ? "pg_restore" : "psql");
-    char *label = pg_label(cfg, custom ? "pg_restore" : "psql");
-    struct mb_strv argv = { 0 }, env = { 0 };
-    mb_strv_push(&argv, tool ? tool : "psql");
-    mb_strv_push(&argv, "--no-password");
+    struct mb_dbtool t = { .tool = mb_tool_path(cfg, custom ? "pg_restore" : "psql", custom ? "pg_restore" : "psql"),
+                           .label = pg_label(cfg, custom ? "pg_restore" : "psql") };
+    mb_strv_push(&t.args, "--no-password");
     if (custom) {
-        mb_strv_push(&argv, "--exit-on-error");
-        mb_strv_push(&argv, "--no-owner");
-        mb_strv_pushf(&argv, "--dbname=%s", target);
+        mb_strv_push(&t.args, "--exit-on-error");
+        mb_strv_push(&t.args, "--no-owner");
+        mb_strv_pushf(&t.args, "--dbname=%s", target);
     } else {
-        mb_strv_push(&argv, "-X");
-        mb_strv_push(&argv, "-q");
+        mb_strv_push(&t.args, "-X");
+        mb_strv_push(&t.args, "-q");
         /* A pg_dumpall script re-creates roles that a new server already
          * has (at least the one we connect as): as PostgreSQL's own docs
          * say, those errors are expected there, so only a single-database
          * load stops at the first error. */
         if (!all) {
-            mb_strv_push(&argv, "-v");
-            mb_strv_push(&argv, "ON_ERROR_STOP=1");
+            mb_strv_push(&t.args, "-v");
+            mb_strv_push(&t.args, "ON_ERROR_STOP=1");
         }
     }
-    pg_environment(cfg, target, &env);
-    struct mb_writer *w = NULL;
-    if (argv.failed || env.failed || !label || !tool) {
-        mb_error_set(err, "out of memory");
-    } else {
-        struct mb_command cmd = { .argv = (const char *const *)argv.v, .env = (const char *const *)env.v, .label = label };
-        w = mb_spawn_writer(&cmd, err);
-    }
-    mb_strv_free(&argv);
-    mb_strv_free(&env);
-    free(label);
-    free(tool);
-    return w;
+    pg_environment(cfg, target, &t.env);
+    return mb_dbtool_writer(&t, err);
 }
 
 const struct mb_source_ops mb_source_postgres = {

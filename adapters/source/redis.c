@@ -5,9 +5,7 @@
  * be put in place while the server is stopped (see the README).
  * Options: host, port, user (an ACL user), password, socket, tls,
  * extra_args, tool (redis-cli's path). */
-#include "adapters.h"
 #include "dbtool.h"
-#include "process.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,52 +20,30 @@ static char *redis_label(const struct mb_config *cfg)
     return mb_strdup_printf("redis %s:%s (redis-cli)", host ? host : "127.0.0.1", port ? port : "6379");
 }
 
-/* redis-cli with the connection options, then extra arguments. */
-static int redis_command(const struct mb_config *cfg, const char *const *extra, int as_reader,
-                         struct mb_reader **reader, char *out, size_t cap, struct mb_error *err)
+/* redis-cli with the connection options; arguments follow. */
+static struct mb_dbtool redis_tool(const struct mb_config *cfg)
 {
-    char *tool = mb_tool_path(cfg, "redis-cli", NULL);
-    char *label = redis_label(cfg);
-    struct mb_strv argv = { 0 }, env = { 0 };
-    mb_strv_push(&argv, tool ? tool : "redis-cli");
+    struct mb_dbtool t = { .tool = mb_tool_path(cfg, "redis-cli", NULL), .label = redis_label(cfg) };
     if (mb_config_get(cfg, "socket")) {
-        mb_strv_push(&argv, "-s");
-        mb_strv_push(&argv, mb_config_get(cfg, "socket"));
+        mb_strv_push(&t.args, "-s");
+        mb_strv_push(&t.args, mb_config_get(cfg, "socket"));
     } else {
-        mb_strv_push(&argv, "-h");
-        mb_strv_push(&argv, mb_config_get(cfg, "host") ? mb_config_get(cfg, "host") : "127.0.0.1");
-        mb_strv_push(&argv, "-p");
-        mb_strv_push(&argv, mb_config_get(cfg, "port") ? mb_config_get(cfg, "port") : "6379");
+        mb_strv_push(&t.args, "-h");
+        mb_strv_push(&t.args, mb_config_get(cfg, "host") ? mb_config_get(cfg, "host") : "127.0.0.1");
+        mb_strv_push(&t.args, "-p");
+        mb_strv_push(&t.args, mb_config_get(cfg, "port") ? mb_config_get(cfg, "port") : "6379");
     }
     if (mb_config_get(cfg, "user")) {
-        mb_strv_push(&argv, "--user");
-        mb_strv_push(&argv, mb_config_get(cfg, "user"));
+        mb_strv_push(&t.args, "--user");
+        mb_strv_push(&t.args, mb_config_get(cfg, "user"));
     }
     const char *tls = mb_config_get(cfg, "tls");
     if (tls && strcmp(tls, "true") == 0)
-        mb_strv_push(&argv, "--tls");
+        mb_strv_push(&t.args, "--tls");
     if (mb_config_get(cfg, "password"))
-        mb_strv_pushf(&env, "REDISCLI_AUTH=%s", mb_config_get(cfg, "password"));
-    mb_strv_push(&argv, "--no-auth-warning");
-    for (size_t i = 0; extra[i]; i++)
-        mb_strv_push(&argv, extra[i]);
-    int rc = -1;
-    if (argv.failed || env.failed || !label || !tool) {
-        mb_error_set(err, "out of memory");
-    } else {
-        /* Questions get redis-cli's complaints too ("AUTH failed: ..."
-         * goes to stderr); a dump's stdout must stay pure RDB. */
-        struct mb_command cmd = { .argv = (const char *const *)argv.v, .env = (const char *const *)env.v, .label = label, .merge_stderr = !as_reader };
-        if (as_reader)
-            rc = (*reader = mb_spawn_reader(&cmd, err)) ? 0 : -1;
-        else
-            rc = mb_run_capture(&cmd, out, cap, err);
-    }
-    mb_strv_free(&argv);
-    mb_strv_free(&env);
-    free(label);
-    free(tool);
-    return rc;
+        mb_strv_pushf(&t.env, "REDISCLI_AUTH=%s", mb_config_get(cfg, "password"));
+    mb_strv_push(&t.args, "--no-auth-warning");
+    return t;
 }
 
 /* The first line of out that is a refusal, or NULL.  Marks count only at
@@ -94,7 +70,13 @@ static char *refusal(char *out)
 static int redis_ask(const struct mb_config *cfg, const char *const *words, char *out, size_t cap,
                      struct mb_error *err)
 {
-    if (redis_command(cfg, words, 0, NULL, out, cap, err) != 0)
+    struct mb_dbtool t = redis_tool(cfg);
+    for (size_t i = 0; words[i]; i++)
+        mb_strv_push(&t.args, words[i]);
+    /* Questions get redis-cli's complaints too ("AUTH failed: ..." goes
+     * to stderr); a dump's stdout must stay pure RDB. */
+    t.merge_stderr = 1;
+    if (mb_dbtool_capture(&t, out, cap, err) != 0)
         return -1;
     char *refused = refusal(out);
     if (refused) {
@@ -120,16 +102,11 @@ static struct mb_reader *redis_open(const struct mb_config *cfg, struct mb_error
     if (redis_ask(cfg, words, info, sizeof info, err) != 0)
         return NULL;
     char *version = strstr(info, "redis_version:");
-    struct mb_strv args = { 0 };
-    mb_strv_push_lines(&args, mb_config_get(cfg, "extra_args"));
-    mb_strv_push(&args, "--rdb");
-    mb_strv_push(&args, "-");
-    struct mb_reader *r = NULL;
-    if (args.failed)
-        mb_error_set(err, "out of memory");
-    else
-        redis_command(cfg, (const char *const *)args.v, 1, &r, NULL, 0, err);
-    mb_strv_free(&args);
+    struct mb_dbtool t = redis_tool(cfg);
+    mb_strv_push_lines(&t.args, mb_config_get(cfg, "extra_args"));
+    mb_strv_push(&t.args, "--rdb");
+    mb_strv_push(&t.args, "-");
+    struct mb_reader *r = mb_dbtool_reader(&t, err);
     if (r && version) {
         version += strlen("redis_version:");
         version[strcspn(version, "\r\n")] = '\0';

@@ -117,4 +117,21 @@ check "...recorded as cancelled, no execution left running" \
     json "$T/out" "assert(#t == 1 and t[1].status == 'cancelled', t[1].status)"
 check "...and the tool (pid $tool) is gone" wait_gone "$tool" 30
 leftovers "$tool"
+
+# ---- a background child that keeps the tool's stderr open --------------------
+# The tool exits 0 but leaves a grandchild holding its stderr (not its
+# stdout): its end is its exit, not the end of that pipe, which may never come.
+job held "sleep 3600 >/dev/null & echo \$! > $T/held.grandpid; echo data"
+"$MOONBAK" run held.lua >"$T/out" 2>"$T/err" &
+pid=$!
+check "a run whose dump tool left a grandchild holding its stderr ends" wait_gone $pid 120 \
+    || leftovers $pid
+wait $pid 2>/dev/null
+status=$?
+check "...with exit 0 (got $status)" [ $status -eq 0 ] || show_err
+mb history held --json
+check "...recorded as a success" json "$T/out" "assert(t[1].status == 'success', t[1].status)"
+grandchild=$(cat held.grandpid 2>/dev/null)
+leftovers "$grandchild"
+
 finish
