@@ -8,8 +8,11 @@
 #define MB_ADAPTERS_H
 
 #include "mb.h"
+#include "option.h"
 
-#define MB_SOURCE_OPS_VERSION 1
+/* Version 2 added options, extension, extension_for and data.  The core
+ * takes an adapter of this version or newer (newer fields come last). */
+#define MB_SOURCE_OPS_VERSION 2
 
 struct mb_source_ops {
     int version; /* MB_SOURCE_OPS_VERSION */
@@ -23,6 +26,19 @@ struct mb_source_ops {
      * the engine has no online load (restore to a file instead). */
     struct mb_writer *(*restore)(const struct mb_config *cfg, const char *target, int create,
                                  struct mb_error *err);
+
+    /* Version 2.  The options a job may give (ending with { NULL }): job
+     * validation, the README's field table and help come from them. */
+    const struct mb_option *options;
+    /* The artifact's extension, before ".zst" and ".age" ("sql"). */
+    const char *extension;
+    /* Optional: the extension when the options decide it (postgres'
+     * format = "custom" dumps ".dump"), or NULL for extension.  cfg holds
+     * only the job's plain values: references are not resolved yet. */
+    const char *(*extension_for)(const struct mb_config *cfg);
+    /* For an implementation that serves several types (mysql, mariadb):
+     * its functions find their own with mb_source_data(cfg). */
+    const void *data;
 };
 
 /* Shared by the database adapters (adapters/source/dbtool.c). */
@@ -42,8 +58,10 @@ char *mb_quote_identifier(const char *name, char quote);
 /* Drops trailing newlines and spaces (a tool's one-line answer). */
 void mb_chomp(char *s);
 
-/* Version 2 added list_incomplete and remove_incomplete (optional). */
-#define MB_STORAGE_OPS_VERSION 2
+/* Version 2 added list_incomplete and remove_incomplete (optional);
+ * version 3 options and data.  The core takes an adapter of this version
+ * or newer. */
+#define MB_STORAGE_OPS_VERSION 3
 
 typedef int (*mb_list_fn)(void *ud, const char *name, uint64_t size, struct mb_error *err);
 /* One upload that was started and never finished (a run killed mid-upload
@@ -79,6 +97,10 @@ struct mb_storage_ops {
      * the name and calls remove. */
     int (*remove_incomplete)(void *storage, const char *artifact, const char *upload,
                              struct mb_error *err);
+
+    /* Version 3.  The options a job may give (ending with { NULL }). */
+    const struct mb_option *options;
+    const void *data; /* the adapter's own, for several types in one file */
 };
 
 /* Removes one incomplete upload of artifact, refusing an upload that is
@@ -88,6 +110,13 @@ int mb_storage_remove_incomplete(const struct mb_storage_ops *ops, void *storage
 
 const struct mb_source_ops *mb_source_find(const char *type);
 const struct mb_storage_ops *mb_storage_find(const char *type);
+/* The i-th adapter of the registry, NULL past the end (listings show the
+ * ones find takes). */
+const struct mb_source_ops *mb_source_at(size_t i);
+const struct mb_storage_ops *mb_storage_at(size_t i);
+/* The data of the source whose type cfg names (the bindings always set
+ * "type"): how mysql.c knows whether it runs as mysql or mariadb. */
+const void *mb_source_data(const struct mb_config *cfg);
 
 /* Plain files, shared by the local storage, the file source and restore.
  * The writer creates a hidden temporary file next to path and renames it

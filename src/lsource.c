@@ -119,6 +119,9 @@ int luaopen_moonbak_source(lua_State *L)
         { "check", source_check },
         { "exists", source_exists },
         { "restore_writer", source_restore_writer },
+        { "types", mb_lua_source_types },
+        { "schema", mb_lua_source_schema },
+        { "extension", mb_lua_source_extension },
         { NULL, NULL },
     };
     mb_lua_new_class(L, MB_SOURCE_TYPE, methods, source_close);

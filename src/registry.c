@@ -32,12 +32,28 @@ static const struct mb_storage_ops *const storages[] = {
     &mb_storage_s3,
 };
 
+#define COUNT(a) (sizeof a / sizeof *a)
+
+const struct mb_source_ops *mb_source_at(size_t i)
+{
+    return i < COUNT(sources) ? sources[i] : NULL;
+}
+
+/* An adapter is taken when it was built for this core or a newer one: the
+ * fields this core knows are all there (newer ones come after them). */
 const struct mb_source_ops *mb_source_find(const char *type)
 {
-    for (size_t i = 0; i < sizeof sources / sizeof *sources; i++)
-        if (strcmp(sources[i]->type, type) == 0 && sources[i]->version == MB_SOURCE_OPS_VERSION)
+    for (size_t i = 0; i < COUNT(sources); i++)
+        if (strcmp(sources[i]->type, type) == 0 && sources[i]->version >= MB_SOURCE_OPS_VERSION)
             return sources[i];
     return NULL;
+}
+
+const void *mb_source_data(const struct mb_config *cfg)
+{
+    const char *type = mb_config_get(cfg, "type");
+    const struct mb_source_ops *ops = type ? mb_source_find(type) : NULL;
+    return ops ? ops->data : NULL;
 }
 
 int mb_storage_remove_incomplete(const struct mb_storage_ops *ops, void *storage,
@@ -58,9 +74,13 @@ int mb_storage_remove_incomplete(const struct mb_storage_ops *ops, void *storage
 
 const struct mb_storage_ops *mb_storage_find(const char *type)
 {
-    for (size_t i = 0; i < sizeof storages / sizeof *storages; i++)
-        if (strcmp(storages[i]->type, type) == 0
-            && storages[i]->version == MB_STORAGE_OPS_VERSION)
+    for (size_t i = 0; i < COUNT(storages); i++)
+        if (strcmp(storages[i]->type, type) == 0 && storages[i]->version >= MB_STORAGE_OPS_VERSION)
             return storages[i];
     return NULL;
+}
+
+const struct mb_storage_ops *mb_storage_at(size_t i)
+{
+    return i < COUNT(storages) ? storages[i] : NULL;
 }
