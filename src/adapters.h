@@ -12,8 +12,11 @@
 #define MB_ADAPTERS_H
 
 #include "mb.h"
+#include "option.h"
 
-#define MB_SOURCE_OPS_VERSION 1
+/* Version 2 added options, extension, extension_for and data.  The core
+ * takes an adapter of this version or newer (newer fields come last). */
+#define MB_SOURCE_OPS_VERSION 2
 
 struct mb_source_ops {
     int version; /* MB_SOURCE_OPS_VERSION */
@@ -27,11 +30,25 @@ struct mb_source_ops {
      * the engine has no online load (restore to a file instead). */
     struct mb_writer *(*restore)(const struct mb_config *cfg, const char *target, int create,
                                  struct mb_error *err);
+
+    /* Version 2.  The options a job may give (ending with { NULL }): job
+     * validation, the README's field table and help come from them. */
+    const struct mb_option *options;
+    /* The artifact's extension, before ".zst" and ".age" ("sql"). */
+    const char *extension;
+    /* Optional: the extension when the options decide it (postgres'
+     * format = "custom" dumps ".dump"), or NULL for extension.  cfg holds
+     * only the job's plain values: references are not resolved yet. */
+    const char *(*extension_for)(const struct mb_config *cfg);
+    /* For an implementation that serves several types (mysql, mariadb):
+     * the engine hands it to them as cfg->adapter_data. */
+    const void *data;
 };
 
 /* Version 2 added list_incomplete and remove_incomplete (optional).
  * Version 3: open returns a struct mb_storage, which the core counts
- * references to, and free replaced close. */
+ * references to, free replaced close; options and data.  The core takes
+ * an adapter of this version or newer. */
 #define MB_STORAGE_OPS_VERSION 3
 
 /* The head of every storage: an adapter's storage struct begins with one
@@ -76,6 +93,10 @@ struct mb_storage_ops {
      * the name and calls remove. */
     int (*remove_incomplete)(void *storage, const char *artifact, const char *upload,
                              struct mb_error *err);
+
+    /* Version 3.  The options a job may give (ending with { NULL }). */
+    const struct mb_option *options;
+    const void *data; /* the adapter's own, for several types in one file */
 };
 
 #endif

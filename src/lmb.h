@@ -32,6 +32,18 @@ struct mb_lua_transform *mb_lua_check_transform(lua_State *L, int idx);
 void mb_lua_new_class(lua_State *L, const char *tname, const luaL_Reg *methods,
                       lua_CFunction close);
 
+struct mb_option;
+
+/* Adapter schemas (src/lschema.c): pushes { type =, extension =, options =
+ * { { name =, kind =, required =, default =, secret =, help = }, ... } }. */
+void mb_lua_push_schema(lua_State *L, const char *type, const char *extension,
+                        const struct mb_option *options);
+int mb_lua_source_types(lua_State *L);
+int mb_lua_source_schema(lua_State *L);
+int mb_lua_source_extension(lua_State *L);
+int mb_lua_storage_types(lua_State *L);
+int mb_lua_storage_schema(lua_State *L);
+
 int luaopen_moonbak_source(lua_State *L);
 int luaopen_moonbak_storage(lua_State *L);
 int luaopen_moonbak_transform(lua_State *L);

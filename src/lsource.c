@@ -21,6 +21,7 @@ static int source_open(lua_State *L)
 {
     const struct mb_source_ops *ops = check_source_type(L, 1);
     struct mb_config *cfg = mb_lua_config(L, 1);
+    cfg->adapter_data = ops->data;
     struct mb_error err = { { 0 } };
     struct mb_reader *r = ops->open(cfg, &err);
     if (!r)
@@ -34,6 +35,7 @@ static int source_check(lua_State *L)
 {
     const struct mb_source_ops *ops = check_source_type(L, 1);
     struct mb_config *cfg = mb_lua_config(L, 1);
+    cfg->adapter_data = ops->data;
     struct mb_error err = { { 0 } };
     if (ops->check(cfg, &err) != 0)
         return mb_lua_fail(L, &err);
@@ -50,6 +52,7 @@ static int source_restore_writer(lua_State *L)
     const char *target = luaL_optstring(L, 2, NULL);
     int create = lua_toboolean(L, 3);
     struct mb_config *cfg = mb_lua_config(L, 1);
+    cfg->adapter_data = ops->data;
     struct mb_error err = { { 0 } };
     if (!ops->restore) {
         lua_pushnil(L);
@@ -78,6 +81,9 @@ int luaopen_moonbak_source(lua_State *L)
         { "check", source_check },
         { "exists", source_exists },
         { "restore_writer", source_restore_writer },
+        { "types", mb_lua_source_types },
+        { "schema", mb_lua_source_schema },
+        { "extension", mb_lua_source_extension },
         { NULL, NULL },
     };
     mb_lua_handle_classes(L);

@@ -274,6 +274,8 @@ int luaopen_moonbak_storage(lua_State *L)
         { "open", storage_open },
         { "file_writer", storage_file_writer },
         { "exists", storage_exists },
+        { "types", mb_lua_storage_types },
+        { "schema", mb_lua_storage_schema },
         { NULL, NULL },
     };
     mb_lua_new_class(L, STORAGE_TYPE, storage_methods, storage_close);

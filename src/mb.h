@@ -34,6 +34,9 @@ struct mb_config {
         char *key;
         char *value;
     } *items;
+    /* The data of the adapter's ops table (flavours: mysql or mariadb), set
+     * by whoever hands the config to the adapter. */
+    const void *adapter_data;
 };
 
 const char *mb_config_get(const struct mb_config *cfg, const char *key);

@@ -35,11 +35,23 @@ static const struct mb_storage_ops *const storages[] = {
     &mb_storage_s3,
 };
 
+#define COUNT(a) (sizeof a / sizeof *a)
+
+const struct mb_source_ops *mb_source_at(size_t i)
+{
+    return i < COUNT(sources) ? sources[i] : NULL;
+}
+
+const struct mb_storage_ops *mb_storage_at(size_t i)
+{
+    return i < COUNT(storages) ? storages[i] : NULL;
+}
+
 /* A table is usable when its layout is at least the one this core knows:
  * later versions only add fields at the end. */
 const struct mb_source_ops *mb_source_find(const char *type)
 {
-    for (size_t i = 0; i < sizeof sources / sizeof *sources; i++)
+    for (size_t i = 0; i < COUNT(sources); i++)
         if (strcmp(sources[i]->type, type) == 0 && sources[i]->version >= MB_SOURCE_OPS_VERSION)
             return sources[i];
     return NULL;
@@ -47,7 +59,7 @@ const struct mb_source_ops *mb_source_find(const char *type)
 
 const struct mb_storage_ops *mb_storage_find(const char *type)
 {
-    for (size_t i = 0; i < sizeof storages / sizeof *storages; i++)
+    for (size_t i = 0; i < COUNT(storages); i++)
         if (strcmp(storages[i]->type, type) == 0
             && storages[i]->version >= MB_STORAGE_OPS_VERSION)
             return storages[i];

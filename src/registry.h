@@ -8,6 +8,10 @@
 /* NULL when no adapter has that type (or only one this core cannot use). */
 const struct mb_source_ops *mb_source_find(const char *type);
 const struct mb_storage_ops *mb_storage_find(const char *type);
+/* The i-th adapter of the registry, NULL past the end (listings show the
+ * ones find takes). */
+const struct mb_source_ops *mb_source_at(size_t i);
+const struct mb_storage_ops *mb_storage_at(size_t i);
 
 /* Opens a storage of ops's adapter from cfg: one reference, the caller's. */
 struct mb_storage *mb_storage_open(const struct mb_storage_ops *ops, const struct mb_config *cfg,

@@ -38,9 +38,19 @@ static struct mb_reader *command_open(const struct mb_config *cfg, struct mb_err
     return r;
 }
 
+static const struct mb_option command_options[] = {
+    { "argv", MB_OPTION_STRINGS, 1, NULL, 0,
+      "the program and its arguments, run without a shell; its standard output is the backup" },
+    { "env", MB_OPTION_TABLE, 0, NULL, 0,
+      "variables added to the program's environment (the place for secrets)" },
+    { NULL },
+};
+
 const struct mb_source_ops mb_source_command = {
     .version = MB_SOURCE_OPS_VERSION,
     .type = "command",
     .check = command_check,
     .open = command_open,
+    .options = command_options,
+    .extension = "out",
 };

@@ -2,6 +2,8 @@
 #include "adapters.h"
 #include "fileio.h"
 
+#include <ctype.h>
+#include <string.h>
 #include <unistd.h>
 
 static int file_check(const struct mb_config *cfg, struct mb_error *err)
@@ -34,9 +36,31 @@ static struct mb_reader *file_open(const struct mb_config *cfg, struct mb_error 
     return r;
 }
 
+/* The file's own extension: what follows its last dot, when that is only
+ * letters and digits ("/etc/app.conf": "conf"); else "bin". */
+static const char *file_extension(const struct mb_config *cfg)
+{
+    const char *path = mb_config_get(cfg, "path");
+    const char *dot = path ? strrchr(path, '.') : NULL;
+    if (!dot || !dot[1])
+        return NULL;
+    for (const char *c = dot + 1; *c; c++)
+        if (!isalnum((unsigned char)*c))
+            return NULL;
+    return dot + 1;
+}
+
+static const struct mb_option file_options[] = {
+    { "path", MB_OPTION_STRING, 1, NULL, 0, "the file, streamed as it is" },
+    { NULL },
+};
+
 const struct mb_source_ops mb_source_file = {
     .version = MB_SOURCE_OPS_VERSION,
     .type = "file",
     .check = file_check,
     .open = file_open,
+    .options = file_options,
+    .extension = "bin",
+    .extension_for = file_extension,
 };

@@ -88,10 +88,27 @@ static struct mb_writer *mongo_restore(const struct mb_config *cfg, const char *
     return mb_dbtool_writer(&t, err);
 }
 
+static const struct mb_option mongo_options[] = {
+    { "uri", MB_OPTION_STRING, 0, NULL, 1, "a connection string, instead of host, port, user and password (it may hold the password)" },
+    { "host", MB_OPTION_STRING, 0, NULL, 0, "the server's host name or address (default: the tools', localhost)" },
+    { "port", MB_OPTION_INTEGER, 0, "27017", 0, "the server's port" },
+    { "user", MB_OPTION_STRING, 0, NULL, 0, "the user to authenticate as" },
+    { "password", MB_OPTION_STRING, 0, NULL, 1, "its password, passed to the tools in a private file" },
+    { "database", MB_OPTION_STRING, 0, NULL, 0, "the database to dump (default: every database)" },
+    { "auth_database", MB_OPTION_STRING, 0, NULL, 0, "the database to authenticate against" },
+    { "socket", MB_OPTION_STRING, 0, NULL, 0, "accepted and not used" },
+    { "tls", MB_OPTION_BOOLEAN, 0, "false", 0, "connect with TLS (--ssl)" },
+    { "extra_args", MB_OPTION_STRINGS, 0, NULL, 0, "appended to mongodump's arguments (no references: arguments are public)" },
+    { "tool", MB_OPTION_STRING, 0, NULL, 0, "mongodump's path, when it is not on PATH (mongorestore is looked for beside it)" },
+    { NULL },
+};
+
 const struct mb_source_ops mb_source_mongodb = {
     .version = MB_SOURCE_OPS_VERSION,
     .type = "mongodb",
     .check = mongo_check,
     .open = mongo_open,
     .restore = mongo_restore,
+    .options = mongo_options,
+    .extension = "archive",
 };

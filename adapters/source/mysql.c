@@ -148,24 +148,59 @@ static struct mb_writer *my_restore(const struct flavour *fl, const struct mb_co
     return mb_dbtool_writer(&t, err);
 }
 
-#define FLAVOUR_OPS(name, fl)                                                                   \
-    static int name##_check(const struct mb_config *cfg, struct mb_error *err)                  \
-    {                                                                                           \
-        return my_check(&fl, cfg, err);                                                         \
-    }                                                                                           \
-    static struct mb_reader *name##_open(const struct mb_config *cfg, struct mb_error *err)     \
-    {                                                                                           \
-        return my_open(&fl, cfg, err);                                                          \
-    }                                                                                           \
-    static struct mb_writer *name##_restore(const struct mb_config *cfg, const char *target,    \
-                                            int create, struct mb_error *err)                   \
-    {                                                                                           \
-        return my_restore(&fl, cfg, target, create, err);                                       \
-    }                                                                                           \
-    const struct mb_source_ops mb_source_##name = {                                             \
-        .version = MB_SOURCE_OPS_VERSION, .type = #name, .check = name##_check,                 \
-        .open = name##_open, .restore = name##_restore,                                          \
-    };
+/* One implementation for both: each type's data is its flavour. */
+static const struct flavour *flavour_of(const struct mb_config *cfg)
+{
+    return cfg->adapter_data;
+}
 
-FLAVOUR_OPS(mariadb, mariadb)
-FLAVOUR_OPS(mysql, mysql)
+static int flavour_check(const struct mb_config *cfg, struct mb_error *err)
+{
+    return my_check(flavour_of(cfg), cfg, err);
+}
+
+static struct mb_reader *flavour_open(const struct mb_config *cfg, struct mb_error *err)
+{
+    return my_open(flavour_of(cfg), cfg, err);
+}
+
+static struct mb_writer *flavour_restore(const struct mb_config *cfg, const char *target, int create,
+                                         struct mb_error *err)
+{
+    return my_restore(flavour_of(cfg), cfg, target, create, err);
+}
+
+static const struct mb_option my_options[] = {
+    { "host", MB_OPTION_STRING, 0, NULL, 0, "the server's host name or address (default: the client's, localhost)" },
+    { "port", MB_OPTION_INTEGER, 0, "3306", 0, "the server's port" },
+    { "user", MB_OPTION_STRING, 0, NULL, 0, "the user to connect as" },
+    { "password", MB_OPTION_STRING, 0, NULL, 1, "its password, passed to the tools in a private option file" },
+    { "database", MB_OPTION_STRING_OR_STRINGS, 0, "*", 0, "a database, a list of them, or \"*\": every database" },
+    { "socket", MB_OPTION_STRING, 0, NULL, 0, "the server's socket file (instead of host)" },
+    { "tls", MB_OPTION_BOOLEAN, 0, "false", 0, "require TLS and verify the server's certificate" },
+    { "extra_args", MB_OPTION_STRINGS, 0, NULL, 0, "appended to the dump tool's arguments (no references: arguments are public)" },
+    { "tool", MB_OPTION_STRING, 0, NULL, 0, "the dump tool's path, when it is not on PATH (the client is looked for beside it)" },
+    { NULL },
+};
+
+const struct mb_source_ops mb_source_mariadb = {
+    .version = MB_SOURCE_OPS_VERSION,
+    .type = "mariadb",
+    .check = flavour_check,
+    .open = flavour_open,
+    .restore = flavour_restore,
+    .options = my_options,
+    .extension = "sql",
+    .data = &mariadb,
+};
+
+const struct mb_source_ops mb_source_mysql = {
+    .version = MB_SOURCE_OPS_VERSION,
+    .type = "mysql",
+    .check = flavour_check,
+    .open = flavour_open,
+    .restore = flavour_restore,
+    .options = my_options,
+    .extension = "sql",
+    .data = &mysql,
+};

@@ -103,7 +103,7 @@ static int pg_describe(const struct mb_config *cfg, struct mb_config *meta, stru
 
 static struct mb_reader *pg_open(const struct mb_config *cfg, struct mb_error *err)
 {
-    struct mb_config meta = { 0, NULL };
+    struct mb_config meta = { 0 };
     if (pg_describe(cfg, &meta, err) != 0) {
         mb_config_free(&meta);
         return NULL;
@@ -178,10 +178,34 @@ static struct mb_writer *pg_restore(const struct mb_config *cfg, const char *tar
     return mb_dbtool_writer(&t, err);
 }
 
+/* pg_dump's custom format is no SQL text. */
+static const char *pg_extension(const struct mb_config *cfg)
+{
+    const char *format = mb_config_get(cfg, "format");
+    return format && strcmp(format, "custom") == 0 ? "dump" : NULL;
+}
+
+static const struct mb_option pg_options[] = {
+    { "host", MB_OPTION_STRING, 0, NULL, 0, "the server's host name or address (default: libpq's, the local socket)" },
+    { "port", MB_OPTION_INTEGER, 0, "5432", 0, "the server's port" },
+    { "user", MB_OPTION_STRING, 0, NULL, 0, "the role to connect as (default: libpq's, the system user)" },
+    { "password", MB_OPTION_STRING, 0, NULL, 1, "its password, passed to the tools as PGPASSWORD" },
+    { "database", MB_OPTION_STRING, 0, NULL, 0, "the database to dump; \"*\": every database (pg_dumpall)" },
+    { "format", MB_OPTION_STRING, 0, "plain", 0, "\"plain\" (SQL text) or \"custom\" (pg_dump -Fc, loaded with pg_restore)" },
+    { "socket", MB_OPTION_STRING, 0, NULL, 0, "the directory of the server's socket (instead of host)" },
+    { "sslmode", MB_OPTION_STRING, 0, NULL, 0, "libpq's sslmode: disable, require, verify-ca, verify-full ..." },
+    { "extra_args", MB_OPTION_STRINGS, 0, NULL, 0, "appended to pg_dump's arguments (no references: arguments are public)" },
+    { "tool", MB_OPTION_STRING, 0, NULL, 0, "pg_dump's path, when it is not on PATH (psql and pg_restore are looked for beside it)" },
+    { NULL },
+};
+
 const struct mb_source_ops mb_source_postgres = {
     .version = MB_SOURCE_OPS_VERSION,
     .type = "postgres",
     .check = pg_check,
     .open = pg_open,
     .restore = pg_restore,
+    .options = pg_options,
+    .extension = "sql",
+    .extension_for = pg_extension,
 };

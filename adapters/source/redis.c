@@ -117,10 +117,25 @@ static struct mb_reader *redis_open(const struct mb_config *cfg, struct mb_error
     return r;
 }
 
+static const struct mb_option redis_options[] = {
+    { "host", MB_OPTION_STRING, 0, "127.0.0.1", 0, "the server's host name or address" },
+    { "port", MB_OPTION_INTEGER, 0, "6379", 0, "the server's port" },
+    { "user", MB_OPTION_STRING, 0, NULL, 0, "an ACL user (default: the default user)" },
+    { "password", MB_OPTION_STRING, 0, NULL, 1, "its password, passed to redis-cli as REDISCLI_AUTH" },
+    { "db", MB_OPTION_INTEGER, 0, NULL, 0, "accepted and not used: an RDB snapshot holds every database" },
+    { "socket", MB_OPTION_STRING, 0, NULL, 0, "the server's Unix socket (instead of host and port)" },
+    { "tls", MB_OPTION_BOOLEAN, 0, "false", 0, "connect with TLS (redis-cli --tls)" },
+    { "extra_args", MB_OPTION_STRINGS, 0, NULL, 0, "appended to redis-cli's arguments (no references: arguments are public)" },
+    { "tool", MB_OPTION_STRING, 0, NULL, 0, "redis-cli's path, when it is not on PATH" },
+    { NULL },
+};
+
 const struct mb_source_ops mb_source_redis = {
     .version = MB_SOURCE_OPS_VERSION,
     .type = "redis",
     .check = redis_check,
     .open = redis_open,
     .restore = NULL, /* no online load: restore --output, then swap dump.rdb */
+    .options = redis_options,
+    .extension = "rdb",
 };

@@ -114,9 +114,16 @@ static struct mb_reader *sqlite_open(const struct mb_config *cfg, struct mb_erro
     return r;
 }
 
+static const struct mb_option sqlite_options[] = {
+    { "path", MB_OPTION_STRING, 1, NULL, 0, "the database file" },
+    { NULL },
+};
+
 const struct mb_source_ops mb_source_sqlite = {
     .version = MB_SOURCE_OPS_VERSION,
     .type = "sqlite",
     .check = sqlite_check,
     .open = sqlite_open,
+    .options = sqlite_options,
+    .extension = "sqlite3",
 };

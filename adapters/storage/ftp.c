@@ -121,6 +121,20 @@ static struct mb_storage *ftp_open(const struct mb_config *cfg, struct mb_error 
     return mb_remotefs_open(&ftp_ops, cfg, err);
 }
 
+static const struct mb_option ftp_options[] = {
+    { "host", MB_OPTION_STRING, 1, NULL, 0, "the server's host name or address" },
+    { "port", MB_OPTION_INTEGER, 0, "21", 0, "the server's port" },
+    { "user", MB_OPTION_STRING, 0, NULL, 0, "the user to log in as" },
+    { "password", MB_OPTION_STRING, 0, NULL, 1, "its password" },
+    { "path", MB_OPTION_STRING, 0, NULL, 0, "the directory for the backups: relative to the login directory, or absolute" },
+    { "tls", MB_OPTION_BOOLEAN, 0, "false", 0, "explicit TLS (AUTH TLS) for commands and data, required" },
+    { "ca_file", MB_OPTION_STRING, 0, NULL, 0, "a CA bundle to verify the server's certificate with" },
+    { "insecure_tls", MB_OPTION_BOOLEAN, 0, "false", 0, "do not verify the server's certificate" },
+    { "timeout", MB_OPTION_INTEGER, 0, "60", 0, "seconds a transfer may stall before it fails" },
+    { "retries", MB_OPTION_INTEGER, 0, "3", 0, "extra attempts after a connection-level failure" },
+    { NULL },
+};
+
 const struct mb_storage_ops mb_storage_ftp = {
     .version = MB_STORAGE_OPS_VERSION,
     .type = "ftp",
@@ -132,4 +146,5 @@ const struct mb_storage_ops mb_storage_ftp = {
     .list = mb_remotefs_list,
     .remove = mb_remotefs_remove,
     .list_incomplete = mb_remotefs_list_incomplete,
+    .options = ftp_options,
 };

@@ -152,6 +152,11 @@ static int local_remove(void *storage, const char *name, struct mb_error *err)
 }
 
 
+static const struct mb_option local_options[] = {
+    { "path", MB_OPTION_STRING, 1, NULL, 0, "the directory that holds the backups" },
+    { NULL },
+};
+
 const struct mb_storage_ops mb_storage_local = {
     .version = MB_STORAGE_OPS_VERSION,
     .type = "local",
@@ -163,4 +168,5 @@ const struct mb_storage_ops mb_storage_local = {
     .list = local_list,
     .remove = local_remove,
     .list_incomplete = local_list_incomplete,
+    .options = local_options,
 };

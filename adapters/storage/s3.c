@@ -603,6 +603,20 @@ static struct mb_writer *s3_open_write(void *storage, const char *name, struct m
     return &w->base;
 }
 
+static const struct mb_option s3_options[] = {
+    { "endpoint", MB_OPTION_STRING, 0, NULL, 0, "scheme://host[:port] of the service (default: AWS, https://s3.REGION.amazonaws.com)" },
+    { "region", MB_OPTION_STRING, 0, "us-east-1", 0, "the region requests are signed for" },
+    { "bucket", MB_OPTION_STRING, 1, NULL, 0, "the bucket" },
+    { "prefix", MB_OPTION_STRING, 0, NULL, 0, "a folder in the bucket for the backups (\"db/\")" },
+    { "access_key", MB_OPTION_STRING, 0, NULL, 0, "the access key id (default: AWS_ACCESS_KEY_ID and the rest from the environment)" },
+    { "secret_key", MB_OPTION_STRING, 0, NULL, 1, "the secret access key" },
+    { "path_style", MB_OPTION_BOOLEAN, 0, NULL, 0, "the bucket in the path (default: in the host name on AWS, unless it has a dot; in the path elsewhere)" },
+    { "part_size", MB_OPTION_INTEGER, 0, "16777216", 0, "bytes of each part of an upload, 5 MiB to 5 GiB (a writer holds two)" },
+    { "retries", MB_OPTION_INTEGER, 0, "4", 0, "extra attempts after a connection-level failure" },
+    { "timeout", MB_OPTION_INTEGER, 0, "60", 0, "seconds a transfer may stall before it fails" },
+    { NULL },
+};
+
 const struct mb_storage_ops mb_storage_s3 = {
     .version = MB_STORAGE_OPS_VERSION,
     .type = "s3",
@@ -615,4 +629,5 @@ const struct mb_storage_ops mb_storage_s3 = {
     .remove = s3_remove,
     .list_incomplete = s3_list_incomplete,
     .remove_incomplete = s3_remove_incomplete,
+    .options = s3_options,
 };

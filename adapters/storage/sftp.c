@@ -185,6 +185,20 @@ static struct mb_storage *sftp_open(const struct mb_config *cfg, struct mb_error
     return mb_remotefs_open(&sftp_ops, cfg, err);
 }
 
+static const struct mb_option sftp_options[] = {
+    { "host", MB_OPTION_STRING, 1, NULL, 0, "the server's host name or address" },
+    { "port", MB_OPTION_INTEGER, 0, "22", 0, "the server's port" },
+    { "user", MB_OPTION_STRING, 0, NULL, 0, "the user to log in as (needed to connect)" },
+    { "password", MB_OPTION_STRING, 0, NULL, 1, "its password, or give private_key" },
+    { "private_key", MB_OPTION_STRING, 0, NULL, 0, "the path of a private key (the public one: the same path with .pub, or derived)" },
+    { "key_passphrase", MB_OPTION_STRING, 0, NULL, 1, "the passphrase of an encrypted private key" },
+    { "path", MB_OPTION_STRING, 0, NULL, 0, "the directory for the backups: absolute, or relative to the home (default: the home)" },
+    { "known_hosts", MB_OPTION_STRING, 0, "~/.ssh/known_hosts", 0, "the file the server's host key must be in" },
+    { "timeout", MB_OPTION_INTEGER, 0, "60", 0, "seconds a transfer may stall before it fails" },
+    { "retries", MB_OPTION_INTEGER, 0, "3", 0, "extra attempts after a connection-level failure" },
+    { NULL },
+};
+
 const struct mb_storage_ops mb_storage_sftp = {
     .version = MB_STORAGE_OPS_VERSION,
     .type = "sftp",
@@ -196,4 +210,5 @@ const struct mb_storage_ops mb_storage_sftp = {
     .list = mb_remotefs_list,
     .remove = mb_remotefs_remove,
     .list_incomplete = mb_remotefs_list_incomplete,
+    .options = sftp_options,
 };

@@ -462,6 +462,17 @@ static int webdav_remove(void *storage, const char *name, struct mb_error *err)
 }
 
 
+static const struct mb_option webdav_options[] = {
+    { "url", MB_OPTION_STRING, 1, NULL, 0, "the collection that holds the backups (https:// or http://)" },
+    { "user", MB_OPTION_STRING, 0, NULL, 0, "the user for basic authentication" },
+    { "password", MB_OPTION_STRING, 0, NULL, 1, "its password" },
+    { "ca_file", MB_OPTION_STRING, 0, NULL, 0, "a CA bundle to verify the server's certificate with" },
+    { "insecure_tls", MB_OPTION_BOOLEAN, 0, "false", 0, "do not verify the server's certificate" },
+    { "timeout", MB_OPTION_INTEGER, 0, "60", 0, "seconds a transfer may stall before it fails" },
+    { "retries", MB_OPTION_INTEGER, 0, "3", 0, "extra attempts after a connection-level failure" },
+    { NULL },
+};
+
 const struct mb_storage_ops mb_storage_webdav = {
     .version = MB_STORAGE_OPS_VERSION,
     .type = "webdav",
@@ -473,4 +484,5 @@ const struct mb_storage_ops mb_storage_webdav = {
     .list = webdav_list,
     .remove = webdav_remove,
     .list_incomplete = webdav_list_incomplete,
+    .options = webdav_options,
 };

@@ -6,17 +6,13 @@
 -- machines sharing a bucket, still name two backups.  Ids of earlier
 -- versions (YYYYMMDDTHHMMSSZ) are read as they are.
 local crypto = require "moonbak.crypto"
+local source = require "moonbak.source"
 local transform = require "moonbak.transform"
 
 local M = {}
 
 M.sidecar_suffix = ".meta.json"
 M.format_version = 1
-
-local extensions = {
-  sqlite = "sqlite3", postgres = "sql", mysql = "sql", mariadb = "sql",
-  redis = "rdb", mongodb = "archive", command = "out",
-}
 
 function M.backup_id(t)
   local seconds = math.floor(t)
@@ -60,10 +56,7 @@ function M.id_of_name(name)
 end
 
 function M.extension(job)
-  local src = job.source
-  local ext = extensions[src.type]
-  if src.type == "postgres" and src.format == "custom" then ext = "dump" end
-  if src.type == "file" then ext = src.path:match("%.([%w]+)$") or "bin" end
+  local ext = source.extension(job.source) -- the source adapter's: "sql", "rdb" ...
   if job.compression.type == "zstd" then ext = ext .. ".zst" end
   if job.encryption.type == "age" then ext = ext .. ".age" end
   return ext

@@ -12,44 +12,23 @@ local M = {}
 -- Field kinds: "string" (also accepts secret/env/file references),
 -- "integer", "boolean", "strings" (a list of strings), "string|strings",
 -- "table", "function".  A trailing "!" marks a required field.
-local common_db = { host = "string", port = "integer", user = "string", password = "string",
-                    socket = "string", extra_args = "strings", tool = "string" }
 
-local function with(base, extra)
-  local t = {}
-  for k, v in pairs(base) do t[k] = v end
-  for k, v in pairs(extra) do t[k] = v end
-  return t
+-- Sources and storages describe their own options (their C ops tables);
+-- the catalogues here are made from those schemas: type -> { key = kind }.
+local function catalogue(module)
+  local c = {}
+  for _, name in ipairs(module.types()) do
+    local fields = {}
+    for _, o in ipairs(module.schema(name).options) do
+      fields[o.name] = o.kind .. (o.required and "!" or "")
+    end
+    c[name] = fields
+  end
+  return c
 end
 
-M.sources = {
-  sqlite = { path = "string!" },
-  file = { path = "string!" },
-  command = { argv = "strings!", env = "table" },
-  postgres = with(common_db, { database = "string", format = "string", sslmode = "string" }),
-  mysql = with(common_db, { database = "string|strings", tls = "boolean" }),
-  mariadb = with(common_db, { database = "string|strings", tls = "boolean" }),
-  redis = with(common_db, { db = "integer", tls = "boolean" }),
-  mongodb = with(common_db, { uri = "string", database = "string", auth_database = "string",
-                              tls = "boolean" }),
-}
-
-M.storages = {
-  ["local"] = { path = "string!" },
-  s3 = { endpoint = "string", region = "string", bucket = "string!", prefix = "string",
-         access_key = "string", secret_key = "string", path_style = "boolean",
-         part_size = "integer", retries = "integer", timeout = "integer" },
-  -- remote storages: timeout (seconds a transfer may stall), retries (of
-  -- small requests after connection failures)
-  sftp = { host = "string!", port = "integer", user = "string", password = "string",
-           private_key = "string", key_passphrase = "string", path = "string",
-           known_hosts = "string", timeout = "integer", retries = "integer" },
-  webdav = { url = "string!", user = "string", password = "string", ca_file = "string",
-             insecure_tls = "boolean", timeout = "integer", retries = "integer" },
-  ftp = { host = "string!", port = "integer", user = "string", password = "string",
-          path = "string", tls = "boolean", ca_file = "string", insecure_tls = "boolean",
-          timeout = "integer", retries = "integer" },
-}
+M.sources = catalogue(source)
+M.storages = catalogue(storage)
 
 local top = {
   name = "string", description = "string", schedule = "string", timezone = "string",
@@ -284,7 +263,8 @@ local function validate_table(job, where)
   end
   local src = job.source
   if src.type == "postgres" and src.format and src.format ~= "plain" and src.format ~= "custom" then
-    fail(where .. ".source.format", "expected \"plain\" or \"custom\", got %q", src.format)
+    fail(where .. ".source.format", "expected \"plain\" or \"custom\", got %s",
+         ref.is(src.format) and tostring(src.format) or ("%q"):format(src.format))
   end
   if src.type == "command" then
     for i, a in ipairs(src.argv) do
