@@ -72,6 +72,7 @@ struct mb_config *mb_lua_config(lua_State *L, int idx)
         lua_setfield(L, -2, "__close");
     }
     lua_setmetatable(L, -2);
+    cfg->cancel = mb_lua_process_cancel();
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) == LUA_TSTRING) {

@@ -42,6 +42,12 @@ struct mb_lua_source *mb_lua_check_source(lua_State *L, int idx);
 struct mb_lua_writer *mb_lua_check_writer(lua_State *L, int idx);
 struct mb_lua_transform *mb_lua_check_transform(lua_State *L, int idx);
 
+/* The token of this process, cancelled by the first SIGINT or SIGTERM once
+ * sys.catch_interrupts() was called (lsys.c); the bindings pass it to the
+ * byte layer. */
+struct mb_cancel;
+const struct mb_cancel *mb_lua_process_cancel(void);
+
 /* Creates the metatable tname with methods in __index and close as __gc and __close. */
 void mb_lua_new_class(lua_State *L, const char *tname, const luaL_Reg *methods,
                       lua_CFunction close);

@@ -1,7 +1,8 @@
 /* lsys.c — Lua module moonbak.sys: the few POSIX calls Lua's os lacks. */
+#include "cancel.h"
+#include "clock.h"
 #include "lmb.h"
 #include "process.h"
-#include "pump.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -145,12 +146,20 @@ static int sys_create_private(lua_State *L)
  * operator's last word, should the cleanup itself hang. */
 static atomic_int interrupts_received;
 
+/* The process's token, which the bindings pass to the byte layer (the
+ * pump, the storages' transfers).  No pipe until catch_interrupts. */
+static struct mb_cancel process_cancel = { 0, { -1, -1 } };
+
+const struct mb_cancel *mb_lua_process_cancel(void)
+{
+    return &process_cancel;
+}
+
 static void note_interrupt(int sig)
 {
     int saved_errno = errno;
     int count = atomic_fetch_add(&interrupts_received, 1) + 1;
-    if (!mb_interrupt_signal)
-        mb_interrupt_signal = sig;
+    mb_cancel_set(&process_cancel, sig); /* the first signal stays the reason */
     mb_signal_children(count == 1 ? SIGTERM : SIGKILL);
     if (count == 2) {
         struct sigaction dfl;
@@ -167,6 +176,8 @@ static void note_interrupt(int sig)
  * pipeline instead of the process (see sys.interrupted). */
 static int sys_catch_interrupts(lua_State *L)
 {
+    if (process_cancel.wake[0] < 0)
+        mb_cancel_init(&process_cancel); /* without a pipe, sleeps poll the flag */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = note_interrupt;
@@ -182,9 +193,10 @@ static int sys_catch_interrupts(lua_State *L)
 /* sys.interrupted() -> the signal number that interrupted us, or nil */
 static int sys_interrupted(lua_State *L)
 {
-    if (!mb_interrupt_signal)
+    int sig = mb_cancel_reason(&process_cancel);
+    if (!sig)
         return 0;
-    lua_pushinteger(L, mb_interrupt_signal);
+    lua_pushinteger(L, sig);
     return 1;
 }
 

@@ -28,12 +28,17 @@ void mb_error_errno(struct mb_error *err, const char *fmt, ...)
  * filled by the Lua binding from the job table (numbers and booleans are
  * converted to text, lists are joined with '\n').  Secret values arrive
  * here already resolved; adapters must never copy them into a message. */
+struct mb_cancel;
 struct mb_config {
     size_t count;
     struct mb_config_item {
         char *key;
         char *value;
     } *items;
+    /* Not an option: the token of the process the binding opens the
+     * adapter for (cancel.h), borrowed; a remote storage's retry back-off
+     * ends when it is cancelled.  NULL: never cancelled. */
+    const struct mb_cancel *cancel;
 };
 
 const char *mb_config_get(const struct mb_config *cfg, const char *key);
@@ -64,12 +69,6 @@ struct mb_writer {
     void (*abort)(struct mb_writer *w);
     void (*close)(struct mb_writer *w); /* frees; aborts first if not committed */
 };
-
-/* Set to the signal number by the SIGINT/SIGTERM handler of a command that
- * asked for it (sys.catch_interrupts); long-running loops check it and stop
- * cleanly, so that nothing half-written stays behind. */
-#include <signal.h>
-extern volatile sig_atomic_t mb_interrupt_signal;
 
 /* Helpers shared by adapters. */
 int mb_mkdirs(const char *path, mode_t mode, struct mb_error *err);

@@ -118,7 +118,7 @@ static int pg_describe(const struct mb_config *cfg, struct mb_config *meta, stru
 
 static struct mb_reader *pg_open(const struct mb_config *cfg, struct mb_error *err)
 {
-    struct mb_config meta = { 0, NULL };
+    struct mb_config meta = { 0 };
     if (pg_describe(cfg, &meta, err) != 0) {
         mb_config_free(&meta);
         return NULL;

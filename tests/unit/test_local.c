@@ -92,7 +92,7 @@ int main(void)
 
     char root[] = "/tmp/moonbak-local-XXXXXX";
     mkdtemp(root);
-    struct mb_config cfg = { 0, NULL };
+    struct mb_config cfg = { 0 };
     mb_config_set(&cfg, "path", root);
     struct mb_error err = { { 0 } };
     void *st = ops->open(&cfg, &err);

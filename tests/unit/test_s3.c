@@ -10,7 +10,7 @@
 
 static struct mb_config config(const char *const *pairs)
 {
-    struct mb_config cfg = { 0, NULL };
+    struct mb_config cfg = { 0 };
     for (; *pairs; pairs += 2)
         mb_config_set(&cfg, pairs[0], pairs[1]);
     return cfg;
