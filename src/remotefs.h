@@ -8,6 +8,8 @@
 #define MB_REMOTEFS_H
 
 #include "curlxfer.h"
+#include "listing.h"
+#include "urlxml.h"
 
 struct mb_remotefs;
 
