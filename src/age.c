@@ -15,6 +15,7 @@
  * we know it is not the last one (the flag is part of the nonce, so it can
  * only be checked by trying). */
 #include "age.h"
+#include "buf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -42,46 +43,11 @@
 
 static int scrypt_work_factor = MB_AGE_SCRYPT_DEFAULT_WORK_FACTOR;
 
-/* ------------------------------------------------------------------------
- * Growable byte buffer: header assembly and parsing.  Allocation failure is
- * sticky (oom) so that callers check once at the end. */
-
-struct bbuf {
-    uint8_t *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void bb_put(struct bbuf *b, const void *data, size_t n)
+/* Header assembly and parsing grow struct mb_buf (buf.h), whose bytes are
+ * char; the crypto here speaks uint8_t. */
+static const uint8_t *bytes_of(const struct mb_buf *b)
 {
-    if (b->oom)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        uint8_t *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void bb_puts(struct bbuf *b, const char *s)
-{
-    bb_put(b, s, strlen(s));
-}
-
-static void bb_free(struct bbuf *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof *b);
+    return (const uint8_t *)b->data;
 }
 
 /* ------------------------------------------------------------------------
@@ -105,7 +71,7 @@ static int b64_val(uint8_t c)
 }
 
 /* Appends the encoding of in to b. */
-static void b64_put(struct bbuf *b, const uint8_t *in, size_t n)
+static void b64_put(struct mb_buf *b, const uint8_t *in, size_t n)
 {
     char q[4];
     for (size_t i = 0; i < n; i += 3) {
@@ -117,7 +83,7 @@ static void b64_put(struct bbuf *b, const uint8_t *in, size_t n)
             v |= in[i + 2];
         for (int j = 0; j < 4; j++)
             q[j] = B64[(v >> (18 - 6 * j)) & 63];
-        bb_put(b, q, k + 1);
+        mb_buf_add(b, q, k + 1);
     }
 }
 
@@ -547,7 +513,7 @@ struct age_enc {
     struct mb_transform base; /* first: callers hold a struct mb_transform * */
     EVP_CIPHER_CTX *cctx;
     uint8_t payload_key[32];
-    struct bbuf header;       /* header text + payload nonce, sent before chunk 0 */
+    struct mb_buf header;       /* header text + payload nonce, sent before chunk 0 */
     int header_sent, failed, finished;
     uint64_t counter;
     size_t buf_len;
@@ -557,39 +523,39 @@ struct age_enc {
 
 /* Writes "-> args\n" and the body wrapped at 64 columns; the last line is
  * always shorter than 64, so an exact multiple gets an empty line. */
-static void put_stanza(struct bbuf *h, const char *args, const uint8_t *body, size_t len)
+static void put_stanza(struct mb_buf *h, const char *args, const uint8_t *body, size_t len)
 {
-    struct bbuf b64 = {0};
+    struct mb_buf b64 = {0};
     size_t off = 0;
 
-    bb_puts(h, "-> ");
-    bb_puts(h, args);
-    bb_puts(h, "\n");
+    mb_buf_add_str(h, "-> ");
+    mb_buf_add_str(h, args);
+    mb_buf_add_str(h, "\n");
     b64_put(&b64, body, len);
-    h->oom |= b64.oom;
+    h->failed |= b64.failed;
     for (;;) {
         size_t n = b64.len - off > 64 ? 64 : b64.len - off;
-        bb_put(h, b64.p + off, n);
-        bb_puts(h, "\n");
+        mb_buf_add(h, b64.data + off, n);
+        mb_buf_add_str(h, "\n");
         off += n;
         if (n < 64)
             break;
     }
-    bb_free(&b64);
+    mb_buf_free(&b64);
 }
 
 /* Base64 of a small value as a C string, for stanza arguments. */
 static void b64_str(const uint8_t *in, size_t n, char *out)
 {
-    struct bbuf b = {0};
+    struct mb_buf b = {0};
     b64_put(&b, in, n);
-    if (!b.oom)
-        memcpy(out, b.p, b.len);
-    out[b.oom ? 0 : b.len] = '\0';
-    bb_free(&b);
+    if (!b.failed)
+        memcpy(out, b.data, b.len);
+    out[b.failed ? 0 : b.len] = '\0';
+    mb_buf_free(&b);
 }
 
-static int stanza_x25519(struct bbuf *h, const uint8_t fk[FILE_KEY_LEN], const uint8_t pk[32])
+static int stanza_x25519(struct mb_buf *h, const uint8_t fk[FILE_KEY_LEN], const uint8_t pk[32])
 {
     uint8_t eph[32], share[32], shared[32], salt[64], wrap[32], body[FILE_KEY_LEN + TAG_LEN];
     char args[7 + 44 + 1] = "X25519 ";
@@ -615,7 +581,7 @@ static int stanza_x25519(struct bbuf *h, const uint8_t fk[FILE_KEY_LEN], const u
     return rc;
 }
 
-static int stanza_scrypt(struct bbuf *h, const uint8_t fk[FILE_KEY_LEN], const char *pass)
+static int stanza_scrypt(struct mb_buf *h, const uint8_t fk[FILE_KEY_LEN], const char *pass)
 {
     uint8_t salt[16], wrap[32], body[FILE_KEY_LEN + TAG_LEN];
     char args[64];
@@ -639,16 +605,16 @@ static int finish_header(struct age_enc *e, const uint8_t fk[FILE_KEY_LEN])
     uint8_t mac_key[32], mac[32], nonce[NONCE_LEN];
     int rc = -1;
 
-    bb_puts(&e->header, "---");
-    if (!e->header.oom && hkdf_sha256(fk, FILE_KEY_LEN, NULL, 0, "header", mac_key) == 0
-        && hmac_sha256(mac_key, e->header.p, e->header.len, mac) == 0
+    mb_buf_add_str(&e->header, "---");
+    if (!e->header.failed && hkdf_sha256(fk, FILE_KEY_LEN, NULL, 0, "header", mac_key) == 0
+        && hmac_sha256(mac_key, bytes_of(&e->header), e->header.len, mac) == 0
         && RAND_bytes(nonce, sizeof nonce) == 1
         && hkdf_sha256(fk, FILE_KEY_LEN, nonce, sizeof nonce, "payload", e->payload_key) == 0) {
-        bb_puts(&e->header, " ");
+        mb_buf_add_str(&e->header, " ");
         b64_put(&e->header, mac, sizeof mac);
-        bb_puts(&e->header, "\n");
-        bb_put(&e->header, nonce, sizeof nonce);
-        rc = e->header.oom ? -1 : 0;
+        mb_buf_add_str(&e->header, "\n");
+        mb_buf_add(&e->header, nonce, sizeof nonce);
+        rc = e->header.failed ? -1 : 0;
     }
     OPENSSL_cleanse(mac_key, sizeof mac_key);
     return rc;
@@ -660,7 +626,7 @@ static int build_header(struct age_enc *e, const uint8_t (*pks)[32], size_t n, c
     uint8_t fk[FILE_KEY_LEN];
     int rc = RAND_priv_bytes(fk, sizeof fk) == 1 ? 0 : -1;
 
-    bb_puts(&e->header, VERSION_LINE "\n");
+    mb_buf_add_str(&e->header, VERSION_LINE "\n");
     for (size_t i = 0; rc == 0 && i < n; i++)
         if ((rc = stanza_x25519(&e->header, fk, pks[i])) == -2)
             mb_error_set(err, "age: recipient %zu is not a usable X25519 key (low-order point)",
@@ -686,7 +652,7 @@ static int enc_send_header(struct age_enc *e, struct mb_error *err)
     if (e->header_sent)
         return 0;
     e->header_sent = 1;
-    return emit(&e->base, e->header.p, e->header.len, err);
+    return emit(&e->base, bytes_of(&e->header), e->header.len, err);
 }
 
 static int enc_seal(struct age_enc *e, int last, struct mb_error *err)
@@ -755,7 +721,7 @@ static void enc_destroy(struct mb_transform *t)
     if (!e)
         return;
     EVP_CIPHER_CTX_free(e->cctx);
-    bb_free(&e->header);
+    mb_buf_free(&e->header);
     OPENSSL_clear_free(e, sizeof *e); /* wipes the payload key and plaintext */
 }
 
@@ -837,7 +803,7 @@ enum dec_state { D_HEADER, D_NONCE, D_PAYLOAD, D_DONE, D_FAILED };
 
 struct stanza {
     size_t args_off, args_len; /* the text after "-> " in the header buffer */
-    struct bbuf body;          /* base64 text of the body, newlines removed */
+    struct mb_buf body;          /* base64 text of the body, newlines removed */
 };
 
 struct age_dec {
@@ -846,7 +812,7 @@ struct age_dec {
     uint8_t (*ids)[32];       /* X25519 secret scalars, wiped on destroy */
     size_t n_ids;
     char *passphrase;         /* owned copy, wiped on destroy */
-    struct bbuf hdr;          /* the header bytes as received */
+    struct mb_buf hdr;          /* the header bytes as received */
     size_t line_start, line_no;
     struct stanza *st;
     size_t n_st, cap_st;
@@ -896,7 +862,7 @@ static int hdr_stanza_start(struct age_dec *d, const uint8_t *line, size_t len,
         d->cap_st = cap;
     }
     memset(&d->st[d->n_st], 0, sizeof d->st[0]);
-    d->st[d->n_st].args_off = (size_t)(a - d->hdr.p);
+    d->st[d->n_st].args_off = (size_t)(a - bytes_of(&d->hdr));
     d->st[d->n_st].args_len = n;
     d->n_st++;
     d->in_body = 1;
@@ -913,8 +879,8 @@ static int hdr_body_line(struct age_dec *d, const uint8_t *line, size_t len,
     for (size_t i = 0; i < len; i++)
         if (b64_val(line[i]) < 0)
             return dec_malformed(d, "stanza body is not base64 or final short line missing", err);
-    bb_put(&s->body, line, len);
-    if (s->body.oom) {
+    mb_buf_add(&s->body, line, len);
+    if (s->body.failed) {
         mb_error_set(err, "age: out of memory");
         return -1;
     }
@@ -967,10 +933,10 @@ static int hdr_check_prefix(struct age_dec *d, struct mb_error *err)
 {
     size_t n = d->hdr.len < sizeof VERSION_PREFIX - 1 ? d->hdr.len : sizeof VERSION_PREFIX - 1;
 
-    if (memcmp(d->hdr.p, VERSION_PREFIX, n) == 0)
+    if (memcmp(d->hdr.data, VERSION_PREFIX, n) == 0)
         return 0;
-    if (d->hdr.p[0] == '-' || d->hdr.p[0] == ' ' || d->hdr.p[0] == '\t' || d->hdr.p[0] == '\r'
-        || d->hdr.p[0] == '\n')
+    if (d->hdr.data[0] == '-' || d->hdr.data[0] == ' ' || d->hdr.data[0] == '\t' || d->hdr.data[0] == '\r'
+        || d->hdr.data[0] == '\n')
         mb_error_set(err, "age: ASCII-armored (PEM) age files are not supported, "
                           "only the binary format");
     else
@@ -990,9 +956,9 @@ static long dec_header(struct age_dec *d, const uint8_t *buf, size_t len, struct
             mb_error_set(err, "age: header larger than %d bytes", MAX_HEADER_LEN);
             return -1;
         }
-        bb_put(&d->hdr, buf + used, take);
+        mb_buf_add(&d->hdr, buf + used, take);
         used += take;
-        if (d->hdr.oom) {
+        if (d->hdr.failed) {
             mb_error_set(err, "age: out of memory");
             return -1;
         }
@@ -1001,7 +967,7 @@ static long dec_header(struct age_dec *d, const uint8_t *buf, size_t len, struct
         if (nl) {
             size_t start = d->line_start;
             d->line_start = d->hdr.len;
-            if (hdr_line(d, d->hdr.p + start, d->hdr.len - start - 1, err) != 0)
+            if (hdr_line(d, bytes_of(&d->hdr) + start, d->hdr.len - start - 1, err) != 0)
                 return -1;
         }
     }
@@ -1030,7 +996,7 @@ static int split_args(const struct age_dec *d, const struct stanza *s, struct ar
         mb_error_set(err, "age: out of memory");
         return -1;
     }
-    memcpy(a->buf, d->hdr.p + s->args_off, s->args_len);
+    memcpy(a->buf, d->hdr.data + s->args_off, s->args_len);
     a->buf[s->args_len] = '\0';
     for (char *p = a->buf; p;) {
         char *sp = strchr(p, ' ');
@@ -1053,7 +1019,7 @@ static int decode_arg(const char *s, uint8_t *out, size_t want)
 static int stanza_body32(struct age_dec *d, const struct stanza *s, const char *type,
                          uint8_t body[32], struct mb_error *err)
 {
-    if (b64_decode(s->body.p, s->body.len, body, 32) != 32) {
+    if (b64_decode(bytes_of(&s->body), s->body.len, body, 32) != 32) {
         mb_error_set(err, "age: malformed %s stanza (body is not 32 bytes of canonical base64)",
                      type);
         return -1;
@@ -1143,9 +1109,9 @@ static int try_scrypt(struct age_dec *d, const struct stanza *s, const struct ar
 static int check_bodies(struct age_dec *d, struct mb_error *err)
 {
     for (size_t i = 0; i < d->n_st; i++) {
-        struct bbuf *b = &d->st[i].body;
+        struct mb_buf *b = &d->st[i].body;
         uint8_t *tmp = malloc(b->len ? b->len : 1);
-        long n = tmp ? b64_decode(b->p, b->len, tmp, b->len) : -1;
+        long n = tmp ? b64_decode(bytes_of(b), b->len, tmp, b->len) : -1;
         free(tmp);
         if (n < 0) {
             mb_error_set(err, "age: malformed header (stanza %zu body is not canonical base64)",
@@ -1163,8 +1129,8 @@ static int check_scrypt_alone(struct age_dec *d, int *is_scrypt, struct mb_error
     size_t n = 0;
     for (size_t i = 0; i < d->n_st; i++) {
         const struct stanza *s = &d->st[i];
-        if ((s->args_len == 6 || (s->args_len > 6 && d->hdr.p[s->args_off + 6] == ' '))
-            && memcmp(d->hdr.p + s->args_off, "scrypt", 6) == 0)
+        if ((s->args_len == 6 || (s->args_len > 6 && d->hdr.data[s->args_off + 6] == ' '))
+            && memcmp(d->hdr.data + s->args_off, "scrypt", 6) == 0)
             n++;
     }
     *is_scrypt = n > 0;
@@ -1212,7 +1178,7 @@ static int dec_open_header(struct age_dec *d, const uint8_t mac[32], struct mb_e
     if (unwrap_file_key(d, err) != 0)
         return -1;
     ok = hkdf_sha256(d->file_key, FILE_KEY_LEN, NULL, 0, "header", mac_key) == 0
-         && hmac_sha256(mac_key, d->hdr.p, covered, want) == 0;
+         && hmac_sha256(mac_key, bytes_of(&d->hdr), covered, want) == 0;
     OPENSSL_cleanse(mac_key, sizeof mac_key);
     if (!ok || CRYPTO_memcmp(want, mac, 32) != 0) {
         mb_error_set(err, "age: header MAC mismatch (wrong key or tampered header)");
@@ -1375,9 +1341,9 @@ static void dec_destroy(struct mb_transform *t)
     if (d->passphrase)
         OPENSSL_clear_free(d->passphrase, strlen(d->passphrase));
     for (size_t i = 0; i < d->n_st; i++)
-        bb_free(&d->st[i].body);
+        mb_buf_free(&d->st[i].body);
     free(d->st);
-    bb_free(&d->hdr);
+    mb_buf_free(&d->hdr);
     EVP_CIPHER_CTX_free(d->cctx);
     OPENSSL_clear_free(d, sizeof *d); /* wipes keys and plaintext */
 }

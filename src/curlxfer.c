@@ -2,14 +2,14 @@
  * downloads for the remote storages (see curlxfer.h for the design). */
 #include "curlxfer.h"
 
-#include <ctype.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
+
+#include "clock.h"
 
 /* ---- process-wide setup ------------------------------------------------ */
 
@@ -54,6 +54,7 @@ int mb_curl_conf_load(struct mb_curl_conf *conf, const struct mb_config *cfg,
         conf->timeout = 1;
     if (conf->retries < 0)
         conf->retries = 0;
+    conf->cancel = cfg->cancel;
     return 0;
 }
 
@@ -73,22 +74,9 @@ static size_t req_receive(char *data, size_t size, size_t n, void *ud)
     size_t len = size * n;
     if (r->body_max == 0)
         return len; /* nobody asked for the body */
-    if (r->body_len + len > r->body_max)
+    if (r->body.len + len > r->body_max)
         return 0; /* too large: libcurl fails with CURLE_WRITE_ERROR */
-    if (r->body_len + len + 1 > r->body_cap) {
-        size_t cap = r->body_cap ? r->body_cap : 4096;
-        while (cap < r->body_len + len + 1)
-            cap *= 2;
-        char *grown = realloc(r->body, cap);
-        if (!grown)
-            return 0;
-        r->body = grown;
-        r->body_cap = cap;
-    }
-    memcpy(r->body + r->body_len, data, len);
-    r->body_len += len;
-    r->body[r->body_len] = '\0';
-    return len;
+    return mb_buf_add(&r->body, data, len) == 0 ? len : 0;
 }
 
 static size_t req_supply(char *dst, size_t size, size_t n, void *ud)
@@ -145,6 +133,7 @@ struct mb_curl_req *mb_curl_req_new(const struct mb_curl_conf *conf, const char 
     }
     req_set_common(r, conf, url);
     r->timeout = conf->timeout;
+    r->cancel = conf->cancel;
     return r;
 }
 
@@ -155,7 +144,7 @@ void mb_curl_req_free(struct mb_curl_req *r)
     curl_easy_cleanup(r->easy);
     curl_slist_free_all(r->headers);
     curl_slist_free_all(r->quote);
-    free(r->body);
+    mb_buf_free(&r->body);
     free(r);
 }
 
@@ -198,12 +187,17 @@ static int req_failed(const struct mb_curl_req *r)
     return r->code != CURLE_OK || (r->http && r->status >= 400);
 }
 
-/* Worth another attempt: the connection failed, not the request. */
-static int req_transient(const struct mb_curl_req *r)
+static int http_status_transient(long status)
+{
+    return status == 408 || status == 429 || (status >= 500 && status != 501);
+}
+
+int mb_curl_req_transient(const struct mb_curl_req *r)
 {
     if (r->code == CURLE_OK || r->code == CURLE_HTTP_RETURNED_ERROR)
-        return r->http && (r->status >= 500 || r->status == 408 || r->status == 429);
+        return r->http && http_status_transient(r->status);
     switch (r->code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
     case CURLE_OPERATION_TIMEDOUT:
     case CURLE_SEND_ERROR:
@@ -211,6 +205,8 @@ static int req_transient(const struct mb_curl_req *r)
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE:
     case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
     case CURLE_FTP_ACCEPT_TIMEOUT:
     case CURLE_FTP_CANT_GET_HOST:
     case CURLE_FTP_WEIRD_PASV_REPLY:
@@ -229,7 +225,7 @@ enum mb_curl_verdict mb_curl_req_verdict(const struct mb_curl_req *r)
 {
     if (!req_failed(r))
         return MB_CURL_DONE;
-    return req_transient(r) ? MB_CURL_RETRY : MB_CURL_FAILED;
+    return mb_curl_req_transient(r) ? MB_CURL_RETRY : MB_CURL_FAILED;
 }
 
 static enum mb_curl_verdict retry_judge(const struct mb_curl_retry *how, const struct mb_curl_req *r)
@@ -237,15 +233,10 @@ static enum mb_curl_verdict retry_judge(const struct mb_curl_retry *how, const s
     return how->judge ? how->judge(how->ud, r) : mb_curl_req_verdict(r);
 }
 
-static void sleep_seconds(double s)
-{
-    struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-/* Waits before retry number n (0 for the first retry). */
-static void retry_wait(const struct mb_curl_retry *how, int n)
+/* Waits before retry number n (0 for the first retry).  0, or -1 when
+ * r's token is (or becomes) cancelled: then r is not tried again, and its
+ * note says so, with the last attempt's failure. */
+static int retry_wait(const struct mb_curl_retry *how, int n, struct mb_curl_req *r)
 {
     long ms = how->first_delay_ms;
     for (int i = 0; i < n && ms <= LONG_MAX / 2 && (!how->max_delay_ms || ms < how->max_delay_ms); i++)
@@ -254,7 +245,19 @@ static void retry_wait(const struct mb_curl_retry *how, int n)
         ms = how->max_delay_ms;
     if (how->jitter)
         ms += random() % (ms / 4 + 1);
-    sleep_seconds((double)ms / 1000.0);
+    if (mb_cancel_sleep(r->cancel, (double)ms / 1000.0) == 0)
+        return 0;
+    char why[sizeof r->note];
+    mb_curl_req_describe(r, why, sizeof why);
+    int sig = mb_cancel_reason(r->cancel);
+    int len = snprintf(r->note, sizeof r->note, "interrupted by signal %d (%s) before a retry after: ",
+                       sig, strsignal(sig));
+    if (len > 0 && (size_t)len < sizeof r->note) { /* the rest of why, as much as fits */
+        size_t n_why = strnlen(why, sizeof r->note - (size_t)len - 1);
+        memcpy(r->note + len, why, n_why);
+        r->note[(size_t)len + n_why] = '\0';
+    }
+    return -1;
 }
 
 /* Makes r ready for another attempt: what the last one left is forgotten,
@@ -265,9 +268,7 @@ static int attempt_begin(struct mb_curl_req *r, const struct mb_curl_retry *how)
     r->code = CURLE_OK;
     r->errbuf[0] = '\0';
     r->note[0] = '\0';
-    r->body_len = 0;
-    if (r->body)
-        r->body[0] = '\0';
+    mb_buf_clear(&r->body);
     r->send_pos = 0;
     r->status = 0;
     if (how->prepare && how->prepare(how->ud, r) != 0) {
@@ -291,7 +292,8 @@ int mb_curl_req_perform_retry(struct mb_curl_req *r, const struct mb_curl_retry 
             return 0;
         if (v == MB_CURL_FAILED || r->attempts > how->retries)
             return -1;
-        retry_wait(how, r->attempts - 1);
+        if (retry_wait(how, r->attempts - 1, r) != 0)
+            return -1;
     }
 }
 
@@ -368,13 +370,6 @@ static void multi_work(CURLM *multi, struct mb_curl_req *r, int *done)
 static void multi_wait(CURLM *multi)
 {
     curl_multi_poll(multi, NULL, 0, 1000, NULL);
-}
-
-static double monotonic_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static CURLM *multi_start(struct mb_curl_req *r, struct mb_error *err)
@@ -494,7 +489,7 @@ static int upload_accepted(const struct mb_curl_upload *u)
  * connection is given up).  0 when started; otherwise the request says why. */
 static int upload_attempt(struct mb_curl_upload *u)
 {
-    double deadline = monotonic_seconds() + (double)u->req->timeout;
+    double deadline = mb_now() + (double)u->req->timeout;
     u->lent = u->small;
     u->lent_len = u->small_len;
     u->lent_pos = 0;
@@ -504,7 +499,7 @@ static int upload_attempt(struct mb_curl_upload *u)
             break;
         if (u->lent_pos == u->lent_len && upload_accepted(u))
             break;
-        if (monotonic_seconds() >= deadline) {
+        if (mb_now() >= deadline) {
             u->req->code = CURLE_OPERATION_TIMEDOUT;
             snprintf(u->req->errbuf, sizeof u->req->errbuf,
                      "the server did not accept the upload within %ld s", u->req->timeout);
@@ -556,14 +551,17 @@ static int upload_start_streaming(struct mb_curl_upload *u, struct mb_error *err
             return -1;
         if (upload_attempt(u) == 0)
             break;
-        if (attempt > how.retries || !req_transient(u->req)) {
+        if (attempt > how.retries || !mb_curl_req_transient(u->req)) {
             char what[64];
             snprintf(what, sizeof what, attempt > 1 ? "upload failed after %d attempts" : "upload failed",
                      attempt);
             return upload_fail(u, what, err);
         }
+        multi_stop(u->multi, u->req); /* no connection is kept during the back-off */
+        u->multi = NULL;
+        if (retry_wait(&how, attempt - 1, u->req) != 0)
+            return upload_fail(u, "upload failed", err);
         upload_reset(u);
-        retry_wait(&how, attempt - 1);
     }
     free(u->small);
     u->small = NULL;
@@ -763,7 +761,10 @@ static int reader_next(struct curl_reader *c, struct mb_error *err)
             reader_tell(c, err);
             return -1;
         }
-        retry_wait(&c->how, c->req->attempts - 1);
+        if (retry_wait(&c->how, c->req->attempts - 1, c->req) != 0) {
+            reader_tell(c, err);
+            return -1;
+        }
         if (reader_attempt(c, err) != 0)
             return -1;
     }
@@ -929,198 +930,4 @@ struct mb_writer *mb_remote_writer_new(struct mb_curl_upload *u, const struct mb
     rw->temp = t;
     rw->name = n;
     return &rw->base;
-}
-
-/* ---- names, URLs, listings --------------------------------------------- */
-
-/* Besides staying below the root, a remote name must not break a quoted
- * command (sftp's rename "a" "b", FTP's one-line commands). */
-int mb_remote_name_is_safe(const char *name)
-{
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
-            return 0;
-    return mb_name_stays_below_root(name);
-}
-
-char *mb_url_escape_path(const char *path)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    char *out = malloc(strlen(path) * 3 + 1);
-    if (!out)
-        return NULL;
-    char *o = out;
-    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-        if (isalnum(*p) || strchr("-._~/", *p)) {
-            *o++ = (char)*p;
-        } else {
-            *o++ = '%';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-void mb_url_unescape(char *s)
-{
-    char *o = s;
-    for (char *p = s; *p; p++) {
-        int hi, lo;
-        if (p[0] == '%' && (hi = hex_value((unsigned char)p[1])) >= 0
-            && (lo = hex_value((unsigned char)p[2])) >= 0) {
-            *o++ = (char)(hi * 16 + lo);
-            p += 2;
-        } else {
-            *o++ = *p;
-        }
-    }
-    *o = '\0';
-}
-
-/* Writes code point cp as UTF-8 at o; returns the bytes written. */
-static size_t utf8_put(char *o, unsigned long cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xc0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | cp >> 12);
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (char)(0xf0 | cp >> 18);
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
-void mb_xml_unescape(char *s)
-{
-    static const struct { const char *name; char c; } named[] = {
-        { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' }, { "&apos;", '\'' },
-    };
-    char *o = s;
-    const size_t n_named = sizeof named / sizeof *named;
-    for (char *p = s; *p;) {
-        size_t i = n_named;
-        if (*p == '&')
-            for (i = 0; i < n_named && strncmp(p, named[i].name, strlen(named[i].name)) != 0; i++)
-                ;
-        if (i < n_named) {
-            *o++ = named[i].c;
-            p += strlen(named[i].name);
-            continue;
-        }
-        char *end = NULL;
-        unsigned long cp = 0;
-        if (p[0] == '&' && p[1] == '#')
-            cp = p[2] == 'x' ? strtoul(p + 3, &end, 16) : strtoul(p + 2, &end, 10);
-        if (end && *end == ';' && cp > 0 && cp <= 0x10ffff) {
-            o += utf8_put(o, cp); /* at most 4 bytes for at least 4 read */
-            p = end + 1;
-        } else {
-            *o++ = *p++;
-        }
-    }
-    *o = '\0';
-}
-
-char *mb_url_host(const char *host)
-{
-    if (strchr(host, ':') && host[0] != '[')
-        return mb_strdup_printf("[%s]", host);
-    return strdup(host);
-}
-
-/* Splits off the next blank-separated field of *s. */
-static char *next_field(char **s)
-{
-    char *p = *s;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    if (!*p)
-        return NULL;
-    char *start = p;
-    while (*p && *p != ' ' && *p != '\t')
-        p++;
-    if (*p)
-        *p++ = '\0';
-    *s = p;
-    return start;
-}
-
-/* "-rw-r--r--   1 owner group   1234 Nov 29 03:00 name" */
-int mb_parse_ls_line(char *line, char **name, uint64_t *size)
-{
-    size_t n = strlen(line);
-    while (n && (line[n - 1] == '\r' || line[n - 1] == '\n'))
-        line[--n] = '\0';
-    char *rest = line, *fields[8];
-    for (int i = 0; i < 8; i++)
-        if (!(fields[i] = next_field(&rest)))
-            return 0;
-    if (fields[0][0] != '-' || !*rest)
-        return 0; /* directories, links, devices */
-    char *end;
-    unsigned long long v = strtoull(fields[4], &end, 10);
-    if (*end || end == fields[4])
-        return 0;
-    *name = rest;
-    *size = v;
-    return 1;
-}
-
-int mb_list_ls_body(char *body, const char *prefix, int hidden, mb_list_fn each, void *ud,
-                    struct mb_error *err)
-{
-    char *save = NULL;
-    for (char *line = strtok_r(body, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *name;
-        uint64_t size;
-        if (!mb_parse_ls_line(line, &name, &size) || (name[0] == '.') != hidden)
-            continue; /* hidden: uploads in progress (or not ours) */
-        char *full = mb_strdup_printf("%s%s", prefix, name);
-        int rc = full ? each(ud, full, size, err) : -1;
-        if (!full)
-            mb_error_set(err, "out of memory");
-        free(full);
-        if (rc != 0)
-            return -1;
-    }
-    return 0;
-}
-
-char *mb_remote_temp_name(const char *name, int hidden)
-{
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-    unsigned char random[6];
-    if (getrandom(random, sizeof random, 0) != (ssize_t)sizeof random)
-        return NULL;
-    char suffix[sizeof random + 1];
-    for (size_t i = 0; i < sizeof random; i++)
-        suffix[i] = alphabet[random[i] % (sizeof alphabet - 1)];
-    suffix[sizeof random] = '\0';
-    const char *slash = strrchr(name, '/');
-    const char *dot = hidden ? "." : "";
-    if (!slash)
-        return mb_strdup_printf("%s%s.partial-%s", dot, name, suffix);
-    return mb_strdup_printf("%.*s/%s%s.partial-%s", (int)(slash - name), name, dot, slash + 1, suffix);
 }

@@ -34,6 +34,8 @@
 #define MB_CURLXFER_H
 
 #include "mb.h"
+#include "buf.h"
+#include "cancel.h"
 
 #include <curl/curl.h>
 
@@ -41,12 +43,14 @@
 
 /* What every request of one storage shares, read from its config:
  * user, password, ca_file, insecure_tls ("true"), timeout (seconds a
- * transfer may stall, and the connect timeout), retries. */
+ * transfer may stall, and the connect timeout), retries; and the config's
+ * cancel token. */
 struct mb_curl_conf {
     char *user, *password, *ca_file; /* owned; NULL when not set */
     int insecure_tls;
     long timeout;
     int retries;
+    const struct mb_cancel *cancel; /* borrowed; NULL: never cancelled */
 };
 
 int mb_curl_conf_load(struct mb_curl_conf *conf, const struct mb_config *cfg,
@@ -63,8 +67,8 @@ struct mb_curl_req {
     long timeout;                 /* the storage's, in seconds */
     long status;                  /* HTTP status, or the last FTP/SFTP reply */
     int http;                     /* status >= 400 is a failure */
-    char *body;                   /* response body, collected up to body_max */
-    size_t body_len, body_cap, body_max;
+    struct mb_buf body;           /* response body, collected up to body_max */
+    size_t body_max;
     const char *send;             /* request body from memory (borrowed) */
     size_t send_len, send_pos;
     struct curl_slist *headers;   /* owned */
@@ -72,6 +76,9 @@ struct mb_curl_req {
     char note[256];               /* an adapter's callback's words, preferred
                                      over libcurl's (host key refused ...) */
     int attempts;                 /* made by the last perform, for messages */
+    /* The conf's token (borrowed): once it is cancelled, a failed attempt
+     * is not tried again, and a back-off under way ends at once. */
+    const struct mb_cancel *cancel;
 };
 
 /* url may be NULL when each attempt sets its own (see prepare below). */
@@ -107,9 +114,15 @@ struct mb_curl_retry {
     void *ud;
 };
 
+/* The one list of what is worth another attempt, for every storage: the
+ * connection failed (refused, reset, timed out, name not resolved, TLS or
+ * SSH handshake cut off), or an HTTP server said 408, 429 or 5xx other
+ * than 501 (Not Implemented: it will not be, however often asked).
+ * Whether the request failed at all is the caller's judgement. */
+int mb_curl_req_transient(const struct mb_curl_req *r);
+
 /* The default judgement: a libcurl error or HTTP status >= 400 failed; it
- * is worth another attempt when the connection failed (refused, reset,
- * timed out) or the server said 5xx, 408 or 429. */
+ * is worth another attempt when mb_curl_req_transient says so. */
 enum mb_curl_verdict mb_curl_req_verdict(const struct mb_curl_req *r);
 
 /* Performs r, again while how says so, waiting between attempts.  0 when
@@ -164,31 +177,5 @@ struct mb_remote_writer_ops {
 struct mb_writer *mb_remote_writer_new(struct mb_curl_upload *u, const struct mb_remote_writer_ops *ops,
                                        void *storage, const char *temp, const char *name,
                                        struct mb_error *err);
-
-/* Helpers for URLs and listings. */
-int mb_remote_name_is_safe(const char *name);
-/* Percent-encodes path, keeping '/'. */
-char *mb_url_escape_path(const char *path);
-/* Percent-decodes in place. */
-void mb_url_unescape(char *s);
-/* Decodes XML's five named entities and numeric references (as UTF-8) in
- * place; the text never grows.  For S3 and WebDAV listings. */
-void mb_xml_unescape(char *s);
-/* "host:port" for messages and "[v6]" for URLs. */
-char *mb_url_host(const char *host);
-/* One line of an "ls -l" style listing (FTP LIST, SFTP long names).
- * Returns 1 and sets name (pointing into line) and size for a regular file,
- * 0 for anything else (directories, symbolic links: "l..."). */
-int mb_parse_ls_line(char *line, char **name, uint64_t *size);
-/* Calls each() for every regular file of a listing body whose name does
- * not begin with '.' (or, with hidden, only for those that do: temporary
- * files); names get prefix in front. */
-int mb_list_ls_body(char *body, const char *prefix, int hidden, mb_list_fn each, void *ud,
-                    struct mb_error *err);
-
-/* A temporary name next to name: "dir/.base.partial-XXXXXX", or without
- * hidden "dir/base.partial-XXXXXX" (for servers that never list hidden
- * names, which would hide the leftovers of killed uploads for good). */
-char *mb_remote_temp_name(const char *name, int hidden);
 
 #endif

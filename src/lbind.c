@@ -1,4 +1,5 @@
 /* lbind.c — helpers shared by the Lua bindings. */
+#include "interrupt.h"
 #include "lmb.h"
 
 #include <string.h>
@@ -75,6 +76,7 @@ struct mb_config *mb_lua_config(lua_State *L, int idx)
     /* Wiped (values may be resolved passwords) when the binding returns
      * or raises, not whenever the collector gets to it. */
     lua_toclose(L, -1);
+    cfg->cancel = mb_process_cancel();
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) == LUA_TSTRING) {

@@ -28,6 +28,10 @@ struct mb_lua_transform {
 
 struct mb_lua_transform *mb_lua_check_transform(lua_State *L, int idx);
 
+/* The token of this process, cancelled by the first SIGINT or SIGTERM once
+ * sys.catch_interrupts() was called (lsys.c); the bindings pass it to the
+ * byte layer. */
+
 /* Creates the metatable tname with methods in __index and close as __gc and __close. */
 void mb_lua_new_class(lua_State *L, const char *tname, const luaL_Reg *methods,
                       lua_CFunction close);

@@ -1,8 +1,10 @@
 /* lstream.c — Lua module moonbak.stream: wire a source through transforms
  * into writers and pump.  Lua holds the handles; the bytes stay in C. */
+#include "interrupt.h"
 #include "lhandle.h"
 #include "pump.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define STREAM_TYPE "moonbak.Stream"
@@ -88,6 +90,18 @@ static void push_result(lua_State *L, const struct mb_pump_result *r,
     lua_setfield(L, -2, "sinks");
 }
 
+/* The terminal's progress line, redrawn in place; the final one ends it. */
+static void progress_line(void *ud, const struct mb_pump_progress *p, int final)
+{
+    const char *label = ud;
+    double in = (double)p->bytes_in / 1048576.0;
+    double out = (double)p->bytes_out / 1048576.0;
+    fprintf(stderr, "\r\033[K%s: %.1f MiB read, %.1f MiB written, %.1f MiB/s, %02d:%02d%s",
+            label, in, out, p->seconds > 0 ? in / p->seconds : 0.0, (int)p->seconds / 60,
+            (int)p->seconds % 60, final ? "\n" : "");
+    fflush(stderr);
+}
+
 /* stream:pump({ writer, ... } [, { expect_sha256_in =, expect_sha256_out =, progress = label }])
  *   -> result | nil, message, result
  * Every writer is committed on success and aborted on failure. */
@@ -97,9 +111,13 @@ static int stream_pump(lua_State *L)
     luaL_checktype(L, 2, LUA_TTABLE);
     if (s->used)
         return luaL_error(L, "stream was already pumped");
+    /* The label stays valid: the options table (argument 3) holds it. */
+    const char *progress_label = opt_string_field(L, 3, "progress");
     struct mb_pump_options options = { opt_string_field(L, 3, "expect_sha256_in"),
                                        opt_string_field(L, 3, "expect_sha256_out"),
-                                       opt_string_field(L, 3, "progress") };
+                                       mb_process_cancel(),
+                                       progress_label ? progress_line : NULL,
+                                       (void *)progress_label };
     lua_getiuservalue(L, 1, 1);
     struct mb_reader *reader = mb_lua_check_source(L, -1)->reader;
     lua_getiuservalue(L, 1, 2);

@@ -1,7 +1,8 @@
 /* lsys.c — Lua module moonbak.sys: the few POSIX calls Lua's os lacks. */
+#include "interrupt.h"
+#include "clock.h"
 #include "lmb.h"
 #include "process.h"
-#include "pump.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -136,55 +137,30 @@ static int sys_create_private(lua_State *L)
     return 1;
 }
 
-/* The first SIGINT or SIGTERM is noted: the pipeline stops cleanly, and
- * the children's process groups get SIGTERM (they are not in the
- * terminal's group, so a Ctrl-C no longer reaches them by itself).  The
- * second kills the children at once, so that nothing is waited for any
- * more, but the run still aborts its uploads and records itself.  The
- * third, with the default action restored, ends the process at once: the
- * operator's last word, should the cleanup itself hang. */
-static atomic_int interrupts_received;
-
-static void note_interrupt(int sig)
-{
-    int saved_errno = errno;
-    int count = atomic_fetch_add(&interrupts_received, 1) + 1;
-    if (!mb_interrupt_signal)
-        mb_interrupt_signal = sig;
-    mb_signal_children(count == 1 ? SIGTERM : SIGKILL);
-    if (count == 2) {
-        struct sigaction dfl;
-        memset(&dfl, 0, sizeof dfl);
-        dfl.sa_handler = SIG_DFL;
-        sigemptyset(&dfl.sa_mask);
-        sigaction(SIGINT, &dfl, NULL);
-        sigaction(SIGTERM, &dfl, NULL);
-    }
-    errno = saved_errno;
-}
-
 /* sys.catch_interrupts(): from now on Ctrl-C and SIGTERM stop the running
  * pipeline instead of the process (see sys.interrupted). */
 static int sys_catch_interrupts(lua_State *L)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = note_interrupt;
-    sigemptyset(&sa.sa_mask);
-    sigaddset(&sa.sa_mask, SIGINT); /* one handler at a time on a thread */
-    sigaddset(&sa.sa_mask, SIGTERM);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     (void)L;
+    mb_interrupts_catch();
+    return 0;
+}
+
+/* sys.cancel_after(seconds): the run's time limit; it cancels as a first
+ * SIGTERM would, with the reason SIGALRM (sys.interrupted); 0 disarms. */
+static int sys_cancel_after(lua_State *L)
+{
+    mb_interrupt_after(luaL_checknumber(L, 1));
     return 0;
 }
 
 /* sys.interrupted() -> the signal number that interrupted us, or nil */
 static int sys_interrupted(lua_State *L)
 {
-    if (!mb_interrupt_signal)
+    int sig = mb_cancel_reason(mb_process_cancel());
+    if (!sig)
         return 0;
-    lua_pushinteger(L, mb_interrupt_signal);
+    lua_pushinteger(L, sig);
     return 1;
 }
 
@@ -283,7 +259,7 @@ int luaopen_moonbak_sys(lua_State *L)
         { "listdir", sys_listdir }, { "stat", sys_stat },
         { "sleep", sys_sleep },
         { "create_private", sys_create_private },
-        { "catch_interrupts", sys_catch_interrupts }, { "interrupted", sys_interrupted }, { "process_alive", sys_process_alive },
+        { "catch_interrupts", sys_catch_interrupts }, { "cancel_after", sys_cancel_after }, { "interrupted", sys_interrupted }, { "process_alive", sys_process_alive },
         { "process_start_time", sys_process_start_time },
         { NULL, NULL },
     };

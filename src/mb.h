@@ -28,6 +28,7 @@ void mb_error_errno(struct mb_error *err, const char *fmt, ...)
  * filled by the Lua binding from the job table (numbers and booleans are
  * converted to text, lists are joined with '\n').  Secret values arrive
  * here already resolved; adapters must never copy them into a message. */
+struct mb_cancel;
 struct mb_config {
     size_t count;
     struct mb_config_item {
@@ -37,6 +38,10 @@ struct mb_config {
     /* The data of the adapter's ops table (flavours: mysql or mariadb), set
      * by whoever hands the config to the adapter. */
     const void *adapter_data;
+    /* Not an option: the token of the process the binding opens the
+     * adapter for (cancel.h), borrowed; a remote storage's retry back-off
+     * ends when it is cancelled.  NULL: never cancelled. */
+    const struct mb_cancel *cancel;
 };
 
 const char *mb_config_get(const struct mb_config *cfg, const char *key);
@@ -76,12 +81,6 @@ typedef int (*mb_list_fn)(void *ud, const char *name, uint64_t size, struct mb_e
  * upload itself to the storage's remove_incomplete. */
 typedef int (*mb_incomplete_fn)(void *ud, const char *artifact, const char *upload,
                                 struct mb_error *err);
-
-/* Set to the signal number by the SIGINT/SIGTERM handler of a command that
- * asked for it (sys.catch_interrupts); long-running loops check it and stop
- * cleanly, so that nothing half-written stays behind. */
-#include <signal.h>
-extern volatile sig_atomic_t mb_interrupt_signal;
 
 /* Helpers shared by adapters. */
 int mb_mkdirs(const char *path, mode_t mode, struct mb_error *err);

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "pump.h" /* mb_now */
+#include "clock.h"
 
 extern char **environ;
 

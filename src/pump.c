@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+
 /* 2 stages x 8 blocks x 256 KiB = 4 MiB in flight at most, whatever the
  * size of the dump.  When the first transform would rather take() whole
  * blocks of its own size (zstd's 2 MiB chunks), the input stage holds 3 of
@@ -57,13 +59,6 @@ struct pump {
     double read_seconds, transform_seconds, write_seconds;
     double started, last_progress;
 };
-
-double mb_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- queues ------------------------------------------------------------ */
 
@@ -287,21 +282,23 @@ static void *writer_main(void *arg)
 
 /* ---- the calling thread: transforms ------------------------------------ */
 
-static void progress_show(struct pump *p, int final)
+static void progress_report(struct pump *p, int final)
 {
     double now = mb_now();
-    if (!p->options || !p->options->progress_label)
+    if (!p->options || !p->options->progress)
         return;
     if (!final && now - p->last_progress < PROGRESS_INTERVAL)
         return;
     p->last_progress = now;
-    double elapsed = now - p->started;
-    double in = (double)atomic_load(&p->bytes_in) / 1048576.0;
-    double out = (double)atomic_load(&p->bytes_out) / 1048576.0;
-    fprintf(stderr, "\r\033[K%s: %.1f MiB read, %.1f MiB written, %.1f MiB/s, %02d:%02d%s",
-            p->options->progress_label, in, out, elapsed > 0 ? in / elapsed : 0.0,
-            (int)elapsed / 60, (int)elapsed % 60, final ? "\n" : "");
-    fflush(stderr);
+    struct mb_pump_progress progress = { atomic_load(&p->bytes_in), atomic_load(&p->bytes_out),
+                                         now - p->started };
+    p->options->progress(p->options->progress_ud, &progress, final);
+}
+
+/* The signal that cancelled the pump, or 0. */
+static int cancelled(const struct pump *p)
+{
+    return p->options ? mb_cancel_reason(p->options->cancel) : 0;
 }
 
 /* End of the transform chain: copy into output blocks for the writer. */
@@ -351,10 +348,10 @@ static int push_through(struct pump *p, struct block *b, struct mb_error *err)
     return rc;
 }
 
-static int interrupted(struct mb_error *err)
+static int interrupted(const struct pump *p, struct mb_error *err)
 {
-    mb_error_set(err, "interrupted by signal %d (%s)", (int)mb_interrupt_signal,
-                 strsignal(mb_interrupt_signal));
+    int sig = cancelled(p);
+    mb_error_set(err, "interrupted by signal %d (%s)", sig, strsignal(sig));
     return -1;
 }
 
@@ -364,11 +361,11 @@ static int transform_loop(struct pump *p, struct mb_error *err)
     for (;;) {
         int timed_out = 0;
         struct block *b = queue_pop(&p->input.full, PROGRESS_INTERVAL, &timed_out);
-        progress_show(p, 0);
-        if (mb_interrupt_signal) {
+        progress_report(p, 0);
+        if (cancelled(p)) {
             if (b)
                 queue_push(&p->input.empty, b);
-            return interrupted(err);
+            return interrupted(p, err);
         }
         if (!b && timed_out)
             continue;
@@ -381,8 +378,8 @@ static int transform_loop(struct pump *p, struct mb_error *err)
     }
     if (atomic_load(&p->aborted))
         return -1;
-    if (mb_interrupt_signal) /* the input may have ended because the signal stopped the tool */
-        return interrupted(err);
+    if (cancelled(p)) /* the input may have ended because the signal stopped the tool */
+        return interrupted(p, err);
     double t0 = mb_now();
     for (size_t i = 0; i < p->n_transforms; i++)
         if (p->transforms[i]->ops->finish(p->transforms[i], err) != 0)
@@ -476,6 +473,14 @@ static void pump_teardown(struct pump *p)
     EVP_MD_CTX_free(p->sha_out);
 }
 
+/* mb_error_set would latch an empty message as "unknown error" and hide
+ * the specific one that follows. */
+static void keep_message(struct mb_error *err, const struct mb_error *stage)
+{
+    if (stage->msg[0])
+        mb_error_set(err, "%s", stage->msg);
+}
+
 /* Joins the threads; returns 0 when every stage ended well. */
 static int pump_run(struct pump *p, struct mb_error *err)
 {
@@ -499,15 +504,16 @@ static int pump_run(struct pump *p, struct mb_error *err)
     pthread_join(writer, NULL);
     /* An interruption explains everything after it (a dump tool killed by
      * the same Ctrl-C, say); otherwise the most specific message first:
-     * the reader's, the sinks', then ours. */
-    if (mb_interrupt_signal && transform_err.msg[0])
-        mb_error_set(err, "%s", transform_err.msg);
+     * the reader's, the sinks', then ours.  A stage that failed without
+     * words leaves the word to the next (the producer's verdict, say). */
+    if (cancelled(p))
+        keep_message(err, &transform_err);
     if (p->reader_failed)
-        mb_error_set(err, "%s", p->reader_err.msg);
+        keep_message(err, &p->reader_err);
     if (p->writer_failed)
-        mb_error_set(err, "%s", p->writer_err.msg);
+        keep_message(err, &p->writer_err);
     if (rc != 0 || p->reader_failed || p->writer_failed) {
-        mb_error_set(err, "%s", transform_err.msg);
+        keep_message(err, &transform_err);
         return -1;
     }
     return 0;
@@ -545,7 +551,9 @@ int mb_pump(struct mb_reader *reader, struct mb_transform **transforms, size_t n
     }
     if (rc != 0)
         abort_sinks(p);
-    progress_show(p, 1);
+    if (rc != 0 && !err->msg[0])
+        mb_error_set(err, "unknown error");
+    progress_report(p, 1);
     res->bytes_in = atomic_load(&p->bytes_in);
     res->bytes_out = atomic_load(&p->bytes_out);
     res->read_seconds = p->read_seconds;

@@ -16,6 +16,7 @@
 #ifndef MB_PUMP_H
 #define MB_PUMP_H
 
+#include "cancel.h"
 #include "transform.h"
 
 struct mb_pump_sink {
@@ -36,16 +37,29 @@ struct mb_pump_result {
     double write_seconds;     /* writer thread: inside the sinks' write() */
 };
 
+/* How far a pump has come, for a progress display. */
+struct mb_pump_progress {
+    uint64_t bytes_in, bytes_out;
+    double seconds; /* since the pump started */
+};
+
+/* Called on the pump's calling thread at most every 0.25 s while bytes
+ * flow, and once more, with final set, when the pump has ended. */
+typedef void mb_pump_progress_fn(void *ud, const struct mb_pump_progress *p, int final);
+
 struct mb_pump_options {
     const char *expect_sha256_in;  /* NULL: not checked */
     const char *expect_sha256_out;
-    const char *progress_label;    /* non-NULL: a progress line on stderr */
+    /* Borrowed; NULL: never cancelled.  Once cancelled, the pump stops
+     * (within 0.25 s), aborts every sink and fails with "interrupted by
+     * signal N (name)", a message that explains everything after it. */
+    const struct mb_cancel *cancel;
+    mb_pump_progress_fn *progress; /* NULL: no progress */
+    void *progress_ud;
 };
 
 int mb_pump(struct mb_reader *reader, struct mb_transform **transforms, size_t n_transforms,
             struct mb_pump_sink *sinks, size_t n_sinks, const struct mb_pump_options *options,
             struct mb_pump_result *result, struct mb_error *err);
-
-double mb_now(void); /* monotonic seconds */
 
 #endif

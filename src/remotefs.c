@@ -179,8 +179,6 @@ struct mb_reader *mb_remotefs_open_read(void *storage, const char *name, struct 
     return reader;
 }
 
-#define LISTING_MAX (64u << 20)
-
 /* Lists dir; its URL ends in '/', which makes libcurl list a directory
  * ("" stays "": FTP's login directory).  hidden: only the names that begin
  * with '.'; else only the others. */
@@ -195,7 +193,7 @@ static int list_dir(struct mb_remotefs *fs, const char *dir, CURLcode absent, co
     free(dir_slash);
     if (!r)
         return -1;
-    mb_curl_req_collect(r, LISTING_MAX);
+    mb_curl_req_collect(r, MB_LISTING_MAX);
     if (hidden && fs->ops->list_hidden_command)
         curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, fs->ops->list_hidden_command);
     if (mb_curl_req_perform(r, fs->conf.retries) != 0) {
@@ -204,7 +202,7 @@ static int list_dir(struct mb_remotefs *fs, const char *dir, CURLcode absent, co
         mb_curl_req_free(r); /* nothing stored there yet */
         return 0;
     }
-    int rc = r->body ? mb_list_ls_body(r->body, prefix, hidden, each, ud, err) : 0;
+    int rc = r->body.data ? mb_list_ls_body(r->body.data, prefix, hidden, each, ud, err) : 0;
     mb_curl_req_free(r);
     return rc;
 }

@@ -9,6 +9,8 @@
 
 #include "adapters.h"
 #include "curlxfer.h"
+#include "dirlisting.h"
+#include "urlxml.h"
 
 struct mb_remotefs;
 

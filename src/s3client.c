@@ -11,6 +11,7 @@
 
 #include "curlxfer.h"
 #include "sigv4.h"
+#include "urlxml.h"
 
 #define RESPONSE_MAX (16u << 20) /* error bodies, list pages, upload ids: never objects */
 #define RETRY_DELAY_CAP_MS 8000
@@ -108,6 +109,7 @@ int s3_client_init(struct s3_client *c, const struct mb_config *cfg, struct mb_e
     c->retries = (int)mb_config_get_int(cfg, "retries", 4);
     c->timeout = (long)mb_config_get_int(cfg, "timeout", 60);
     c->retry_delay_ms = 250;
+    c->cancel = cfg->cancel;
     c->trace_path = dup_or_null(getenv("MOONBAK_S3_TRACE"));
     if (c->retries < 0)
         c->retries = 0;
@@ -169,7 +171,7 @@ static char *request_path(struct s3_client *c, const char *key)
 {
     if (!key)
         return strdup(*c->bucket_path ? c->bucket_path : "/");
-    char *encoded = sigv4_uri_encode(key, 1);
+    char *encoded = mb_url_encode(key, 1);
     char *path = encoded ? mb_strdup_printf("%s/%s", c->bucket_path, encoded) : NULL;
     free(encoded);
     return path;
@@ -311,7 +313,8 @@ static int stop_if_cancelled(void *ud, curl_off_t a, curl_off_t b, curl_off_t c,
  * come with each attempt's signature. */
 static struct mb_curl_req *s3_request_new(struct s3_call *call, struct mb_error *err)
 {
-    struct mb_curl_conf conf = { .timeout = call->c->timeout, .retries = call->c->retries };
+    struct mb_curl_conf conf = { .timeout = call->c->timeout, .retries = call->c->retries,
+                                 .cancel = call->c->cancel };
     struct mb_curl_req *r = mb_curl_req_new(&conf, NULL, err);
     if (!r)
         return NULL;
@@ -361,41 +364,22 @@ static int call_sign(void *ud, struct mb_curl_req *r)
     return 0;
 }
 
-static int retryable_status(long status, const char *body)
+/* S3's words for "try again", whatever the status. */
+static int s3_says_retry(const char *body)
 {
-    if (status == 501) /* NotImplemented: it will not be, however often asked */
-        return 0;
-    if (status == 408 || status == 429 || status >= 500)
-        return 1;
     return body && (strstr(body, "<Code>RequestTimeout</Code>") ||
                     strstr(body, "<Code>SlowDown</Code>"));
 }
 
-static int retryable_curl(CURLcode rc)
-{
-    switch (rc) {
-    case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_CONNECT: case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE: case CURLE_SSL_CONNECT_ERROR: case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-/* judge(): only a 2xx is done; S3's throttling words are worth a retry,
- * a cancelled transfer never is. */
+/* judge(): only a 2xx is done; besides what is worth another attempt
+ * everywhere (mb_curl_req_transient), S3's throttling words are; a
+ * cancelled transfer never is. */
 static enum mb_curl_verdict call_judge(void *ud, const struct mb_curl_req *r)
 {
     struct s3_call *call = ud;
-    int retry;
-    if (r->code != CURLE_OK)
-        retry = retryable_curl(r->code);
-    else if (r->status >= 200 && r->status < 300)
+    if (r->code == CURLE_OK && r->status >= 200 && r->status < 300)
         return MB_CURL_DONE;
-    else
-        retry = retryable_status(r->status, r->body);
+    int retry = mb_curl_req_transient(r) || (r->code == CURLE_OK && s3_says_retry(r->body.data));
     if (call->cancel && atomic_load(call->cancel))
         return MB_CURL_FAILED;
     return retry ? MB_CURL_RETRY : MB_CURL_FAILED;
@@ -430,7 +414,7 @@ static void describe_status(char *out, size_t size, long status, const char *bod
 static void describe_failure(const struct mb_curl_req *r, char *out, size_t size)
 {
     if (r->code == CURLE_OK)
-        describe_status(out, size, r->status, r->body);
+        describe_status(out, size, r->status, r->body.data);
     else
         snprintf(out, size, "%s", r->code == CURLE_ABORTED_BY_CALLBACK ? "cancelled"
                                   : *r->errbuf ? r->errbuf : curl_easy_strerror(r->code));
@@ -446,11 +430,9 @@ static void response_reset(struct s3_response *resp)
 static void take_response(struct mb_curl_req *r, struct s3_response *resp)
 {
     resp->status = r->status;
-    if (r->body_len) {
-        resp->body = r->body;
-        resp->len = r->body_len;
-        r->body = NULL;
-        r->body_len = r->body_cap = 0;
+    if (r->body.len) {
+        resp->len = r->body.len;
+        resp->body = mb_buf_take(&r->body);
     }
 }
 

@@ -26,6 +26,7 @@ struct s3_client {
     long timeout;        /* seconds: to connect, and without a byte moving */
     long retry_delay_ms; /* the first backoff; doubled at each retry */
     char *trace_path;    /* MOONBAK_S3_TRACE: one JSON line per request sent */
+    const struct mb_cancel *cancel; /* the config's (borrowed): ends retry back-offs */
 };
 
 /* Reads endpoint, region, bucket, prefix, access_key, secret_key,

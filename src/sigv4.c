@@ -9,65 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A growing string; every append keeps it NUL-terminated.  ok drops to 0
- * on the first failed allocation and the result is then NULL. */
-struct text {
-    char *s;
-    size_t len, cap;
-    int ok;
-};
-
-static void text_add(struct text *t, const char *s, size_t n)
-{
-    if (!t->ok)
-        return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = (t->len + n + 1) * 2;
-        char *p = realloc(t->s, cap);
-        if (!p) {
-            t->ok = 0;
-            return;
-        }
-        t->s = p;
-        t->cap = cap;
-    }
-    memcpy(t->s + t->len, s, n);
-    t->len += n;
-    t->s[t->len] = '\0';
-}
-
-static void text_str(struct text *t, const char *s) { text_add(t, s, strlen(s)); }
-
-static char *text_done(struct text *t)
-{
-    if (t->ok && !t->s)
-        text_add(t, "", 0);
-    if (!t->ok) {
-        free(t->s);
-        return NULL;
-    }
-    return t->s;
-}
-
-static int is_unreserved(unsigned char c)
-{
-    return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-char *sigv4_uri_encode(const char *s, int keep_slash)
-{
-    struct text t = { NULL, 0, 0, 1 };
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[4];
-        if ((*p < 0x80 && is_unreserved(*p)) || (keep_slash && *p == '/')) {
-            text_add(&t, (const char *)p, 1);
-        } else {
-            snprintf(esc, sizeof esc, "%%%02X", *p);
-            text_add(&t, esc, 3);
-        }
-    }
-    return text_done(&t);
-}
+#include "buf.h"
+#include "urlxml.h"
 
 /* ---- canonical query ---------------------------------------------------- */
 
@@ -87,19 +30,19 @@ char *sigv4_canonical_query(const char *const *pairs, size_t n_pairs)
     struct query_item *items = calloc(n_pairs ? n_pairs : 1, sizeof *items);
     int ok = items != NULL;
     for (size_t i = 0; ok && i < n_pairs; i++) {
-        items[i].key = sigv4_uri_encode(pairs[2 * i], 0);
-        items[i].value = sigv4_uri_encode(pairs[2 * i + 1] ? pairs[2 * i + 1] : "", 0);
+        items[i].key = mb_url_encode(pairs[2 * i], 0);
+        items[i].value = mb_url_encode(pairs[2 * i + 1] ? pairs[2 * i + 1] : "", 0);
         ok = items[i].key && items[i].value;
     }
-    struct text t = { NULL, 0, 0, ok };
+    struct mb_buf t = { .failed = !ok };
     if (ok) {
         qsort(items, n_pairs, sizeof *items, query_item_cmp);
         for (size_t i = 0; i < n_pairs; i++) {
             if (i)
-                text_str(&t, "&");
-            text_str(&t, items[i].key);
-            text_str(&t, "=");
-            text_str(&t, items[i].value);
+                mb_buf_add_str(&t, "&");
+            mb_buf_add_str(&t, items[i].key);
+            mb_buf_add_str(&t, "=");
+            mb_buf_add_str(&t, items[i].value);
         }
     }
     for (size_t i = 0; items && i < n_pairs; i++) {
@@ -107,7 +50,7 @@ char *sigv4_canonical_query(const char *const *pairs, size_t n_pairs)
         free(items[i].value);
     }
     free(items);
-    return text_done(&t);
+    return mb_buf_take(&t);
 }
 
 /* ---- canonical headers -------------------------------------------------- */
@@ -130,16 +73,16 @@ static const struct sigv4_header **sorted_headers(const struct sigv4_request *r)
     return v;
 }
 
-static void add_lower(struct text *t, const char *s)
+static void add_lower(struct mb_buf *t, const char *s)
 {
     for (; *s; s++) {
         char c = (char)tolower((unsigned char)*s);
-        text_add(t, &c, 1);
+        mb_buf_add(t, &c, 1);
     }
 }
 
 /* Leading and trailing blanks dropped, inner runs of spaces made one. */
-static void add_trimmed(struct text *t, const char *s)
+static void add_trimmed(struct mb_buf *t, const char *s)
 {
     while (*s == ' ' || *s == '\t')
         s++;
@@ -149,7 +92,7 @@ static void add_trimmed(struct text *t, const char *s)
     for (const char *p = s; p < end; p++) {
         if ((*p == ' ' || *p == '\t') && p > s && (p[-1] == ' ' || p[-1] == '\t'))
             continue;
-        text_add(t, *p == '\t' ? " " : p, 1);
+        mb_buf_add(t, *p == '\t' ? " " : p, 1);
     }
 }
 
@@ -162,29 +105,29 @@ static int same_name(const struct sigv4_header *a, const struct sigv4_header *b)
 static char *header_block(const struct sigv4_request *r, int names_only)
 {
     const struct sigv4_header **v = sorted_headers(r);
-    struct text t = { NULL, 0, 0, v != NULL };
+    struct mb_buf t = { .failed = !v };
     for (size_t i = 0; v && i < r->n_headers; i++) {
         int repeat = i > 0 && same_name(v[i - 1], v[i]);
         if (names_only) {
             if (!repeat) {
                 if (i)
-                    text_str(&t, ";");
+                    mb_buf_add_str(&t, ";");
                 add_lower(&t, v[i]->name);
             }
             continue;
         }
         if (repeat) {
             t.len--; /* the '\n' of the previous value: join with ',' */
-            text_str(&t, ",");
+            mb_buf_add_str(&t, ",");
         } else {
             add_lower(&t, v[i]->name);
-            text_str(&t, ":");
+            mb_buf_add_str(&t, ":");
         }
         add_trimmed(&t, v[i]->value);
-        text_str(&t, "\n");
+        mb_buf_add_str(&t, "\n");
     }
     free(v);
-    return text_done(&t);
+    return mb_buf_take(&t);
 }
 
 char *sigv4_signed_headers(const struct sigv4_request *r) { return header_block(r, 1); }
@@ -193,14 +136,14 @@ char *sigv4_canonical_request(const struct sigv4_request *r)
 {
     char *headers = header_block(r, 0);
     char *names = header_block(r, 1);
-    struct text t = { NULL, 0, 0, headers && names };
+    struct mb_buf t = { .failed = !(headers && names) };
     const char *parts[] = { r->method, "\n", r->path, "\n", r->query ? r->query : "", "\n",
                             headers, "\n", names, "\n", r->payload_hash };
-    for (size_t i = 0; t.ok && i < sizeof parts / sizeof *parts; i++)
-        text_str(&t, parts[i]);
+    for (size_t i = 0; !t.failed && i < sizeof parts / sizeof *parts; i++)
+        mb_buf_add_str(&t, parts[i]);
     free(headers);
     free(names);
-    return text_done(&t);
+    return mb_buf_take(&t);
 }
 
 /* ---- string to sign, signature ------------------------------------------ */
@@ -222,12 +165,12 @@ void sigv4_amz_date(time_t t, char out[17])
 
 static char *scope_of(const struct sigv4_request *r)
 {
-    struct text t = { NULL, 0, 0, 1 };
-    text_add(&t, r->amz_date, strnlen(r->amz_date, 8));
+    struct mb_buf t = { 0 };
+    mb_buf_add(&t, r->amz_date, strnlen(r->amz_date, 8));
     const char *parts[] = { "/", r->region, "/", r->service, "/aws4_request" };
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
-        text_str(&t, parts[i]);
-    return text_done(&t);
+        mb_buf_add_str(&t, parts[i]);
+    return mb_buf_take(&t);
 }
 
 char *sigv4_string_to_sign(const struct sigv4_request *r, const char *canonical_request)
@@ -235,12 +178,12 @@ char *sigv4_string_to_sign(const struct sigv4_request *r, const char *canonical_
     char hash[65];
     sigv4_sha256_hex(canonical_request, strlen(canonical_request), hash);
     char *scope = scope_of(r);
-    struct text t = { NULL, 0, 0, scope != NULL };
+    struct mb_buf t = { .failed = !scope };
     const char *parts[] = { "AWS4-HMAC-SHA256\n", r->amz_date, "\n", scope, "\n", hash };
-    for (size_t i = 0; t.ok && i < sizeof parts / sizeof *parts; i++)
-        text_str(&t, parts[i]);
+    for (size_t i = 0; !t.failed && i < sizeof parts / sizeof *parts; i++)
+        mb_buf_add_str(&t, parts[i]);
     free(scope);
-    return text_done(&t);
+    return mb_buf_take(&t);
 }
 
 static int hmac(const void *key, size_t key_len, const char *msg, unsigned char out[32])
@@ -282,16 +225,16 @@ char *sigv4_authorization(const char *access_key, const char *secret_key,
     char *scope = scope_of(r);
     char *names = sigv4_signed_headers(r);
     char sig[65];
-    struct text t = { NULL, 0, 0, sts && scope && names };
-    if (t.ok && sigv4_signature(secret_key, r, sts, sig) != 0)
-        t.ok = 0;
+    struct mb_buf t = { .failed = !(sts && scope && names) };
+    if (!t.failed && sigv4_signature(secret_key, r, sts, sig) != 0)
+        t.failed = 1;
     const char *parts[] = { "AWS4-HMAC-SHA256 Credential=", access_key, "/", scope,
                             ", SignedHeaders=", names, ", Signature=", sig };
-    for (size_t i = 0; t.ok && i < sizeof parts / sizeof *parts; i++)
-        text_str(&t, parts[i]);
+    for (size_t i = 0; !t.failed && i < sizeof parts / sizeof *parts; i++)
+        mb_buf_add_str(&t, parts[i]);
     free(creq);
     free(sts);
     free(scope);
     free(names);
-    return text_done(&t);
+    return mb_buf_take(&t);
 }

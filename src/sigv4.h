@@ -33,13 +33,9 @@ struct sigv4_request {
     const char *service;      /* "s3" */
 };
 
-/* Percent-encoding of RFC 3986 as SigV4 wants it: A-Z a-z 0-9 - . _ ~ are
- * kept, every other byte (UTF-8 included) becomes %XX in upper case; '/'
- * is kept only when keep_slash (object keys in a path). */
-char *sigv4_uri_encode(const char *s, int keep_slash);
-
 /* Encodes each key and value of pairs (key0, value0, key1, value1, ...;
- * n_pairs pairs) and sorts them by key, then value: "a=1&b=". */
+ * n_pairs pairs) with mb_url_encode (urlxml.h) and sorts them by key,
+ * then value: "a=1&b=". */
 char *sigv4_canonical_query(const char *const *pairs, size_t n_pairs);
 
 char *sigv4_canonical_request(const struct sigv4_request *r);

@@ -9,8 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-volatile sig_atomic_t mb_interrupt_signal;
-
 static void error_vset(struct mb_error *err, const char *suffix, const char *fmt, va_list ap)
 {
     if (!err || err->msg[0])

@@ -27,7 +27,7 @@ import sys
 LAYERS = ["bytes", "adapters", "engine", "bindings"]  # bottom to top
 PATTERNS = [
     ("bindings", ["src/l*.c", "src/l*.h", "src/main.c"]),
-    ("engine", ["src/registry.c", "src/registry.h"]),
+    ("engine", ["src/registry.c", "src/registry.h", "src/interrupt.c", "src/interrupt.h"]),
     ("adapters", ["src/adapters.h", "src/remotefs.c", "src/remotefs.h", "adapters/*/*"]),
 ]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

@@ -15,6 +15,8 @@
 #include "adapters.h"
 #include "curlxfer.h"
 #include "fileio.h"
+#include "dirlisting.h"
+#include "urlxml.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -130,8 +132,6 @@ static const char propfind_body[] =
     "<D:propfind xmlns:D=\"DAV:\"><D:prop><D:resourcetype/><D:getcontentlength/></D:prop>"
     "</D:propfind>\n";
 
-#define LISTING_MAX (64u << 20)
-
 /* PROPFIND of a collection ("" or "dir/"); the caller owns the request. */
 static struct mb_curl_req *webdav_propfind(struct webdav_storage *s, const char *dir,
                                            const char *depth, struct mb_error *err)
@@ -147,7 +147,7 @@ static struct mb_curl_req *webdav_propfind(struct webdav_storage *s, const char 
     }
     curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, propfind_body);
     curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, (long)(sizeof propfind_body - 1));
-    mb_curl_req_collect(r, LISTING_MAX);
+    mb_curl_req_collect(r, MB_LISTING_MAX);
     return r;
 }
 
@@ -423,7 +423,7 @@ static int webdav_scan(struct webdav_storage *s, const char *prefix, int incompl
     int rc = -1;
     if (r && mb_curl_req_perform(r, s->conf.retries) == 0 && r->status == 207) {
         struct dav_listing l = { prefix, incomplete, each, ud };
-        rc = r->body ? dav_parse(r->body, &l, err) : 0;
+        rc = r->body.data ? dav_parse(r->body.data, &l, err) : 0;
         mb_curl_req_free(r);
     } else if (r && r->status == 404) {
         rc = 0; /* nothing stored yet */

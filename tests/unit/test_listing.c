@@ -1,7 +1,10 @@
 /* test_listing.c — the listing helpers the remote storages share: "ls -l"
- * bodies (FTP LIST, SFTP long names) and temporary names. */
+ * bodies (FTP LIST, SFTP long names), temporary names, the one URL
+ * encoder and its decoder, and the growable buffer listings arrive in. */
 #include "check.h"
-#include "curlxfer.h"
+#include "dirlisting.h"
+#include "urlxml.h"
+#include "buf.h"
 #include "testutil.h"
 
 #include <stdio.h>
@@ -81,9 +84,50 @@ static void test_temp_names(void)
     CHECK(mb_temp_name_is_for(".a.partial-abc123", "a"), "at the root too");
 }
 
+static void test_url_encoding(void)
+{
+    char *path = mb_url_encode("shop/a b+c=d&e%f/\xc3\xa9~_-.", 1);
+    CHECK(path && strcmp(path, "shop/a%20b%2Bc%3Dd%26e%25f/%C3%A9~_-.") == 0,
+          "a path keeps '/' and the unreserved bytes, every other byte is %%XX in upper case (%s)", path);
+    char *query = mb_url_encode("a/b c", 0);
+    CHECK(query && strcmp(query, "a%2Fb%20c") == 0, "a query value encodes '/' too (%s)", query);
+    char *same = mb_url_escape_path("shop/a b");
+    CHECK(same && strcmp(same, "shop/a%20b") == 0, "the storages' path escape is the same encoder");
+    mb_url_unescape(path);
+    CHECK(strcmp(path, "shop/a b+c=d&e%f/\xc3\xa9~_-.") == 0, "decoding gives the path back");
+    char broken[] = "a%2x%4";
+    mb_url_unescape(broken);
+    CHECK(strcmp(broken, "a%2x%4") == 0, "broken escapes stay as written");
+    free(path);
+    free(query);
+    free(same);
+}
+
+static void test_buf(void)
+{
+    struct mb_buf b = { 0 };
+    char *empty = mb_buf_take(&b);
+    CHECK(empty && !*empty, "an empty buffer gives an empty string");
+    free(empty);
+    for (int i = 0; i < 1000; i++)
+        mb_buf_add_str(&b, "0123456789");
+    CHECK(!b.failed && b.len == 10000 && strlen(b.data) == 10000, "it grows and stays NUL-terminated");
+    mb_buf_clear(&b);
+    mb_buf_add(&b, "ab", 2);
+    char *text = mb_buf_take(&b);
+    CHECK(text && strcmp(text, "ab") == 0 && b.data == NULL && b.len == 0,
+          "clear empties it; take hands the text over");
+    free(text);
+    struct mb_buf failed = { .failed = 1 };
+    mb_buf_add_str(&failed, "x");
+    CHECK(mb_buf_take(&failed) == NULL, "a failure is sticky: take gives NULL");
+}
+
 int main(void)
 {
     test_ls_body();
     test_temp_names();
+    test_url_encoding();
+    test_buf();
     return check_done();
 }

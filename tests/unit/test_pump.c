@@ -124,6 +124,20 @@ int main(void)
           "a producer that exits non-zero fails the pump and commits nothing (%s)", e3.msg);
     free(good.data);
 
+    /* A reader that fails without a message (its producer died) leaves the
+     * word to the producer's verdict, not to "unknown error". */
+    mem_reader_init(&r, data, 1 << 20, 4096);
+    r.fail_after = 1 << 19;
+    r.fail_silently = 1;
+    r.finish_status = 2;
+    mem_writer_init(&good);
+    s1 = (struct mb_pump_sink){ .writer = &good.base, .label = "good" };
+    struct mb_error e7 = { { 0 } };
+    rc = mb_pump(&r.base, NULL, 0, &s1, 1, NULL, &res, &e7);
+    CHECK(rc != 0 && good.aborted && strstr(e7.msg, "status 2") && !strstr(e7.msg, "unknown error"),
+          "a failure without a message does not hide the specific one that follows (%s)", e7.msg);
+    free(good.data);
+
     /* Expected checksums are checked before any commit. */
     mem_reader_init(&r, (const uint8_t *)"abc", 3, 0);
     mem_writer_init(&good);

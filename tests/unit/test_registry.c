@@ -40,7 +40,7 @@ int main(void)
           "the implementation tells mariadb from mysql by the data the engine hands it");
 
     const struct mb_source_ops *pg = mb_source_find("postgres");
-    struct mb_config custom = { 0, NULL, NULL };
+    struct mb_config custom = { 0 };
     mb_config_set(&custom, "format", "custom");
     CHECK(pg->extension_for && strcmp(pg->extension_for(&custom), "dump") == 0,
           "postgres' custom format makes a .dump");

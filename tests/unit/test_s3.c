@@ -4,6 +4,7 @@
 #include "check.h"
 #include "curlxfer.h"
 #include "s3client.h"
+#include "urlxml.h"
 #include "testutil.h"
 
 #include <stdlib.h>

@@ -1,0 +1,71 @@
+/* interrupt.c — the process's cancel token and the signals that cancel
+ * it (see interrupt.h). */
+#include "interrupt.h"
+#include "process.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/time.h>
+
+static atomic_int interrupts_received;
+
+/* No pipe until mb_interrupts_catch. */
+static struct mb_cancel process_cancel = { 0, { -1, -1 } };
+
+const struct mb_cancel *mb_process_cancel(void)
+{
+    return &process_cancel;
+}
+
+static void restore_default(int sig)
+{
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+}
+
+static void note_interrupt(int sig)
+{
+    int saved_errno = errno;
+    int count = atomic_fetch_add(&interrupts_received, 1) + 1;
+    mb_cancel_set(&process_cancel, sig); /* the first signal stays the reason */
+    mb_signal_children(count == 1 ? SIGTERM : SIGKILL);
+    if (count == 2) {
+        restore_default(SIGINT);
+        restore_default(SIGTERM);
+    }
+    errno = saved_errno;
+}
+
+void mb_interrupts_catch(void)
+{
+    if (process_cancel.wake[0] < 0)
+        mb_cancel_init(&process_cancel); /* without a pipe, sleeps poll the flag */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = note_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT); /* one handler at a time on a thread */
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sigaddset(&sa.sa_mask, SIGALRM);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGALRM, &sa, NULL); /* the time limit: a first interrupt */
+}
+
+void mb_interrupt_after(double seconds)
+{
+    struct itimerval t;
+    memset(&t, 0, sizeof t);
+    if (seconds > 0) {
+        t.it_value.tv_sec = (time_t)seconds;
+        t.it_value.tv_usec = (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6);
+        if (t.it_value.tv_sec == 0 && t.it_value.tv_usec == 0)
+            t.it_value.tv_usec = 1;
+    }
+    setitimer(ITIMER_REAL, &t, NULL);
+}
