@@ -187,6 +187,33 @@ local function orders(kind, spec, works)
     r = nil
     full_gc()
   end)
+
+  -- A finalizer (any Lua code the collector runs while the binding
+  -- allocates the listing's entries) closes the storage mid-listing: the
+  -- listing must go on with a storage that is still there (800 entries:
+  -- enough allocations for the collector to finish a cycle during it).
+  T.test(kind .. ": storage closed by a finalizer during its own listing", function()
+    local st = assert(storage.open(spec()))
+    if works then
+      for i = 1, 800 do assert(st:put(("gclist/%03d.bin"):format(i), "x")) end
+    end
+    local listing, closed = false, false
+    local function arm()
+      setmetatable({}, { __gc = function()
+        if listing and not closed then closed = true; st:close() end
+        if not closed then arm() end
+      end })
+    end
+    arm()
+    collectgarbage("incremental", 1, 1000, 0) -- a step at almost every allocation
+    listing = true
+    local ok, list = pcall(st.list, st, "gclist/")
+    listing = false
+    collectgarbage("incremental", 200, 100, 13) -- Lua 5.4's defaults
+    assert(ok, tostring(list))
+    if works then T.eq(list and #list, 800, "every entry listed") end
+    st:close()
+  end)
 end
 
 orders("local", function() return { type = "local", path = T.tempdir() } end, true)
