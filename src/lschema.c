@@ -102,7 +102,9 @@ int mb_lua_source_extension(lua_State *L)
                 lua_rawset(L, plain);
             }
         }
-        ext = ops->extension_for(mb_lua_config(L, plain)); /* points into cfg or static */
+        struct mb_config *cfg = mb_lua_config(L, plain);
+        cfg->adapter_data = ops->data;
+        ext = ops->extension_for(cfg); /* points into cfg or static */
     }
     lua_pushstring(L, ext ? ext : ops->extension);
     return 1;

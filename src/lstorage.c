@@ -54,6 +54,7 @@ static int storage_open(lua_State *L)
     lua_getfield(L, 1, "name");
     const char *name = luaL_optstring(L, -1, type);
     struct mb_config *cfg = mb_lua_config(L, 1);
+    cfg->adapter_data = ops->data;
     struct lua_storage *s = lua_newuserdatauv(L, sizeof *s, 0);
     s->ops = ops;
     s->self = NULL; /* created closed: an error below leaves it consistent */
@@ -102,6 +103,31 @@ static int storage_reader(lua_State *L)
     return 1;
 }
 
+#define HOLD_TYPE "moonbak.StorageHold"
+
+static int hold_release(lua_State *L)
+{
+    struct mb_storage **held = luaL_checkudata(L, 1, HOLD_TYPE);
+    mb_storage_release(*held);
+    *held = NULL;
+    return 0;
+}
+
+/* A reference to s's storage for the length of the calling C function,
+ * dropped when it returns or raises: a listing's callbacks allocate, so the
+ * collector may run a script's finalizer that closes the Storage in the
+ * middle of it. */
+static struct mb_storage *hold(lua_State *L, struct lua_storage *s)
+{
+    struct mb_storage **held = lua_newuserdatauv(L, sizeof *held, 0);
+    *held = NULL;
+    luaL_setmetatable(L, HOLD_TYPE);
+    lua_toclose(L, -1);
+    mb_storage_retain(s->self);
+    *held = s->self;
+    return s->self;
+}
+
 static int list_collect(void *ud, const char *name, uint64_t size, struct mb_error *err)
 {
     (void)err;
@@ -121,8 +147,9 @@ static int storage_list(lua_State *L)
     struct lua_storage *s = check_storage(L, 1);
     const char *prefix = luaL_optstring(L, 2, "");
     struct mb_error err = { { 0 } };
+    struct mb_storage *held = hold(L, s);
     lua_newtable(L);
-    if (s->ops->list(s->self, prefix, list_collect, L, &err) != 0)
+    if (s->ops->list(held, prefix, list_collect, L, &err) != 0)
         return storage_fail(L, s, &err);
     return 1;
 }
@@ -164,8 +191,9 @@ static int storage_incomplete(lua_State *L)
     struct lua_storage *s = check_storage(L, 1);
     const char *prefix = luaL_optstring(L, 2, "");
     struct mb_error err = { { 0 } };
+    struct mb_storage *held = hold(L, s);
     lua_newtable(L);
-    if (has_incomplete_ops(s) && s->ops->list_incomplete(s->self, prefix, incomplete_collect, L, &err) != 0)
+    if (has_incomplete_ops(s) && s->ops->list_incomplete(held, prefix, incomplete_collect, L, &err) != 0)
         return storage_fail(L, s, &err);
     return 1;
 }
@@ -278,7 +306,9 @@ int luaopen_moonbak_storage(lua_State *L)
         { "schema", mb_lua_storage_schema },
         { NULL, NULL },
     };
+    static const luaL_Reg no_methods[] = { { NULL, NULL } };
     mb_lua_new_class(L, STORAGE_TYPE, storage_methods, storage_close);
+    mb_lua_new_class(L, HOLD_TYPE, no_methods, hold_release);
     mb_lua_handle_classes(L);
     luaL_newlib(L, functions);
     return 1;

@@ -136,6 +136,9 @@ static int stream_pump(lua_State *L)
     for (size_t i = 0; i < n_sinks; i++) {
         lua_geti(L, 2, (lua_Integer)i + 1);
         struct mb_lua_writer *w = mb_lua_check_writer(L, -1);
+        for (size_t j = 0; j < i; j++)
+            if (sinks[j].writer == w->writer)
+                return luaL_error(L, "the same writer is given twice (%s)", w->label);
         sinks[i].writer = w->writer;
         sinks[i].label = w->label; /* the writer stays referenced by argument 2 */
         lua_pop(L, 1);

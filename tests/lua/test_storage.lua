@@ -20,4 +20,17 @@ T.test("storage:get closes what it opened before it returns, not when the collec
   st:close()
 end)
 
+T.test("a pump refuses the same writer twice (it would write every byte twice)", function()
+  local dir = T.tempdir()
+  T.write(dir .. "/in", "hello\n")
+  local s = require("moonbak.stream").new(assert(require("moonbak.source").open { type = "file", path = dir .. "/in" }))
+  local w = assert(storage.file_writer(dir .. "/out"))
+  local ok, err = pcall(s.pump, s, { w, w })
+  T.eq(ok, false, "refused")
+  T.matches(err, "the same writer is given twice", "saying why")
+  T.eq(sys.stat(dir .. "/out"), nil, "nothing written")
+  w:close()
+  s:close()
+end)
+
 return T.done()
