@@ -98,11 +98,17 @@ end
 local function parse(argv, long, short)
   local opts, args, problem = {}, {}, nil
   local function note(fmt, ...) problem = problem or fmt:format(...) end
-  local i = 1
+  local i, ended = 1, false
   while i <= #argv do
     local a = argv[i]
     local spec = commands[args[1]]
-    local passthrough = spec and spec.passthrough and #args > spec.passthrough
+    local passthrough = ended or (spec and spec.passthrough and #args > spec.passthrough)
+    if a == "--" and not passthrough then
+      -- the end of the options: what follows is arguments, even "-x"
+      ended = true
+      i = i + 1
+      goto next
+    end
     local name, inline = a:match("^%-%-([%w-]+)=(.*)$")
     name = name or a:match("^%-%-([%w-]+)$")
     local typed = name and "--" .. name or a
@@ -116,14 +122,20 @@ local function parse(argv, long, short)
     elseif long[name].value then
       if inline == nil then
         i = i + 1
-        if argv[i] == nil then note("--%s needs a value", name) end
-        inline = argv[i]
+        local value = argv[i]
+        -- "--state --json": the value forgotten, not a directory named --json
+        local looks_like_option = value and value:match("^%-%-([%w-]+)") and long[value:match("^%-%-([%w-]+)")]
+        if value == nil or looks_like_option then note("--%s needs a value", name) end
+        inline = value
       end
       opts[name] = inline
+    elseif inline ~= nil then
+      note("--%s takes no value", name)
     else
       opts[name] = true
     end
     i = i + 1
+    ::next::
   end
   return args, opts, problem
 end

@@ -130,6 +130,18 @@ check "...also when the option comes before the command" \
 mb keygen --identity "$T/k"
 check "...also for an option that takes a value" \
     bash -c "[ $? -eq 2 ] && grep -q 'keygen: unknown option --identity' '$T/err' && [ ! -e '$T/k' ]"
+mb --jobs "$jobs" jobs --json=no
+check "a flag given a value is refused" bash -c "[ $? -eq 2 ] && grep -q 'jobs: --json takes no value' '$T/err'"
+(cd "$T" && "$MOONBAK" --jobs "$jobs" jobs --state --json >"$T/out" 2>"$T/err")
+check "an option's value forgotten before another option is refused, not taken as the value" \
+    bash -c "[ $? -eq 2 ] && grep -q 'jobs: --state needs a value' '$T/err' && [ ! -e '$T/--json' ]"
+mb --jobs "$jobs" history -- app
+check "-- ends the options" [ $? -eq 0 ]
+mb --jobs "$jobs" restore app --output "$T/x" --to db
+check "restore with both --output and --to is refused" \
+    bash -c "[ $? -eq 2 ] && grep -q 'exclude each other' '$T/err' && [ ! -e '$T/x' ]"
+mb --jobs "$jobs" verify app somebackup --all
+check "verify with both a BACKUP and --all is refused" bash -c "[ $? -eq 2 ] && grep -q 'exclude each other' '$T/err'"
 # help_of COMMAND USAGE OPTION... : COMMAND --help and -h print USAGE first,
 # then a line for each OPTION and for the global ones, to stdout, exit 0
 help_of() {

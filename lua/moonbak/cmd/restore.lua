@@ -5,6 +5,7 @@ local sys = require "moonbak.sys"
 local lib = require "moonbak.clilib"
 
 local function run(cfg, args, opts)
+  if opts.output and opts.to then lib.usage_error("restore: --output and --to exclude each other: give one") end
   sys.catch_interrupts() -- an interrupted restore leaves nothing behind
   local job = lib.load_resolved_job(cfg, args[1], true)
   if not opts.output and not opts.to then lib.usage_error("restore: --output FILE or --to DATABASE is required") end

@@ -4,6 +4,7 @@ local sys = require "moonbak.sys"
 local lib = require "moonbak.clilib"
 
 local function run(cfg, args, opts)
+  if opts.all and args[2] then lib.usage_error("verify: a BACKUP and --all exclude each other: give one") end
   sys.catch_interrupts()
   local job = lib.load_resolved_job(cfg, args[1], true)
   local keys = lib.backup_keys(job, opts)
