@@ -48,8 +48,9 @@ int mb_curl_conf_load(struct mb_curl_conf *conf, const struct mb_config *cfg,
     }
     const char *insecure = mb_config_get(cfg, "insecure_tls");
     conf->insecure_tls = insecure && strcmp(insecure, "true") == 0;
-    conf->timeout = (long)mb_config_get_int(cfg, "timeout", 60);
-    conf->retries = (int)mb_config_get_int(cfg, "retries", 3);
+    /* Their defaults are in each adapter's schema; the engine gives them. */
+    conf->timeout = (long)mb_config_get_int(cfg, "timeout", 0);
+    conf->retries = (int)mb_config_get_int(cfg, "retries", 0);
     if (conf->timeout < 1)
         conf->timeout = 1;
     if (conf->retries < 0)

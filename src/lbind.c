@@ -1,6 +1,7 @@
 /* lbind.c — helpers shared by the Lua bindings. */
 #include "interrupt.h"
 #include "lmb.h"
+#include "registry.h"
 
 #include <string.h>
 
@@ -88,5 +89,15 @@ struct mb_config *mb_lua_config(lua_State *L, int idx)
         }
         lua_pop(L, 1);
     }
+    return cfg;
+}
+
+struct mb_config *mb_lua_adapter_config(lua_State *L, int idx, const struct mb_option *options,
+                                        const void *data)
+{
+    struct mb_config *cfg = mb_lua_config(L, idx);
+    if (mb_config_set_defaults(cfg, options) != 0)
+        luaL_error(L, "out of memory");
+    cfg->adapter_data = data;
     return cfg;
 }

@@ -19,6 +19,14 @@ int mb_lua_fail(lua_State *L, const struct mb_error *err);
  * stay on the stack until then: no lua_remove or lua_replace below it). */
 struct mb_config *mb_lua_config(lua_State *L, int idx);
 
+struct mb_option;
+
+/* mb_lua_config for an adapter: with the default of each option in options
+ * (the adapter's schema) that the table lacks, and adapter_data set to
+ * data.  Every config handed to an adapter is made here. */
+struct mb_config *mb_lua_adapter_config(lua_State *L, int idx, const struct mb_option *options,
+                                        const void *data);
+
 /* Transforms, as moonbak.transform makes them (sources and writers: lhandle.h). */
 #define MB_TRANSFORM_TYPE "moonbak.Transform"
 
@@ -36,15 +44,16 @@ struct mb_lua_transform *mb_lua_check_transform(lua_State *L, int idx);
 void mb_lua_new_class(lua_State *L, const char *tname, const luaL_Reg *methods,
                       lua_CFunction close);
 
-struct mb_option;
-
 /* Adapter schemas (src/lschema.c): pushes { type =, extension =, options =
- * { { name =, kind =, required =, default =, secret =, help = }, ... } }. */
+ * { { name =, kind =, required =, default =, secret =, help =, min =, max =,
+ * expected =, choices = }, ... } }. */
 void mb_lua_push_schema(lua_State *L, const char *type, const char *extension,
                         const struct mb_option *options);
 int mb_lua_source_types(lua_State *L);
 int mb_lua_source_schema(lua_State *L);
 int mb_lua_source_extension(lua_State *L);
+int mb_lua_source_config(lua_State *L);
+int mb_lua_storage_config(lua_State *L);
 int mb_lua_storage_types(lua_State *L);
 int mb_lua_storage_schema(lua_State *L);
 

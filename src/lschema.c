@@ -1,7 +1,7 @@
 /* lschema.c — what the adapters say about themselves, for Lua: the
- * functions types(), schema(type) and extension(spec) of moonbak.source
- * (types and schema of moonbak.storage), over one helper that pushes a
- * schema, whatever kind of adapter it describes. */
+ * functions types(), schema(type), extension(spec) and config(spec) of
+ * moonbak.source (types, schema and config of moonbak.storage), over one
+ * helper that pushes a schema, whatever kind of adapter it describes. */
 #include "lmb.h"
 #include "registry.h"
 
@@ -28,7 +28,11 @@ static void push_default(lua_State *L, const struct mb_option *o)
 }
 
 /* { type =, extension =, options = { { name =, kind =, required =,
- * default =, secret =, help = }, ... } } in the adapter's order. */
+ * default =, secret =, help =, min =, max =, expected =, choices = }, ...
+ * } } in the adapter's order.  min and max are there for an integer with
+ * a range (max nil: no upper bound), expected with them when the adapter
+ * words it; choices ({ "plain", "custom" }) for a string that must be one
+ * of them. */
 void mb_lua_push_schema(lua_State *L, const char *type, const char *extension,
                         const struct mb_option *options)
 {
@@ -53,6 +57,24 @@ void mb_lua_push_schema(lua_State *L, const char *type, const char *extension,
         lua_setfield(L, -2, "secret");
         lua_pushstring(L, o->help);
         lua_setfield(L, -2, "help");
+        if (o->has_range) {
+            lua_pushinteger(L, o->min);
+            lua_setfield(L, -2, "min");
+            if (o->max != LLONG_MAX) {
+                lua_pushinteger(L, o->max);
+                lua_setfield(L, -2, "max");
+            }
+            lua_pushstring(L, o->expected); /* nil when not worded */
+            lua_setfield(L, -2, "expected");
+        }
+        if (o->choices) {
+            lua_newtable(L);
+            for (int c = 0; o->choices[c]; c++) {
+                lua_pushstring(L, o->choices[c]);
+                lua_rawseti(L, -2, c + 1);
+            }
+            lua_setfield(L, -2, "choices");
+        }
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "options");
@@ -102,11 +124,45 @@ int mb_lua_source_extension(lua_State *L)
                 lua_rawset(L, plain);
             }
         }
-        struct mb_config *cfg = mb_lua_config(L, plain);
-        cfg->adapter_data = ops->data;
+        struct mb_config *cfg = mb_lua_adapter_config(L, plain, ops->options, ops->data);
         ext = ops->extension_for(cfg); /* points into cfg or static */
     }
     lua_pushstring(L, ext ? ext : ops->extension);
+    return 1;
+}
+
+/* The config as a table of texts: { port = "22", ... }. */
+static void push_config(lua_State *L, const struct mb_config *cfg)
+{
+    lua_createtable(L, 0, (int)cfg->count);
+    for (size_t i = 0; i < cfg->count; i++) {
+        lua_pushstring(L, cfg->items[i].value);
+        lua_setfield(L, -2, cfg->items[i].key);
+    }
+}
+
+/* source.config(spec) -> { key = text }: what the adapter is given for
+ * spec (resolved values only), the schema's defaults included. */
+int mb_lua_source_config(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "type");
+    const struct mb_source_ops *ops = lua_type(L, -1) == LUA_TSTRING ? mb_source_find(lua_tostring(L, -1)) : NULL;
+    if (!ops)
+        return luaL_argerror(L, 1, "unknown source type");
+    push_config(L, mb_lua_adapter_config(L, 1, ops->options, ops->data));
+    return 1;
+}
+
+/* storage.config(spec) -> { key = text }, as source.config */
+int mb_lua_storage_config(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "type");
+    const struct mb_storage_ops *ops = lua_type(L, -1) == LUA_TSTRING ? mb_storage_find(lua_tostring(L, -1)) : NULL;
+    if (!ops)
+        return luaL_argerror(L, 1, "unknown storage type");
+    push_config(L, mb_lua_adapter_config(L, 1, ops->options, ops->data));
     return 1;
 }
 

@@ -20,8 +20,7 @@ static const struct mb_source_ops *check_source_type(lua_State *L, int idx)
 static int source_open(lua_State *L)
 {
     const struct mb_source_ops *ops = check_source_type(L, 1);
-    struct mb_config *cfg = mb_lua_config(L, 1);
-    cfg->adapter_data = ops->data;
+    struct mb_config *cfg = mb_lua_adapter_config(L, 1, ops->options, ops->data);
     struct mb_error err = { { 0 } };
     struct mb_reader *r = ops->open(cfg, &err);
     if (!r)
@@ -34,8 +33,7 @@ static int source_open(lua_State *L)
 static int source_check(lua_State *L)
 {
     const struct mb_source_ops *ops = check_source_type(L, 1);
-    struct mb_config *cfg = mb_lua_config(L, 1);
-    cfg->adapter_data = ops->data;
+    struct mb_config *cfg = mb_lua_adapter_config(L, 1, ops->options, ops->data);
     struct mb_error err = { { 0 } };
     if (ops->check(cfg, &err) != 0)
         return mb_lua_fail(L, &err);
@@ -51,8 +49,7 @@ static int source_restore_writer(lua_State *L)
     const struct mb_source_ops *ops = check_source_type(L, 1);
     const char *target = luaL_optstring(L, 2, NULL);
     int create = lua_toboolean(L, 3);
-    struct mb_config *cfg = mb_lua_config(L, 1);
-    cfg->adapter_data = ops->data;
+    struct mb_config *cfg = mb_lua_adapter_config(L, 1, ops->options, ops->data);
     struct mb_error err = { { 0 } };
     if (!ops->restore) {
         lua_pushnil(L);
@@ -84,6 +81,7 @@ int luaopen_moonbak_source(lua_State *L)
         { "types", mb_lua_source_types },
         { "schema", mb_lua_source_schema },
         { "extension", mb_lua_source_extension },
+        { "config", mb_lua_source_config },
         { NULL, NULL },
     };
     mb_lua_handle_classes(L);

@@ -53,8 +53,7 @@ static int storage_open(lua_State *L)
         return luaL_error(L, "unknown storage type \"%s\"", type ? type : "(none)");
     lua_getfield(L, 1, "name");
     const char *name = luaL_optstring(L, -1, type);
-    struct mb_config *cfg = mb_lua_config(L, 1);
-    cfg->adapter_data = ops->data;
+    struct mb_config *cfg = mb_lua_adapter_config(L, 1, ops->options, ops->data);
     struct lua_storage *s = lua_newuserdatauv(L, sizeof *s, 0);
     s->ops = ops;
     s->self = NULL; /* created closed: an error below leaves it consistent */
@@ -304,6 +303,7 @@ int luaopen_moonbak_storage(lua_State *L)
         { "exists", storage_exists },
         { "types", mb_lua_storage_types },
         { "schema", mb_lua_storage_schema },
+        { "config", mb_lua_storage_config },
         { NULL, NULL },
     };
     static const luaL_Reg no_methods[] = { { NULL, NULL } };

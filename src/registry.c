@@ -66,6 +66,14 @@ const struct mb_storage_ops *mb_storage_find(const char *type)
     return NULL;
 }
 
+int mb_config_set_defaults(struct mb_config *cfg, const struct mb_option *options)
+{
+    for (const struct mb_option *o = options; o && o->name; o++)
+        if (o->default_value && !mb_config_get(cfg, o->name) && mb_config_set(cfg, o->name, o->default_value) != 0)
+            return -1;
+    return 0;
+}
+
 struct mb_storage *mb_storage_open(const struct mb_storage_ops *ops, const struct mb_config *cfg,
                                    struct mb_error *err)
 {

@@ -13,6 +13,12 @@ const struct mb_storage_ops *mb_storage_find(const char *type);
 const struct mb_source_ops *mb_source_at(size_t i);
 const struct mb_storage_ops *mb_storage_at(size_t i);
 
+/* Gives cfg the default of each option in options (ending with { NULL })
+ * that it lacks: the schema's default is the one that applies, so the
+ * bindings call this on every config they hand an adapter.  0, or -1 when
+ * out of memory. */
+int mb_config_set_defaults(struct mb_config *cfg, const struct mb_option *options);
+
 /* Opens a storage of ops's adapter from cfg: one reference, the caller's. */
 struct mb_storage *mb_storage_open(const struct mb_storage_ops *ops, const struct mb_config *cfg,
                                    struct mb_error *err);

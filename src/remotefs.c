@@ -6,14 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-int mb_remotefs_init(struct mb_remotefs *fs, const struct mb_config *cfg, long long default_port,
-                     struct mb_error *err)
+int mb_remotefs_init(struct mb_remotefs *fs, const struct mb_config *cfg, struct mb_error *err)
 {
     const char *kind = fs->ops->kind;
     const char *host = mb_config_get(cfg, "host");
-    long long port = mb_config_get_int(cfg, "port", default_port);
+    long long port = mb_config_get_int(cfg, "port", 0);
     if (!host || !*host) {
         mb_error_set(err, "%s: \"host\" is required", kind);
+        return -1;
+    }
+    if (port < 1 || port > 65535) {
+        mb_error_set(err, "%s %s: \"port\" is missing or out of range", kind, host);
         return -1;
     }
     if (mb_curl_conf_load(&fs->conf, cfg, err) != 0)

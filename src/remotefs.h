@@ -49,10 +49,10 @@ struct mb_remotefs {
 /* A new storage of ops's adapter, from cfg. */
 struct mb_storage *mb_remotefs_open(const struct mb_remotefs_ops *ops, const struct mb_config *cfg,
                        struct mb_error *err);
-/* Reads host, port (default_port) and the common curl options; sets
- * where and url_base.  The adapter sets root. */
-int mb_remotefs_init(struct mb_remotefs *fs, const struct mb_config *cfg, long long default_port,
-                     struct mb_error *err);
+/* Reads host, port (the adapter's schema has its default, which the
+ * engine gives) and the common curl options; sets where and url_base.
+ * The adapter sets root. */
+int mb_remotefs_init(struct mb_remotefs *fs, const struct mb_config *cfg, struct mb_error *err);
 /* The storage ops' free: frees the storage (malloc'd by the adapter). */
 void mb_remotefs_free(struct mb_storage *storage);
 

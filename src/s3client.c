@@ -102,12 +102,18 @@ int s3_client_init(struct s3_client *c, const struct mb_config *cfg, struct mb_e
         mb_error_set(err, "s3 storage: \"bucket\" is required");
         return -1;
     }
+    /* region, retries and timeout have defaults in the s3 storage's schema,
+     * which the engine gives when the job does not. */
     const char *region = mb_config_get(cfg, "region");
+    if (!region || !*region) {
+        mb_error_set(err, "s3 storage: \"region\" is empty");
+        return -1;
+    }
     c->bucket = strdup(bucket);
-    c->region = strdup(region && *region ? region : "us-east-1");
+    c->region = strdup(region);
     c->prefix = normalized_prefix(mb_config_get(cfg, "prefix"));
-    c->retries = (int)mb_config_get_int(cfg, "retries", 4);
-    c->timeout = (long)mb_config_get_int(cfg, "timeout", 60);
+    c->retries = (int)mb_config_get_int(cfg, "retries", 0);
+    c->timeout = (long)mb_config_get_int(cfg, "timeout", 0);
     c->retry_delay_ms = 250;
     c->cancel = cfg->cancel;
     c->trace_path = dup_or_null(getenv("MOONBAK_S3_TRACE"));

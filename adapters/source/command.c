@@ -40,9 +40,9 @@ static struct mb_reader *command_open(const struct mb_config *cfg, struct mb_err
 
 static const struct mb_option command_options[] = {
     { "argv", MB_OPTION_STRINGS, 1, NULL, 0,
-      "the program and its arguments, run without a shell; its standard output is the backup" },
+      .help = "the program and its arguments, run without a shell; its standard output is the backup" },
     { "env", MB_OPTION_TABLE, 0, NULL, 0,
-      "variables added to the program's environment (the place for secrets)" },
+      .help = "variables added to the program's environment (the place for secrets)" },
     { NULL },
 };
 

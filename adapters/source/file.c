@@ -51,7 +51,7 @@ static const char *file_extension(const struct mb_config *cfg)
 }
 
 static const struct mb_option file_options[] = {
-    { "path", MB_OPTION_STRING, 1, NULL, 0, "the file, streamed as it is" },
+    { "path", MB_OPTION_STRING, 1, NULL, 0, .help = "the file, streamed as it is" },
     { NULL },
 };
 

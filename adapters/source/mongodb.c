@@ -89,17 +89,17 @@ static struct mb_writer *mongo_restore(const struct mb_config *cfg, const char *
 }
 
 static const struct mb_option mongo_options[] = {
-    { "uri", MB_OPTION_STRING, 0, NULL, 1, "a connection string, instead of host, port, user and password (it may hold the password)" },
-    { "host", MB_OPTION_STRING, 0, NULL, 0, "the server's host name or address (default: the tools', localhost)" },
-    { "port", MB_OPTION_INTEGER, 0, "27017", 0, "the server's port" },
-    { "user", MB_OPTION_STRING, 0, NULL, 0, "the user to authenticate as" },
-    { "password", MB_OPTION_STRING, 0, NULL, 1, "its password, passed to the tools in a private file" },
-    { "database", MB_OPTION_STRING, 0, NULL, 0, "the database to dump (default: every database)" },
-    { "auth_database", MB_OPTION_STRING, 0, NULL, 0, "the database to authenticate against" },
-    { "socket", MB_OPTION_STRING, 0, NULL, 0, "accepted and not used" },
-    { "tls", MB_OPTION_BOOLEAN, 0, "false", 0, "connect with TLS (--ssl)" },
-    { "extra_args", MB_OPTION_STRINGS, 0, NULL, 0, "appended to mongodump's arguments (no references: arguments are public)" },
-    { "tool", MB_OPTION_STRING, 0, NULL, 0, "mongodump's path, when it is not on PATH (mongorestore is looked for beside it)" },
+    { "uri", MB_OPTION_STRING, 0, NULL, 1, .help = "a connection string, instead of host, port, user and password (it may hold the password)" },
+    { "host", MB_OPTION_STRING, 0, NULL, 0, .help = "the server's host name or address (default: the tools', localhost)" },
+    { "port", MB_OPTION_INTEGER, 0, NULL, 0, .help = "the server's port (default: the tools', 27017)", MB_OPTION_PORT },
+    { "user", MB_OPTION_STRING, 0, NULL, 0, .help = "the user to authenticate as" },
+    { "password", MB_OPTION_STRING, 0, NULL, 1, .help = "its password, passed to the tools in a private file" },
+    { "database", MB_OPTION_STRING, 0, NULL, 0, .help = "the database to dump (default: every database)" },
+    { "auth_database", MB_OPTION_STRING, 0, NULL, 0, .help = "the database to authenticate against" },
+    { "socket", MB_OPTION_STRING, 0, NULL, 0, .help = "accepted and not used" },
+    { "tls", MB_OPTION_BOOLEAN, 0, "false", 0, .help = "connect with TLS (--ssl)" },
+    { "extra_args", MB_OPTION_STRINGS, 0, NULL, 0, .help = "appended to mongodump's arguments (no references: arguments are public)" },
+    { "tool", MB_OPTION_STRING, 0, NULL, 0, .help = "mongodump's path, when it is not on PATH (mongorestore is looked for beside it)" },
     { NULL },
 };
 

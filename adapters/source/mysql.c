@@ -171,15 +171,15 @@ static struct mb_writer *flavour_restore(const struct mb_config *cfg, const char
 }
 
 static const struct mb_option my_options[] = {
-    { "host", MB_OPTION_STRING, 0, NULL, 0, "the server's host name or address (default: the client's, localhost)" },
-    { "port", MB_OPTION_INTEGER, 0, "3306", 0, "the server's port" },
-    { "user", MB_OPTION_STRING, 0, NULL, 0, "the user to connect as" },
-    { "password", MB_OPTION_STRING, 0, NULL, 1, "its password, passed to the tools in a private option file" },
-    { "database", MB_OPTION_STRING_OR_STRINGS, 0, "*", 0, "a database, a list of them, or \"*\": every database" },
-    { "socket", MB_OPTION_STRING, 0, NULL, 0, "the server's socket file (instead of host)" },
-    { "tls", MB_OPTION_BOOLEAN, 0, "false", 0, "require TLS and verify the server's certificate" },
-    { "extra_args", MB_OPTION_STRINGS, 0, NULL, 0, "appended to the dump tool's arguments (no references: arguments are public)" },
-    { "tool", MB_OPTION_STRING, 0, NULL, 0, "the dump tool's path, when it is not on PATH (the client is looked for beside it)" },
+    { "host", MB_OPTION_STRING, 0, NULL, 0, .help = "the server's host name or address (default: the client's, localhost)" },
+    { "port", MB_OPTION_INTEGER, 0, NULL, 0, .help = "the server's port (default: the client's, 3306)", MB_OPTION_PORT },
+    { "user", MB_OPTION_STRING, 0, NULL, 0, .help = "the user to connect as" },
+    { "password", MB_OPTION_STRING, 0, NULL, 1, .help = "its password, passed to the tools in a private option file" },
+    { "database", MB_OPTION_STRING_OR_STRINGS, 0, "*", 0, .help = "a database, a list of them, or \"*\": every database" },
+    { "socket", MB_OPTION_STRING, 0, NULL, 0, .help = "the server's socket file (instead of host)" },
+    { "tls", MB_OPTION_BOOLEAN, 0, "false", 0, .help = "require TLS and verify the server's certificate" },
+    { "extra_args", MB_OPTION_STRINGS, 0, NULL, 0, .help = "appended to the dump tool's arguments (no references: arguments are public)" },
+    { "tool", MB_OPTION_STRING, 0, NULL, 0, .help = "the dump tool's path, when it is not on PATH (the client is looked for beside it)" },
     { NULL },
 };
 

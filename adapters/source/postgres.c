@@ -186,16 +186,17 @@ static const char *pg_extension(const struct mb_config *cfg)
 }
 
 static const struct mb_option pg_options[] = {
-    { "host", MB_OPTION_STRING, 0, NULL, 0, "the server's host name or address (default: libpq's, the local socket)" },
-    { "port", MB_OPTION_INTEGER, 0, "5432", 0, "the server's port" },
-    { "user", MB_OPTION_STRING, 0, NULL, 0, "the role to connect as (default: libpq's, the system user)" },
-    { "password", MB_OPTION_STRING, 0, NULL, 1, "its password, passed to the tools as PGPASSWORD" },
-    { "database", MB_OPTION_STRING, 0, NULL, 0, "the database to dump; \"*\": every database (pg_dumpall)" },
-    { "format", MB_OPTION_STRING, 0, "plain", 0, "\"plain\" (SQL text) or \"custom\" (pg_dump -Fc, loaded with pg_restore)" },
-    { "socket", MB_OPTION_STRING, 0, NULL, 0, "the directory of the server's socket (instead of host)" },
-    { "sslmode", MB_OPTION_STRING, 0, NULL, 0, "libpq's sslmode: disable, require, verify-ca, verify-full ..." },
-    { "extra_args", MB_OPTION_STRINGS, 0, NULL, 0, "appended to pg_dump's arguments (no references: arguments are public)" },
-    { "tool", MB_OPTION_STRING, 0, NULL, 0, "pg_dump's path, when it is not on PATH (psql and pg_restore are looked for beside it)" },
+    { "host", MB_OPTION_STRING, 0, NULL, 0, .help = "the server's host name or address (default: libpq's, the local socket)" },
+    { "port", MB_OPTION_INTEGER, 0, NULL, 0, .help = "the server's port (default: libpq's, $PGPORT, else 5432)", MB_OPTION_PORT },
+    { "user", MB_OPTION_STRING, 0, NULL, 0, .help = "the role to connect as (default: libpq's, the system user)" },
+    { "password", MB_OPTION_STRING, 0, NULL, 1, .help = "its password, passed to the tools as PGPASSWORD" },
+    { "database", MB_OPTION_STRING, 0, NULL, 0, .help = "the database to dump; \"*\": every database (pg_dumpall)" },
+    { "format", MB_OPTION_STRING, 0, "plain", 0, .help = "\"plain\" (SQL text) or \"custom\" (pg_dump -Fc, loaded with pg_restore)",
+      MB_OPTION_CHOICES("plain", "custom") },
+    { "socket", MB_OPTION_STRING, 0, NULL, 0, .help = "the directory of the server's socket (instead of host)" },
+    { "sslmode", MB_OPTION_STRING, 0, NULL, 0, .help = "libpq's sslmode: disable, require, verify-ca, verify-full ..." },
+    { "extra_args", MB_OPTION_STRINGS, 0, NULL, 0, .help = "appended to pg_dump's arguments (no references: arguments are public)" },
+    { "tool", MB_OPTION_STRING, 0, NULL, 0, .help = "pg_dump's path, when it is not on PATH (psql and pg_restore are looked for beside it)" },
     { NULL },
 };
 

@@ -17,7 +17,9 @@ static char *redis_label(const struct mb_config *cfg)
     const char *port = mb_config_get(cfg, "port");
     if (socket)
         return mb_strdup_printf("redis %s (redis-cli)", socket);
-    return mb_strdup_printf("redis %s:%s (redis-cli)", host ? host : "127.0.0.1", port ? port : "6379");
+    if (!host || !port) /* the engine gives the schema's defaults */
+        return mb_strdup_printf("redis (redis-cli)");
+    return mb_strdup_printf("redis %s:%s (redis-cli)", host, port);
 }
 
 /* redis-cli with the connection options; arguments follow. */
@@ -28,10 +30,15 @@ static struct mb_dbtool redis_tool(const struct mb_config *cfg)
         mb_strv_push(&t.args, "-s");
         mb_strv_push(&t.args, mb_config_get(cfg, "socket"));
     } else {
-        mb_strv_push(&t.args, "-h");
-        mb_strv_push(&t.args, mb_config_get(cfg, "host") ? mb_config_get(cfg, "host") : "127.0.0.1");
-        mb_strv_push(&t.args, "-p");
-        mb_strv_push(&t.args, mb_config_get(cfg, "port") ? mb_config_get(cfg, "port") : "6379");
+        /* host and port have defaults in the schema, which the engine gives */
+        if (mb_config_get(cfg, "host")) {
+            mb_strv_push(&t.args, "-h");
+            mb_strv_push(&t.args, mb_config_get(cfg, "host"));
+        }
+        if (mb_config_get(cfg, "port")) {
+            mb_strv_push(&t.args, "-p");
+            mb_strv_push(&t.args, mb_config_get(cfg, "port"));
+        }
     }
     if (mb_config_get(cfg, "user")) {
         mb_strv_push(&t.args, "--user");
@@ -118,15 +125,15 @@ static struct mb_reader *redis_open(const struct mb_config *cfg, struct mb_error
 }
 
 static const struct mb_option redis_options[] = {
-    { "host", MB_OPTION_STRING, 0, "127.0.0.1", 0, "the server's host name or address" },
-    { "port", MB_OPTION_INTEGER, 0, "6379", 0, "the server's port" },
-    { "user", MB_OPTION_STRING, 0, NULL, 0, "an ACL user (default: the default user)" },
-    { "password", MB_OPTION_STRING, 0, NULL, 1, "its password, passed to redis-cli as REDISCLI_AUTH" },
-    { "db", MB_OPTION_INTEGER, 0, NULL, 0, "accepted and not used: an RDB snapshot holds every database" },
-    { "socket", MB_OPTION_STRING, 0, NULL, 0, "the server's Unix socket (instead of host and port)" },
-    { "tls", MB_OPTION_BOOLEAN, 0, "false", 0, "connect with TLS (redis-cli --tls)" },
-    { "extra_args", MB_OPTION_STRINGS, 0, NULL, 0, "appended to redis-cli's arguments (no references: arguments are public)" },
-    { "tool", MB_OPTION_STRING, 0, NULL, 0, "redis-cli's path, when it is not on PATH" },
+    { "host", MB_OPTION_STRING, 0, "127.0.0.1", 0, .help = "the server's host name or address" },
+    { "port", MB_OPTION_INTEGER, 0, "6379", 0, .help = "the server's port", MB_OPTION_PORT },
+    { "user", MB_OPTION_STRING, 0, NULL, 0, .help = "an ACL user (default: the default user)" },
+    { "password", MB_OPTION_STRING, 0, NULL, 1, .help = "its password, passed to redis-cli as REDISCLI_AUTH" },
+    { "db", MB_OPTION_INTEGER, 0, NULL, 0, .help = "accepted and not used: an RDB snapshot holds every database" },
+    { "socket", MB_OPTION_STRING, 0, NULL, 0, .help = "the server's Unix socket (instead of host and port)" },
+    { "tls", MB_OPTION_BOOLEAN, 0, "false", 0, .help = "connect with TLS (redis-cli --tls)" },
+    { "extra_args", MB_OPTION_STRINGS, 0, NULL, 0, .help = "appended to redis-cli's arguments (no references: arguments are public)" },
+    { "tool", MB_OPTION_STRING, 0, NULL, 0, .help = "redis-cli's path, when it is not on PATH" },
     { NULL },
 };
 

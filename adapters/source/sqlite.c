@@ -115,7 +115,7 @@ static struct mb_reader *sqlite_open(const struct mb_config *cfg, struct mb_erro
 }
 
 static const struct mb_option sqlite_options[] = {
-    { "path", MB_OPTION_STRING, 1, NULL, 0, "the database file" },
+    { "path", MB_OPTION_STRING, 1, NULL, 0, .help = "the database file" },
     { NULL },
 };
 

@@ -34,7 +34,7 @@ static char *ftp_root(const char *path)
 static int ftp_read_options(struct mb_remotefs *fs, const struct mb_config *cfg, struct mb_error *err)
 {
     struct ftp_storage *s = (struct ftp_storage *)fs;
-    if (mb_remotefs_init(&s->fs, cfg, 21, err) != 0)
+    if (mb_remotefs_init(&s->fs, cfg, err) != 0)
         return -1;
     const char *tls = mb_config_get(cfg, "tls");
     s->tls = tls && strcmp(tls, "true") == 0;
@@ -122,16 +122,16 @@ static struct mb_storage *ftp_open(const struct mb_config *cfg, struct mb_error 
 }
 
 static const struct mb_option ftp_options[] = {
-    { "host", MB_OPTION_STRING, 1, NULL, 0, "the server's host name or address" },
-    { "port", MB_OPTION_INTEGER, 0, "21", 0, "the server's port" },
-    { "user", MB_OPTION_STRING, 0, NULL, 0, "the user to log in as" },
-    { "password", MB_OPTION_STRING, 0, NULL, 1, "its password" },
-    { "path", MB_OPTION_STRING, 0, NULL, 0, "the directory for the backups: relative to the login directory, or absolute" },
-    { "tls", MB_OPTION_BOOLEAN, 0, "false", 0, "explicit TLS (AUTH TLS) for commands and data, required" },
-    { "ca_file", MB_OPTION_STRING, 0, NULL, 0, "a CA bundle to verify the server's certificate with" },
-    { "insecure_tls", MB_OPTION_BOOLEAN, 0, "false", 0, "do not verify the server's certificate" },
-    { "timeout", MB_OPTION_INTEGER, 0, "60", 0, "seconds a transfer may stall before it fails" },
-    { "retries", MB_OPTION_INTEGER, 0, "3", 0, "extra attempts after a connection-level failure" },
+    { "host", MB_OPTION_STRING, 1, NULL, 0, .help = "the server's host name or address" },
+    { "port", MB_OPTION_INTEGER, 0, "21", 0, .help = "the server's port", MB_OPTION_PORT },
+    { "user", MB_OPTION_STRING, 0, NULL, 0, .help = "the user to log in as" },
+    { "password", MB_OPTION_STRING, 0, NULL, 1, .help = "its password" },
+    { "path", MB_OPTION_STRING, 0, NULL, 0, .help = "the directory for the backups: relative to the login directory, or absolute" },
+    { "tls", MB_OPTION_BOOLEAN, 0, "false", 0, .help = "explicit TLS (AUTH TLS) for commands and data, required" },
+    { "ca_file", MB_OPTION_STRING, 0, NULL, 0, .help = "a CA bundle to verify the server's certificate with" },
+    { "insecure_tls", MB_OPTION_BOOLEAN, 0, "false", 0, .help = "do not verify the server's certificate" },
+    { "timeout", MB_OPTION_INTEGER, 0, "60", 0, .help = "seconds a transfer may stall before it fails", MB_OPTION_SECONDS },
+    { "retries", MB_OPTION_INTEGER, 0, "3", 0, .help = "extra attempts after a connection-level failure", MB_OPTION_COUNT },
     { NULL },
 };
 

@@ -153,7 +153,7 @@ static int local_remove(void *storage, const char *name, struct mb_error *err)
 
 
 static const struct mb_option local_options[] = {
-    { "path", MB_OPTION_STRING, 1, NULL, 0, "the directory that holds the backups" },
+    { "path", MB_OPTION_STRING, 1, NULL, 0, .help = "the directory that holds the backups" },
     { NULL },
 };
 

@@ -18,7 +18,6 @@
 #include "s3client.h"
 
 #define MIB (1024u * 1024u)
-#define PART_SIZE_DEFAULT (16 * MIB)
 #define PART_SIZE_MIN (5 * MIB)          /* S3's minimum for every part but the last */
 #define PART_SIZE_MAX (5120ull * MIB)    /* and its maximum */
 #define PARTS_MAX 10000                  /* S3's limit per upload */
@@ -38,7 +37,8 @@ static struct mb_storage *s3_open(const struct mb_config *cfg, struct mb_error *
         mb_error_set(err, "out of memory");
         return NULL;
     }
-    long long part = mb_config_get_int(cfg, "part_size", PART_SIZE_DEFAULT);
+    /* The engine gives the schema's default when the job does not. */
+    long long part = mb_config_get_int(cfg, "part_size", 0);
     if (part < PART_SIZE_MIN || (unsigned long long)part > PART_SIZE_MAX) {
         mb_error_set(err, "s3: part_size must be from %u (5 MiB, S3's minimum) to %llu (5 GiB), "
                           "got %lld", PART_SIZE_MIN, PART_SIZE_MAX, part);
@@ -604,16 +604,18 @@ static struct mb_writer *s3_open_write(void *storage, const char *name, struct m
 }
 
 static const struct mb_option s3_options[] = {
-    { "endpoint", MB_OPTION_STRING, 0, NULL, 0, "scheme://host[:port] of the service (default: AWS, https://s3.REGION.amazonaws.com)" },
-    { "region", MB_OPTION_STRING, 0, "us-east-1", 0, "the region requests are signed for" },
-    { "bucket", MB_OPTION_STRING, 1, NULL, 0, "the bucket" },
-    { "prefix", MB_OPTION_STRING, 0, NULL, 0, "a folder in the bucket for the backups (\"db/\")" },
-    { "access_key", MB_OPTION_STRING, 0, NULL, 0, "the access key id (default: AWS_ACCESS_KEY_ID and the rest from the environment)" },
-    { "secret_key", MB_OPTION_STRING, 0, NULL, 1, "the secret access key" },
-    { "path_style", MB_OPTION_BOOLEAN, 0, NULL, 0, "the bucket in the path (default: in the host name on AWS, unless it has a dot; in the path elsewhere)" },
-    { "part_size", MB_OPTION_INTEGER, 0, "16777216", 0, "bytes of each part of an upload, 5 MiB to 5 GiB (a writer holds two)" },
-    { "retries", MB_OPTION_INTEGER, 0, "4", 0, "extra attempts after a connection-level failure" },
-    { "timeout", MB_OPTION_INTEGER, 0, "60", 0, "seconds a transfer may stall before it fails" },
+    { "endpoint", MB_OPTION_STRING, 0, NULL, 0, .help = "scheme://host[:port] of the service (default: AWS, https://s3.REGION.amazonaws.com)" },
+    { "region", MB_OPTION_STRING, 0, "us-east-1", 0, .help = "the region requests are signed for" },
+    { "bucket", MB_OPTION_STRING, 1, NULL, 0, .help = "the bucket" },
+    { "prefix", MB_OPTION_STRING, 0, NULL, 0, .help = "a folder in the bucket for the backups (\"db/\")" },
+    { "access_key", MB_OPTION_STRING, 0, NULL, 0, .help = "the access key id (default: AWS_ACCESS_KEY_ID and the rest from the environment)" },
+    { "secret_key", MB_OPTION_STRING, 0, NULL, 1, .help = "the secret access key" },
+    { "path_style", MB_OPTION_BOOLEAN, 0, NULL, 0, .help = "the bucket in the path (default: in the host name on AWS, unless it has a dot; in the path elsewhere)" },
+    { "part_size", MB_OPTION_INTEGER, 0, "16777216", 0, .help = "bytes of each part of an upload, 5 MiB to 5 GiB (a writer holds two)",
+      MB_OPTION_RANGE(PART_SIZE_MIN, PART_SIZE_MAX,
+                      "from 5242880 (5 MiB, S3's minimum part size) to 5368709120 (5 GiB, its maximum)") },
+    { "retries", MB_OPTION_INTEGER, 0, "4", 0, .help = "extra attempts after a connection-level failure", MB_OPTION_COUNT },
+    { "timeout", MB_OPTION_INTEGER, 0, "60", 0, .help = "seconds a transfer may stall before it fails", MB_OPTION_SECONDS },
     { NULL },
 };
 

@@ -32,14 +32,18 @@ static void sftp_free_own(struct mb_remotefs *fs)
     free(s->known_hosts);
 }
 
-static char *default_known_hosts(void)
+/* path with a leading "~/" in the home directory (the schema's default
+ * known_hosts is "~/.ssh/known_hosts"). */
+static char *expand_home(const char *path)
 {
+    if (strncmp(path, "~/", 2) != 0)
+        return strdup(path);
     const char *home = getenv("HOME");
     if (!home || !*home) {
         struct passwd *pw = getpwuid(getuid());
         home = pw ? pw->pw_dir : "/";
     }
-    return mb_strdup_printf("%s/.ssh/known_hosts", home);
+    return mb_strdup_printf("%s%s", home, path + 1);
 }
 
 /* Absolute paths stay; others are relative to the login's home ("/~/"). */
@@ -73,7 +77,7 @@ static int sftp_read_options(struct mb_remotefs *fs, const struct mb_config *cfg
     const char *key = mb_config_get(cfg, "private_key");
     const char *phrase = mb_config_get(cfg, "key_passphrase");
     const char *known = mb_config_get(cfg, "known_hosts");
-    if (mb_remotefs_init(&s->fs, cfg, 22, err) != 0)
+    if (mb_remotefs_init(&s->fs, cfg, err) != 0)
         return -1;
     const char *host = mb_config_get(cfg, "host");
     if (!s->fs.conf.user) {
@@ -84,8 +88,12 @@ static int sftp_read_options(struct mb_remotefs *fs, const struct mb_config *cfg
         mb_error_set(err, "sftp %s: give \"password\" or \"private_key\"", host);
         return -1;
     }
+    if (!known || !*known) {
+        mb_error_set(err, "sftp %s: \"known_hosts\" is empty", host);
+        return -1;
+    }
     s->fs.root = sftp_root(mb_config_get(cfg, "path"));
-    s->known_hosts = known && *known ? strdup(known) : default_known_hosts();
+    s->known_hosts = expand_home(known);
     if (key && *key) {
         s->private_key = strdup(key);
         s->public_key = public_key_for(key);
@@ -186,16 +194,16 @@ static struct mb_storage *sftp_open(const struct mb_config *cfg, struct mb_error
 }
 
 static const struct mb_option sftp_options[] = {
-    { "host", MB_OPTION_STRING, 1, NULL, 0, "the server's host name or address" },
-    { "port", MB_OPTION_INTEGER, 0, "22", 0, "the server's port" },
-    { "user", MB_OPTION_STRING, 0, NULL, 0, "the user to log in as (needed to connect)" },
-    { "password", MB_OPTION_STRING, 0, NULL, 1, "its password, or give private_key" },
-    { "private_key", MB_OPTION_STRING, 0, NULL, 0, "the path of a private key (the public one: the same path with .pub, or derived)" },
-    { "key_passphrase", MB_OPTION_STRING, 0, NULL, 1, "the passphrase of an encrypted private key" },
-    { "path", MB_OPTION_STRING, 0, NULL, 0, "the directory for the backups: absolute, or relative to the home (default: the home)" },
-    { "known_hosts", MB_OPTION_STRING, 0, "~/.ssh/known_hosts", 0, "the file the server's host key must be in" },
-    { "timeout", MB_OPTION_INTEGER, 0, "60", 0, "seconds a transfer may stall before it fails" },
-    { "retries", MB_OPTION_INTEGER, 0, "3", 0, "extra attempts after a connection-level failure" },
+    { "host", MB_OPTION_STRING, 1, NULL, 0, .help = "the server's host name or address" },
+    { "port", MB_OPTION_INTEGER, 0, "22", 0, .help = "the server's port", MB_OPTION_PORT },
+    { "user", MB_OPTION_STRING, 0, NULL, 0, .help = "the user to log in as (needed to connect)" },
+    { "password", MB_OPTION_STRING, 0, NULL, 1, .help = "its password, or give private_key" },
+    { "private_key", MB_OPTION_STRING, 0, NULL, 0, .help = "the path of a private key (the public one: the same path with .pub, or derived)" },
+    { "key_passphrase", MB_OPTION_STRING, 0, NULL, 1, .help = "the passphrase of an encrypted private key" },
+    { "path", MB_OPTION_STRING, 0, NULL, 0, .help = "the directory for the backups: absolute, or relative to the home (default: the home)" },
+    { "known_hosts", MB_OPTION_STRING, 0, "~/.ssh/known_hosts", 0, .help = "the file the server's host key must be in" },
+    { "timeout", MB_OPTION_INTEGER, 0, "60", 0, .help = "seconds a transfer may stall before it fails", MB_OPTION_SECONDS },
+    { "retries", MB_OPTION_INTEGER, 0, "3", 0, .help = "extra attempts after a connection-level failure", MB_OPTION_COUNT },
     { NULL },
 };
 

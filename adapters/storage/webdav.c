@@ -463,13 +463,13 @@ static int webdav_remove(void *storage, const char *name, struct mb_error *err)
 
 
 static const struct mb_option webdav_options[] = {
-    { "url", MB_OPTION_STRING, 1, NULL, 0, "the collection that holds the backups (https:// or http://)" },
-    { "user", MB_OPTION_STRING, 0, NULL, 0, "the user for basic authentication" },
-    { "password", MB_OPTION_STRING, 0, NULL, 1, "its password" },
-    { "ca_file", MB_OPTION_STRING, 0, NULL, 0, "a CA bundle to verify the server's certificate with" },
-    { "insecure_tls", MB_OPTION_BOOLEAN, 0, "false", 0, "do not verify the server's certificate" },
-    { "timeout", MB_OPTION_INTEGER, 0, "60", 0, "seconds a transfer may stall before it fails" },
-    { "retries", MB_OPTION_INTEGER, 0, "3", 0, "extra attempts after a connection-level failure" },
+    { "url", MB_OPTION_STRING, 1, NULL, 0, .help = "the collection that holds the backups (https:// or http://)" },
+    { "user", MB_OPTION_STRING, 0, NULL, 0, .help = "the user for basic authentication" },
+    { "password", MB_OPTION_STRING, 0, NULL, 1, .help = "its password" },
+    { "ca_file", MB_OPTION_STRING, 0, NULL, 0, .help = "a CA bundle to verify the server's certificate with" },
+    { "insecure_tls", MB_OPTION_BOOLEAN, 0, "false", 0, .help = "do not verify the server's certificate" },
+    { "timeout", MB_OPTION_INTEGER, 0, "60", 0, .help = "seconds a transfer may stall before it fails", MB_OPTION_SECONDS },
+    { "retries", MB_OPTION_INTEGER, 0, "3", 0, .help = "extra attempts after a connection-level failure", MB_OPTION_COUNT },
     { NULL },
 };
 

@@ -14,21 +14,25 @@ local M = {}
 -- "table", "function".  A trailing "!" marks a required field.
 
 -- Sources and storages describe their own options (their C ops tables);
--- the catalogues here are made from those schemas: type -> { key = kind }.
+-- the catalogues here are made from those schemas: type -> { key = kind },
+-- and type -> { key = the schema's option } for the rules beyond the kind
+-- (ranges, choices).
 local function catalogue(module)
-  local c = {}
+  local c, options = {}, {}
   for _, name in ipairs(module.types()) do
-    local fields = {}
+    local fields, by_name = {}, {}
     for _, o in ipairs(module.schema(name).options) do
       fields[o.name] = o.kind .. (o.required and "!" or "")
+      by_name[o.name] = o
     end
-    c[name] = fields
+    c[name], options[name] = fields, by_name
   end
-  return c
+  return c, options
 end
 
-M.sources = catalogue(source)
-M.storages = catalogue(storage)
+local source_options, storage_options
+M.sources, source_options = catalogue(source)
+M.storages, storage_options = catalogue(storage)
 
 local top = {
   name = "string", description = "string", schedule = "string", timezone = "string",
@@ -101,22 +105,53 @@ local function check_fields(t, fields, where, allowed)
   end
 end
 
--- Numbers the schema's "integer" does not bound: { key = { min, max, what } }.
-local MIB = 1024 * 1024
-local ranges = {
-  port = { 1, 65535, "a port number from 1 to 65535" },
-  timeout = { 1, math.maxinteger, "a number of seconds, 1 or more" },
-  retries = { 0, math.maxinteger, "0 or more" },
-}
-local s3_part_size = { 5 * MIB, 5120 * MIB,
-                       "from 5242880 (5 MiB, S3's minimum part size) to 5368709120 (5 GiB, its maximum)" }
+-- What a value in an option's range is: the adapter's words, else the bounds.
+local function range_text(o)
+  if o.expected then return o.expected end
+  if o.max then return ("from %d to %d"):format(o.min, o.max) end
+  return ("%d or more"):format(o.min)
+end
 
-local function check_ranges(t, where)
+-- "plain" or "custom"; "a", "b" or "c"
+local function choices_text(choices)
+  local quoted = {}
+  for i, c in ipairs(choices) do quoted[i] = ("%q"):format(c) end
+  if #quoted == 1 then return quoted[1] end
+  return table.concat(quoted, ", ", 1, #quoted - 1) .. " or " .. quoted[#quoted]
+end
+
+local function is_choice(value, choices)
+  for _, c in ipairs(choices) do
+    if value == c then return true end
+  end
+  return false
+end
+
+-- The rules of each option's schema beyond its kind (checked already):
+-- an integer's range, a string's choices (a plain word then: no
+-- reference), and no newline in a list's strings, which reach the adapter
+-- joined with newlines.
+local function check_rules(t, options, where)
   for key, value in pairs(t) do
-    local range = ranges[key]
-    if key == "part_size" and t.type == "s3" then range = s3_part_size end
-    if range and math.type(value) == "integer" and (value < range[1] or value > range[2]) then
-      fail(where .. "." .. key, "expected %s, got %d", range[3], value)
+    local o = options[key]
+    local w = where .. "." .. key
+    if o and o.min and math.type(value) == "integer" and (value < o.min or (o.max and value > o.max)) then
+      fail(w, "expected %s, got %d", range_text(o), value)
+    end
+    if o and o.choices and not is_choice(value, o.choices) then
+      fail(w, "expected %s, got %s", choices_text(o.choices),
+           ref.is(value) and tostring(value) or ("%q"):format(value))
+    end
+    if o and (o.kind == "strings" or o.kind == "string|strings") then
+      if type(value) == "string" and value:find("\n") then
+        fail(w, "cannot hold a newline")
+      elseif type(value) == "table" and not ref.is(value) then
+        for i, item in ipairs(value) do
+          if type(item) == "string" and item:find("\n") then
+            fail(("%s[%d]"):format(w, i), "an item cannot hold a newline")
+          end
+        end
+      end
     end
   end
 end
@@ -139,7 +174,7 @@ local function check_no_references_in_argv(src, where)
   end
 end
 
-local function check_typed(t, catalogue, where, kind_name, exists)
+local function check_typed(t, catalogue, options, where, kind_name, exists)
   if type(t.type) ~= "string" then
     fail(where, "missing required key \"type\" (a %s type: %s)", kind_name,
          table.concat((function() local n = {} for k in pairs(catalogue) do n[#n + 1] = k end
@@ -148,7 +183,7 @@ local function check_typed(t, catalogue, where, kind_name, exists)
   local fields = catalogue[t.type]
   if not fields then fail(where .. ".type", "unknown %s type %q", kind_name, t.type) end
   check_fields(t, fields, where, { type = true, name = true })
-  check_ranges(t, where)
+  check_rules(t, options[t.type] or {}, where)
   if exists and not exists(t.type) then
     fail(where .. ".type", "%s type %q is not available in this build of moonbak yet", kind_name, t.type)
   end
@@ -245,9 +280,9 @@ local function validate_table(job, where)
   end
   if job.schedule then check_schedule(job.schedule, where .. ".schedule") end
   if job.timezone then check_timezone(job.timezone, where .. ".timezone") end
-  check_typed(job.source, M.sources, where .. ".source", "source", source.exists)
+  check_typed(job.source, M.sources, source_options, where .. ".source", "source", source.exists)
   check_list(job.storage, where .. ".storage", function(st, w)
-    check_typed(st, M.storages, w, "storage", storage.exists)
+    check_typed(st, M.storages, storage_options, w, "storage", storage.exists)
   end)
   name_storages(job.storage, where .. ".storage")
   if job.compression then check_compression(job.compression, where .. ".compression") end
@@ -261,19 +296,7 @@ local function validate_table(job, where)
     end
     if not any then fail(where .. ".retention", "keeps nothing: give at least one positive count") end
   end
-  local src = job.source
-  if src.type == "postgres" and src.format and src.format ~= "plain" and src.format ~= "custom" then
-    fail(where .. ".source.format", "expected \"plain\" or \"custom\", got %s",
-         ref.is(src.format) and tostring(src.format) or ("%q"):format(src.format))
-  end
-  if src.type == "command" then
-    for i, a in ipairs(src.argv) do
-      if type(a) == "string" and a:find("\n") then
-        fail(("%s.source.argv[%d]"):format(where, i), "an argument cannot hold a newline")
-      end
-    end
-  end
-  check_no_references_in_argv(src, where .. ".source")
+  check_no_references_in_argv(job.source, where .. ".source")
   if job.notify then fail(where .. ".notify", "notifications are not available in this build of moonbak yet") end
   if job.steps then check_steps(job.steps, where .. ".steps") end
 end

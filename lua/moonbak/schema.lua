@@ -25,8 +25,20 @@ local kind_words = {
   ["string|strings"] = "string or list of strings", table = "table",
 }
 
+-- An integer's range or a string's choices: "1 to 65535", "`"plain"` or `"custom"`".
+local function rule_words(o)
+  if o.min and o.max then return ("%d to %d"):format(o.min, o.max) end
+  if o.min then return ("%d or more"):format(o.min) end
+  if o.choices then
+    local quoted = {}
+    for i, c in ipairs(o.choices) do quoted[i] = ("`%q`"):format(c) end
+    return "one of " .. table.concat(quoted, ", ")
+  end
+end
+
 local function value_cell(o)
   local words = { kind_words[o.kind] }
+  words[#words + 1] = rule_words(o)
   if o.required then words[#words + 1] = "required" end
   if o.secret then words[#words + 1] = "secret" end
   return table.concat(words, ", ")

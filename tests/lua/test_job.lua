@@ -274,6 +274,15 @@ T.test("an s3 part_size out of S3's range is refused at load, naming the file an
   assert(mb.job.load(job_file("partok", job_with(nil, nil, '{ type = "s3", bucket = "b", part_size = 5 * 1024 * 1024 }'))))
 end)
 
+T.test("a newline in a list's string is refused at load: the adapter gets lists one item a line", function()
+  fails_with("argvnl", job_with(nil, '{ type = "command", argv = { "echo", "a\\nb" } }'),
+    "source%.argv%[2%]: an item cannot hold a newline")
+  fails_with("extranl", job_with(nil, '{ type = "postgres", extra_args = { "--x\\n--y" } }'),
+    "source%.extra_args%[1%]: an item cannot hold a newline")
+  fails_with("dbnl", job_with(nil, '{ type = "mysql", database = "a\\nb" }'),
+    "source%.database: cannot hold a newline")
+end)
+
 T.test("a negative timeout or retries is refused at load", function()
   fails_with("timeout", job_with(nil, nil, '{ type = "webdav", url = "http://h/", timeout = -1 }'),
     "storage%[1%]%.timeout: expected a number of seconds, 1 or more, got %-1")

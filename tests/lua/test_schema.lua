@@ -47,14 +47,16 @@ end)
 
 T.test("a schema surfaces defaults, required and secret options", function()
   local pg = by_name(mb.source.schema("postgres"))
-  T.eq(pg.port.default, 5432, "postgres port default")
+  T.eq(pg.port.default, nil, "postgres port: libpq decides, the schema claims no number")
+  T.matches(pg.port.help, "PGPORT, else 5432")
   T.eq(pg.port.kind, "integer")
   T.eq(pg.password.secret, true, "postgres password is secret")
   T.eq(pg.host.secret, false, "postgres host is not secret")
   T.eq(pg.format.default, "plain", "postgres format default")
   T.eq(by_name(mb.source.schema("sqlite")).path.required, true, "sqlite path required")
-  T.eq(by_name(mb.source.schema("mysql")).port.default, 3306, "mysql port")
-  T.eq(by_name(mb.source.schema("mariadb")).port.default, 3306, "mariadb port")
+  T.eq(by_name(mb.source.schema("mysql")).port.default, nil, "mysql port: the client's")
+  T.eq(by_name(mb.source.schema("mariadb")).port.default, nil, "mariadb port: the client's")
+  T.eq(by_name(mb.source.schema("mongodb")).port.default, nil, "mongodb port: the tools'")
   T.eq(by_name(mb.source.schema("redis")).port.default, 6379, "redis port")
   T.eq(by_name(mb.source.schema("command")).argv.kind, "strings", "command argv kind")
   T.eq(by_name(mb.source.schema("mysql")).database.kind, "string|strings", "mysql database kind")
@@ -131,14 +133,121 @@ end)
 T.test("options that take a string accept secret, env and file references", function()
   each_schema(function(kind, type, schema)
     for _, o in ipairs(schema.options) do
-      -- but postgres' format: it decides the artifact's extension at load time
-      if (o.kind == "string" or o.kind == "string|strings") and not (type == "postgres" and o.name == "format") then
+      -- but one with choices (postgres' format): a word known at load time
+      if (o.kind == "string" or o.kind == "string|strings") and not o.choices then
         local spec = with_required(type, schema)
         spec[o.name] = mb.ref.secret("s")
         assert(mb.job.validate(job_around(kind, spec)), type .. "." .. o.name .. " refused a reference")
       end
     end
   end)
+end)
+
+T.test("ranges and choices are the schema's", function()
+  local pg = by_name(mb.source.schema("postgres"))
+  T.eq(pg.port.min, 1, "port min")
+  T.eq(pg.port.max, 65535, "port max")
+  T.eq(table.concat(pg.format.choices, " "), "plain custom", "postgres format choices")
+  T.eq(pg.host.min, nil, "a string has no range")
+  local s3 = by_name(mb.storage.schema("s3"))
+  T.eq(s3.part_size.min, 5 * 1024 * 1024, "s3 part_size min")
+  T.eq(s3.part_size.max, 5 * 1024 * 1024 * 1024, "s3 part_size max")
+  T.eq(s3.retries.min, 0, "retries min")
+  T.eq(s3.retries.max, nil, "retries: no upper bound")
+  T.eq(s3.timeout.min, 1, "timeout min")
+  each_schema(function(_, type, schema)
+    for _, o in ipairs(schema.options) do
+      if o.name == "port" then T.eq(o.min .. "-" .. o.max, "1-65535", type .. " port range") end
+      if o.name == "timeout" then T.eq(o.min, 1, type .. " timeout") end
+      if o.name == "retries" then T.eq(o.min, 0, type .. " retries") end
+    end
+  end)
+end)
+
+T.test("every range and every choice of every schema is checked at load, with the schema's words", function()
+  each_schema(function(kind, type, schema)
+    for _, o in ipairs(schema.options) do
+      if o.min then
+        for _, v in ipairs { o.min - 1, o.max and o.max + 1 or nil } do
+          local spec = with_required(type, schema)
+          spec[o.name] = v
+          local job, err = mb.job.validate(job_around(kind, spec))
+          assert(job == nil, ("%s.%s took %d"):format(type, o.name, v))
+          T.matches(err, ("%s: expected .*, got %d"):format(o.name, v):gsub("%-", "%%-"), type)
+          if o.expected then T.matches(err, o.expected:gsub("%p", "%%%0"), type) end
+        end
+        for _, v in ipairs { o.min, o.max } do
+          local spec = with_required(type, schema)
+          spec[o.name] = v
+          assert(mb.job.validate(job_around(kind, spec)), ("%s.%s refused %d"):format(type, o.name, v))
+        end
+      end
+      if o.choices then
+        for _, v in ipairs(o.choices) do
+          local spec = with_required(type, schema)
+          spec[o.name] = v
+          assert(mb.job.validate(job_around(kind, spec)), type .. "." .. o.name .. " refused " .. v)
+        end
+        local spec = with_required(type, schema)
+        spec[o.name] = "none of them"
+        local job, err = mb.job.validate(job_around(kind, spec))
+        assert(job == nil, type .. "." .. o.name .. " took a value not in its choices")
+        T.matches(err, ('%s: expected "'):format(o.name), type)
+      end
+    end
+  end)
+end)
+
+T.test("no string of a list option may hold a newline (the adapter gets the list one a line)", function()
+  local n = 0
+  each_schema(function(kind, type, schema)
+    for _, o in ipairs(schema.options) do
+      if o.kind == "strings" or o.kind == "string|strings" then
+        n = n + 1
+        local spec = with_required(type, schema)
+        spec[o.name] = { "fine", "two\nlines" }
+        local job, err = mb.job.validate(job_around(kind, spec))
+        assert(job == nil, type .. "." .. o.name .. " took a newline")
+        T.matches(err, ("%s%%[2%%]: an item cannot hold a newline"):format(o.name), type)
+        if o.kind == "string|strings" then
+          spec[o.name] = "two\nlines"
+          job, err = mb.job.validate(job_around(kind, spec))
+          assert(job == nil, type .. "." .. o.name .. " took a newline in a string")
+          T.matches(err, ("%s: cannot hold a newline"):format(o.name), type)
+        end
+      end
+    end
+  end)
+  assert(n >= 5, "argv and every extra_args are lists")
+end)
+
+-- The text the binding gives an adapter for a schema default.
+local function as_text(v)
+  if type(v) == "boolean" then return v and "true" or "false" end
+  return tostring(v)
+end
+
+T.test("every option with a default reaches the adapter's config when the job omits it", function()
+  local n = 0
+  each_schema(function(kind, type, schema)
+    local spec = with_required(type, schema)
+    local cfg = mb[kind].config(spec)
+    for _, o in ipairs(schema.options) do
+      if o.default ~= nil then
+        n = n + 1
+        T.eq(cfg[o.name], as_text(o.default), type .. "." .. o.name .. " default given to the adapter")
+      elseif not o.required then
+        T.eq(cfg[o.name], nil, type .. "." .. o.name .. " has no default: left out")
+      end
+    end
+  end)
+  assert(n > 10, "schemas have defaults")
+  local cfg = mb.storage.config { type = "sftp", host = "h", port = 2222, timeout = 5 }
+  T.eq(cfg.port, "2222", "the job's value wins")
+  T.eq(cfg.timeout, "5", "the job's value wins")
+  T.eq(cfg.retries, "3", "the default fills what the job omits")
+  T.eq(cfg.known_hosts, "~/.ssh/known_hosts", "known_hosts default")
+  T.eq(mb.source.config({ type = "postgres" }).port, nil, "libpq picks postgres' port")
 end)
 
 T.test("postgres' format is a word, not a reference", function()

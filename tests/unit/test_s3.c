@@ -3,18 +3,29 @@
  * (tests/e2e/test_s3.sh runs it against a real server.) */
 #include "check.h"
 #include "curlxfer.h"
+#include "registry.h"
 #include "s3client.h"
 #include "urlxml.h"
 #include "testutil.h"
 
 #include <stdlib.h>
 
+/* A config as the engine gives it: the pairs, then the s3 schema's defaults. */
 static struct mb_config config(const char *const *pairs)
 {
     struct mb_config cfg = { 0 };
     for (; *pairs; pairs += 2)
         mb_config_set(&cfg, pairs[0], pairs[1]);
+    mb_config_set_defaults(&cfg, mb_storage_find("s3")->options);
     return cfg;
+}
+
+static const char *schema_default(const char *name)
+{
+    for (const struct mb_option *o = mb_storage_find("s3")->options; o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return o->default_value;
+    return NULL;
 }
 
 static int init(struct s3_client *c, const char *const *pairs, struct mb_error *err)
@@ -23,6 +34,29 @@ static int init(struct s3_client *c, const char *const *pairs, struct mb_error *
     int rc = s3_client_init(c, &cfg, err);
     mb_config_free(&cfg);
     return rc;
+}
+
+/* The schema's defaults are the ones that apply: the client keeps no
+ * fallback of its own. */
+static void test_defaults(void)
+{
+    struct s3_client c;
+    struct mb_error err = { { 0 } };
+    const char *minimal[] = { "bucket", "shop", "access_key", "AK", "secret_key", "SK", NULL };
+    CHECK(init(&c, minimal, &err) == 0 && c.retries == atoi(schema_default("retries"))
+              && c.timeout == atol(schema_default("timeout")) && strcmp(c.region, schema_default("region")) == 0,
+          "retries, timeout and region are the schema's defaults (%d, %ld)", c.retries, c.timeout);
+    s3_client_free(&c);
+
+    struct mb_config bare = { 0 }; /* no engine: no defaults */
+    for (const char *const *p = minimal; *p; p += 2)
+        mb_config_set(&bare, p[0], p[1]);
+    mb_config_set(&bare, "region", "eu-west-1");
+    CHECK(s3_client_init(&c, &bare, &err) == 0 && c.retries == 0 && c.timeout == 1,
+          "without the engine's defaults the client invents none (retries %d, timeout %ld)", c.retries,
+          c.timeout);
+    s3_client_free(&c);
+    mb_config_free(&bare);
 }
 
 static void test_addressing(void)
@@ -136,6 +170,7 @@ static void test_xml(void)
 
 int main(void)
 {
+    test_defaults();
     test_addressing();
     test_credentials();
     test_part_size();
