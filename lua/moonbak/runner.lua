@@ -76,6 +76,7 @@ local function new_context(job, opts)
   return setmetatable({
     job = job,
     trigger = opts.trigger or "manual",
+    claimed = opts.claimed, -- the daemon's claim (an execution id) this run takes over
     state = opts.state,
     on_log = opts.on_log,
     progress_label = opts.progress,
@@ -175,15 +176,25 @@ local function start(ctx)
     return true
   end
   local lock, err = lock_job(ctx.job, st)
-  if not lock then return nil, err end
+  if not lock then
+    -- a fire time the daemon claimed while the job runs elsewhere
+    -- (a manual run): recorded, not dropped
+    if ctx.claimed then pcall(st.finish_execution, st, ctx.claimed, "skipped", err) end
+    return nil, err
+  end
   ctx.lock = lock
+  local taken
   local ok, serr = pcall(function()
     st:remember_job(ctx.job)
-    ctx.execution = st:start_execution(ctx.job.name, ctx.trigger)
+    if ctx.claimed then
+      ctx.execution, taken = st:take_claim(ctx.claimed)
+    else
+      ctx.execution = st:start_execution(ctx.job.name, ctx.trigger)
+    end
   end)
-  if not ok then
+  if not ok or not ctx.execution then
     lock:release()
-    return nil, st:explain(serr, "the execution could not be recorded")
+    return nil, ok and taken or st:explain(serr, "the execution could not be recorded")
   end
   lock:update(("pid %d, execution %d, started %s\n"):format(sys.pid(), ctx.execution.id,
                                                           ctx.execution.started_at))
@@ -204,7 +215,7 @@ local function record_outcome(ctx)
   end
 end
 
--- runner.run(job, { state =, trigger =, on_log =, progress = label }) -> ok, ctx
+-- runner.run(job, { state =, trigger =, claimed =, on_log =, progress = label }) -> ok, ctx
 -- A run refused before it started (the job is already running, the state
 -- database cannot record it) returns false with ctx.status = "refused".
 function M.run(job, opts)
