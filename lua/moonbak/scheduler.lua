@@ -110,20 +110,19 @@ end
 -- dropped, changed schedules computed again; runs are left alone.
 function Daemon:load_jobs()
   local now = self.now()
-  local list = job_mod.load_dir(self.jobs_dir)
+  local list, broken = job_mod.load_dir(self.jobs_dir)
+  if not list then error(broken, 0) end
+  for _, b in ipairs(broken) do self:log("broken job file, not scheduled: %s", b.error) end
   local seen, count = {}, 0
-  for _, item in ipairs(list) do
-    if item.error then
-      self:log("job file %s: %s (skipped)", item.file, item.error)
-    elseif item.job.schedule and item.job.enabled ~= false then
-      local job = item.job
-      local name = job.name
+  for _, job in ipairs(list) do
+    local name = job.name
+    if job.schedule and job.enabled ~= false then
       seen[name] = true
       count = count + 1
       local old = self.jobs[name]
       local zone = job.timezone or self.timezone
       local e = {
-        job = job, file = item.file, name = name, schedule = job.schedule, timezone = zone,
+        job = job, file = job.file, name = name, schedule = job.schedule, timezone = zone,
         catchup = job.catchup == false and false or (job.catchup or M.defaults.catchup),
         retry = job.retry, timeout = job.timeout,
       }
@@ -141,8 +140,8 @@ function Daemon:load_jobs()
                  e.next and iso(e.next) or "never")
       end
       self.jobs[name] = e
-    elseif item.job then
-      if self.jobs[item.job.name] then self:log("job %s: no longer scheduled", item.job.name) end
+    elseif self.jobs[name] then
+      self:log("job %s: no longer scheduled (%s)", name, job.schedule and "enabled = false" or "no schedule")
     end
   end
   for name in pairs(self.jobs) do

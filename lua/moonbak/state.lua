@@ -108,9 +108,9 @@ end
 
 -- The processes that hold a POSIX lock on path (or its -wal, -shm), from
 -- /proc/locks: SQLite's own locks, for "locked by pid N".
-local function lock_holders(path)
+local function lock_holders(path, only)
   local inodes = {}
-  for _, p in ipairs { path, path .. "-wal", path .. "-shm" } do
+  for _, p in ipairs(only and { path } or { path, path .. "-wal", path .. "-shm" }) do
     local st = sys.stat(p)
     if st and st.ino then inodes[st.ino] = true end
   end
@@ -132,6 +132,11 @@ end
 
 -- A state database error as the operator needs it: what could not be
 -- done, the database's path, what went wrong and what to do about it.
+-- The processes that hold a lock (flock or POSIX) on the file path.
+function M.lock_holders(path)
+  return lock_holders(path, true)
+end
+
 local function explain(path, err, what)
   err = tostring(err):gsub("^state database: ", "")
   local prefix = (what and what .. ": " or "") .. "state database " .. path
