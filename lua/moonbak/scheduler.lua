@@ -20,6 +20,7 @@
 --    work, let runs finish within the grace period, then cancel them.
 local cron = require "moonbak.cron"
 local job_mod = require "moonbak.job"
+local schedule = require "moonbak.schedule"
 local state_mod = require "moonbak.state"
 local sys = require "moonbak.sys"
 
@@ -38,10 +39,7 @@ M.defaults = {
 local Daemon = {}
 Daemon.__index = Daemon
 
-local function iso(t)
-  return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t))
-end
-M.iso = iso
+local function iso(t) return schedule.iso(math.floor(t)) end
 
 local function seconds(s)
   if s < 60 then return ("%.1f s"):format(s) end
@@ -60,7 +58,7 @@ local function fires_between(e, after, upto, limit)
   local list = {}
   local t = after
   while #list < limit do
-    local n = cron.next(e.schedule, { after = t, timezone = e.timezone, count = 1 })[1]
+    local n = cron.next(e.schedule, { after = math.floor(t), timezone = e.timezone, count = 1 })[1]
     if not n or n > upto then break end
     list[#list + 1] = n
     t = n
@@ -69,7 +67,7 @@ local function fires_between(e, after, upto, limit)
 end
 
 local function next_fire(e, after)
-  return cron.next(e.schedule, { after = after, timezone = e.timezone, count = 1 })[1]
+  return cron.next(e.schedule, { after = math.floor(after), timezone = e.timezone, count = 1 })[1]
 end
 
 -- M.new{ state =, state_dir =, jobs_dir =, supervisor =, lock =, argv0 =,
@@ -133,8 +131,8 @@ function Daemon:load_jobs()
         -- when this job is scheduled; a changed schedule starts from now.
         local known = self.state:schedule_since(name, iso(now))
         local from = now
-        if not old and known.last_fire then from = M.parse_iso(known.last_fire)
-        elseif not old then from = M.parse_iso(known.since) end
+        if not old and known.last_fire then from = schedule.parse_iso(known.last_fire)
+        elseif not old then from = schedule.parse_iso(known.since) end
         e.next = next_fire(e, math.min(from, now))
         self:log("job %s: schedule %q (%s), next run %s", name, e.schedule, zone,
                  e.next and iso(e.next) or "never")
@@ -440,22 +438,6 @@ function M.daemon(opts)
   st:close()
   lock:release()
   return ok and 0 or 1
-end
-
--- "YYYY-MM-DDTHH:MM:SS[.mmm]Z" -> seconds since the epoch (UTC, whatever
--- the process's TZ).
-function M.parse_iso(s)
-  local y, mo, d, h, mi, sec = tostring(s):match("^(%d%d%d%d)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)")
-  if not y then return nil end
-  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
-  -- days from 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil)
-  y = mo <= 2 and y - 1 or y
-  local era = (y >= 0 and y or y - 399) // 400
-  local yoe = y - era * 400
-  local doy = (153 * (mo > 2 and mo - 3 or mo + 9) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  local days = era * 146097 + doe - 719468
-  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
 end
 
 return M

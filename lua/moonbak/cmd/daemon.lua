@@ -15,7 +15,7 @@ end
 local function run(cfg, _, opts)
   local zone = opts.timezone
   if zone then
-    local ok, err = require("moonbak.cron").check_timezone(zone)
+    local ok, err = require("moonbak.cron").timezone(zone)
     if not ok then lib.usage_error("--timezone: %s", err) end
   end
   return scheduler.daemon {

@@ -22,7 +22,7 @@ local function run(cfg, _, opts)
                                 ORDER BY id]])
   local jobs, broken = mb.job.load_dir(cfg.jobs_dir)
   if not jobs then lib.exit_with(2, "%s", broken) end
-  local now = sys.now()
+  local now = math.floor(sys.now())
   local upcoming = {}
   for _, job in ipairs(jobs) do
     local sched = st:job_schedule(job.name)
@@ -35,7 +35,7 @@ local function run(cfg, _, opts)
       nxt = mb.cron.next(job.schedule, { after = now, timezone = zone, count = 1 })[1]
     end
     upcoming[#upcoming + 1] = { job = job.name, schedule = job.schedule, timezone = job.timezone,
-                                state = state, next_run = nxt and scheduler.iso(nxt),
+                                state = state, next_run = nxt and mb.schedule.iso(nxt),
                                 paused_reason = paused and sched.pause_reason or nil }
   end
   table.sort(upcoming, function(a, b)
