@@ -125,6 +125,8 @@ local function traceback(err)
   return { message = message, traceback = debug.traceback(message, 2) }
 end
 
+local SIGALRM = 14 -- the signal the time limit cancels with (sys.cancel_after)
+
 local function run_step(ctx, step)
   ctx.step = step.name
   local started = sys.monotonic()
@@ -134,7 +136,14 @@ local function run_step(ctx, step)
   if not ok then
     ctx.error = ctx.redactor.redact(err.message)
     ctx.failed_step = step.name
-    ctx.cancelled = sys.interrupted() ~= nil
+    local signal = sys.interrupted()
+    if signal == SIGALRM then
+      -- the job's time limit: a failure, not an operator's cancel
+      local why = ctx.error:find("signal 14", 1, true) and "" or (": " .. ctx.error)
+      ctx.error = ("timed out after %d s (the job's timeout)%s"):format(ctx.job.timeout, why)
+    else
+      ctx.cancelled = signal ~= nil
+    end
     ctx:log("error", err.message)
     if os.getenv("MOONBAK_DEBUG") then ctx:log("debug", err.traceback) end
   end
@@ -228,6 +237,10 @@ function M.run(job, opts)
   end
   ctx.started_at = ctx.execution.started_at
   local allow_exit = forbid_exit(ctx)
+  if job.timeout then
+    sys.catch_interrupts()
+    sys.cancel_after(job.timeout)
+  end
   local steps, completion = resolve_steps(job)
   for _, step in ipairs(steps) do
     if not run_step(ctx, step) then break end
@@ -236,6 +249,7 @@ function M.run(job, opts)
     -- completion itself failed, perhaps before it recorded anything
     ctx.status = "failed"
   end
+  if job.timeout then sys.cancel_after(0) end
   allow_exit()
   record_outcome(ctx)
   if ctx.lock then ctx.lock:release() end

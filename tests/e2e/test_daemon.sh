@@ -181,4 +181,22 @@ check "past --grace the run is cancelled and recorded so" [ "$(count "$D" "statu
 check "...no partial backup is left" [ -z "$(ls -A "$D/store/endless" 2>/dev/null)" ]
 check "...the daemon exits 0" [ "$DSTATUS" -eq 0 ]
 
+# --- timeout and retry ---
+D=$T/limits
+job "$D" stuck "* * * * *" "exec sleep 100000" "timeout = 20,"
+job "$D" flaky "* * * * *" "exit 3" "retry = { attempts = 2, delay = 5 },"
+start "$D" "@2026-03-02 10:00:10 $SPEED"
+wait_for "the stuck run to time out and the flaky one to be retried" \
+    both "$D" "job = 'stuck' AND status = 'failed'" -ge 1 "job = 'flaky' AND attempt = 2 AND status = 'failed'" -ge 1
+stop "$D"
+check "a run past its timeout is stopped and recorded failed, saying so" \
+    [ "$(sql "$D" "SELECT error FROM executions WHERE job = 'stuck' ORDER BY id LIMIT 1")" = \
+      "timed out after 20 s (the job's timeout)" ]
+check "...and leaves no backup" [ -z "$(ls -A "$D/store/stuck" 2>/dev/null)" ]
+first=$(sql "$D" "SELECT id FROM executions WHERE job = 'flaky' AND attempt = 1 ORDER BY id LIMIT 1")
+check "a failed run is retried once more (attempts = 2), as its own execution linked to the first" \
+    [ "$(count "$D" "job = 'flaky' AND attempt = 2 AND retry_of = $first
+                     AND scheduled_for = (SELECT scheduled_for FROM executions WHERE id = $first)")" -eq 1 ]
+check "...and not a third time" [ "$(count "$D" "job = 'flaky' AND attempt > 2")" -eq 0 ]
+
 finish
