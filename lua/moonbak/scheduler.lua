@@ -131,8 +131,9 @@ function Daemon:load_jobs()
         -- when this job is scheduled; a changed schedule starts from now.
         local known = self.state:schedule_since(name, iso(now))
         local from = now
-        if not old and known.last_fire then from = schedule.parse_iso(known.last_fire)
-        elseif not old then from = schedule.parse_iso(known.since) end
+        if not old then
+          from = schedule.parse_iso(known.last_fire or known.since) or now
+        end
         e.next = next_fire(e, math.min(from, now))
         self:log("job %s: schedule %q (%s), next run %s", name, e.schedule, zone,
                  e.next and iso(e.next) or "never")

@@ -308,12 +308,16 @@ function State:pause(job_name, reason)
   self.db:run([[INSERT INTO job_schedule (job, since, paused_at, pause_reason) VALUES (?, ?, ?, ?)
                 ON CONFLICT (job) DO UPDATE SET paused_at = excluded.paused_at,
                   pause_reason = excluded.pause_reason]],
-              job_name, M.timestamp(), M.timestamp(), reason)
+              job_name, os.date("!%Y-%m-%dT%H:%M:%SZ"), M.timestamp(), reason)
 end
 
 function State:resume(job_name)
-  local changes = self.db:run([[UPDATE job_schedule SET paused_at = NULL, pause_reason = NULL
-                                WHERE job = ? AND paused_at IS NOT NULL]], job_name)
+  -- what went by while it was paused is not caught up, by a daemon
+  -- running now or one started later
+  local now = os.date("!%Y-%m-%dT%H:%M:%SZ")
+  local changes = self.db:run([[UPDATE job_schedule SET paused_at = NULL, pause_reason = NULL,
+                                  last_fire = max(coalesce(last_fire, ''), ?)
+                                WHERE job = ? AND paused_at IS NOT NULL]], now, job_name)
   return changes == 1
 end
 
