@@ -25,18 +25,11 @@ local function run(cfg, _, opts)
   local now = math.floor(sys.now())
   local upcoming = {}
   for _, job in ipairs(jobs) do
-    local sched = st:job_schedule(job.name)
-    local paused = sched and sched.paused_at
-    local state = job.enabled == false and "disabled" or paused and "paused"
-                  or job.schedule and "active" or "manual"
-    local nxt
-    if job.schedule and state == "active" then
-      local zone = job.timezone or "UTC"
-      nxt = mb.cron.next(job.schedule, { after = now, timezone = zone, count = 1 })[1]
-    end
+    local state, reason = mb.schedule.state_of(job, st)
+    local nxt = state == "active" and mb.schedule.next_run(job, now)
     upcoming[#upcoming + 1] = { job = job.name, schedule = job.schedule, timezone = job.timezone,
-                                state = state, next_run = nxt and mb.schedule.iso(nxt),
-                                paused_reason = paused and sched.pause_reason or nil }
+                                state = state, next_run = nxt and mb.schedule.iso(nxt) or nil,
+                                paused_reason = reason }
   end
   table.sort(upcoming, function(a, b)
     if (a.next_run ~= nil) ~= (b.next_run ~= nil) then return a.next_run ~= nil end
@@ -67,7 +60,8 @@ local function run(cfg, _, opts)
   print()
   local rows = {}
   for _, u in ipairs(upcoming) do
-    rows[#rows + 1] = { u.job, u.schedule or "(manual)", u.timezone or "UTC", u.state,
+    rows[#rows + 1] = { u.job, u.schedule or "(manual)", u.timezone or "UTC",
+                        u.state .. (u.paused_reason and (" (" .. u.paused_reason .. ")") or ""),
                         u.next_run or "-" }
   end
   lib.print_table({ "JOB", "SCHEDULE", "TIMEZONE", "STATE", "NEXT RUN" }, rows)
