@@ -121,9 +121,10 @@ function Daemon:load_jobs()
       local zone = job.timezone or self.timezone
       local e = {
         job = job, file = job.file, name = name, schedule = job.schedule, timezone = zone,
-        catchup = job.catchup == false and false or (job.catchup or M.defaults.catchup),
+        catchup = job.catchup, -- false: never; nil: the default window
         retry = job.retry, timeout = job.timeout,
       }
+      if e.catchup == nil then e.catchup = M.defaults.catchup end
       if old and old.schedule == e.schedule and old.timezone == e.timezone then
         e.next = old.next
       else

@@ -44,9 +44,8 @@ local migrations = {
   -- (once per job and fire time: the unique index is the claim), retries
   -- linked to their first attempt, and what the daemon knows of each job.
   -- SQLite cannot change a CHECK: the table is rebuilt, ids kept (the
-  -- logs and the catalog refer to them; checked at COMMIT).
+  -- logs and the catalog refer to them; checked before the COMMIT).
   [[
-  PRAGMA defer_foreign_keys = ON;
   CREATE TABLE executions_v4 (
     id INTEGER PRIMARY KEY, job TEXT NOT NULL, status TEXT NOT NULL
       CHECK (status IN ('pending','running','success','partial','failed','cancelled',
@@ -91,19 +90,29 @@ end
 -- Several processes may open a new state at once (the daemon's runs, two
 -- commands): the version is read again once the write lock is held, so
 -- each migration runs once.
+-- Foreign keys are off while a migration rebuilds a table (SQLite's
+-- recipe: the pragma cannot change inside a transaction), and checked
+-- before the COMMIT.
 local function migrate(db, path)
   if schema_version(db, path) == #migrations then return end
+  db:exec("PRAGMA foreign_keys = OFF")
   db:exec("BEGIN IMMEDIATE")
   local ok, err = pcall(function()
     for v = schema_version(db, path) + 1, #migrations do
       db:exec(migrations[v] .. ("; PRAGMA user_version = %d"):format(v))
     end
+    local dangling = db:query("PRAGMA foreign_key_check")[1]
+    if dangling then
+      error(("migration left a reference from %s to a missing row of %s"):format(dangling.table, dangling.parent), 0)
+    end
   end)
   if not ok then
     db:exec("ROLLBACK")
+    db:exec("PRAGMA foreign_keys = ON")
     error(err, 0)
   end
   db:exec("COMMIT")
+  db:exec("PRAGMA foreign_keys = ON")
 end
 
 -- The processes that hold a POSIX lock on path (or its -wal, -shm), from
