@@ -239,7 +239,7 @@ function M.run(job, opts)
   local allow_exit = forbid_exit(ctx)
   if job.timeout then
     sys.catch_interrupts()
-    sys.cancel_after(job.timeout)
+    assert(sys.cancel_after(job.timeout))
   end
   local steps, completion = resolve_steps(job)
   for _, step in ipairs(steps) do

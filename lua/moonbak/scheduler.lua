@@ -272,6 +272,12 @@ function Daemon:on_exit(ev)
     self.state:finish_execution(run.execution, run.timed_out and "failed" or "interrupted", why)
     ex = self.state:execution(run.execution)
   end
+  if ex and run.timed_out and ex.status == "cancelled" then
+    -- the daemon's SIGTERM past the time limit: the run recorded a cancel
+    self.state:finish_execution(run.execution, "failed",
+      ("timed out after %s and was stopped by the daemon: %s"):format(seconds(run.timeout), ex.error or "cancelled"))
+    ex = self.state:execution(run.execution)
+  end
   local status = ex and ex.status or "unknown"
   self:log("run %s: execution %d %s in %s", run.name, run.execution, status, seconds(took))
   local retry = run.retry
