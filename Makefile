@@ -17,7 +17,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Fuzz harnesses (tests/fuzz/fuzz_NAME.c); the suite replays their corpus and
 # regressions through build/tests/test_fuzz_NAME (see `make fuzz`).
-FUZZ_NAMES  := age sidecar webdav s3 job
+FUZZ_NAMES  := age sidecar webdav s3 job cron
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/test_fuzz_%)
 # Harnesses include the file whose static parser they reach.
 FUZZ_DEPS   := $(wildcard tests/fuzz/*.h src/*.h) src/main.c adapters/storage/webdav.c \

@@ -7,7 +7,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/time.h>
+#include <time.h>
 
 static atomic_int interrupts_received;
 
@@ -57,15 +57,28 @@ void mb_interrupts_catch(void)
     sigaction(SIGALRM, &sa, NULL); /* the time limit: a first interrupt */
 }
 
-void mb_interrupt_after(double seconds)
+/* A POSIX timer on the monotonic clock, made once: a run has one limit. */
+static timer_t limit_timer;
+static int limit_timer_made;
+
+int mb_interrupt_after(double seconds)
 {
-    struct itimerval t;
+    if (!limit_timer_made) {
+        struct sigevent ev;
+        memset(&ev, 0, sizeof ev);
+        ev.sigev_notify = SIGEV_SIGNAL;
+        ev.sigev_signo = SIGALRM;
+        if (timer_create(CLOCK_MONOTONIC, &ev, &limit_timer) != 0)
+            return -1;
+        limit_timer_made = 1;
+    }
+    struct itimerspec t;
     memset(&t, 0, sizeof t);
     if (seconds > 0) {
         t.it_value.tv_sec = (time_t)seconds;
-        t.it_value.tv_usec = (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6);
-        if (t.it_value.tv_sec == 0 && t.it_value.tv_usec == 0)
-            t.it_value.tv_usec = 1;
+        t.it_value.tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9);
+        if (t.it_value.tv_sec == 0 && t.it_value.tv_nsec == 0)
+            t.it_value.tv_nsec = 1;
     }
-    setitimer(ITIMER_REAL, &t, NULL);
+    return timer_settime(limit_timer, 0, &t, NULL);
 }

@@ -16,9 +16,9 @@ const struct mb_cancel *mb_process_cancel(void);
  * aborts its uploads and records itself), the third ends the process. */
 void mb_interrupts_catch(void);
 
-/* Cancels the token with reason SIGALRM once seconds have passed (a run's
- * timeout), as a first SIGTERM would; 0 disarms it.  After
- * mb_interrupts_catch. */
-void mb_interrupt_after(double seconds);
+/* Cancels the token with reason SIGALRM once seconds have passed on the
+ * monotonic clock (a run's timeout), as a first SIGTERM would; 0 disarms
+ * it.  After mb_interrupts_catch.  0, or -1 with errno. */
+int mb_interrupt_after(double seconds);
 
 #endif

@@ -150,8 +150,10 @@ static int sys_catch_interrupts(lua_State *L)
  * SIGTERM would, with the reason SIGALRM (sys.interrupted); 0 disarms. */
 static int sys_cancel_after(lua_State *L)
 {
-    mb_interrupt_after(luaL_checknumber(L, 1));
-    return 0;
+    if (mb_interrupt_after(luaL_checknumber(L, 1)) != 0)
+        return sys_fail_errno(L, "cannot set the run's time limit", "timer_create");
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 /* sys.interrupted() -> the signal number that interrupted us, or nil */
@@ -236,6 +238,11 @@ static int sys_process_start_time(lua_State *L)
             return 0;
         return sys_fail_errno(L, "cannot read", path);
     }
+    /* A zombie has ended: only its exit status waits for a parent that may
+     * never come (a container's init that does not reap). */
+    const char *state = strrchr(line, ')');
+    if (state && (state[1] == ' ') && (state[2] == 'Z' || state[2] == 'X'))
+        return 0;
     if (stat_start_ticks(line, &ticks) != 0) {
         lua_pushnil(L);
         lua_pushfstring(L, "cannot read %s: no start time in it", path);

@@ -30,6 +30,7 @@ static const luaL_Reg c_modules[] = {
     { "moonbak.lock", luaopen_moonbak_lock },
     { "moonbak.sandbox", luaopen_moonbak_sandbox },
     { "moonbak.cron", luaopen_moonbak_cron },
+    { "moonbak.supervisor", luaopen_moonbak_supervisor },
     { "cjson", luaopen_cjson },
     { NULL, NULL },
 };

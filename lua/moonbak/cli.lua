@@ -24,11 +24,11 @@ local lib = require "moonbak.clilib"
 local M = {}
 
 -- The commands, in the order the usage lists them.
-M.names = { "run", "jobs", "history", "log", "backups", "verify", "restore", "prune", "cron",
-            "keygen", "secret", "script", "version", "help" }
+M.names = { "run", "daemon", "status", "jobs", "pause", "resume", "history", "log", "backups",
+            "verify", "restore", "prune", "cron", "keygen", "secret", "script", "version", "help" }
 
 -- Named in the usage of the design, not in this build: said so, exit 2.
-local not_yet = { daemon = true, console = true }
+local not_yet = { console = true }
 
 -- Options every command takes.  --lua-path is taken out of argv by main.c,
 -- before any Lua file loads: listed in the help, never parsed here.

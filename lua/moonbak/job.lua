@@ -38,6 +38,7 @@ local top = {
   name = "string", description = "string", schedule = "string", timezone = "string",
   source = "table!", compression = "table", encryption = "table", storage = "table!",
   retention = "table", notify = "table", steps = "table", spool = "boolean",
+  enabled = "boolean", catchup = "any", retry = "table", timeout = "integer",
 }
 
 local retention_fields = { keep_last = "integer", daily = "integer", weekly = "integer",
@@ -72,6 +73,7 @@ local checks = {
   string = function(v) return type(v) == "string" or ref.is(v), "a string" end,
   integer = function(v) return math.type(v) == "integer", "an integer" end,
   boolean = function(v) return type(v) == "boolean", "a boolean" end,
+  any = function() return true end, -- checked by its own rule
   table = function(v) return type(v) == "table" and not ref.is(v), "a table" end,
   strings = function(v) return is_list_of_strings(v), "a list of strings" end,
   ["string|strings"] = function(v)
@@ -280,6 +282,22 @@ local function validate_table(job, where)
   end
   if job.schedule then check_schedule(job.schedule, where .. ".schedule") end
   if job.timezone then check_timezone(job.timezone, where .. ".timezone") end
+  if job.catchup ~= nil and job.catchup ~= false
+     and not (math.type(job.catchup) == "integer" and job.catchup >= 0) then
+    fail(where .. ".catchup", "expected false or a number of seconds (0 or more), got %s", describe(job.catchup))
+  end
+  if job.timeout and job.timeout < 1 then
+    fail(where .. ".timeout", "expected a number of seconds, 1 or more, got %d", job.timeout)
+  end
+  if job.retry then
+    check_fields(job.retry, { attempts = "integer!", delay = "integer", partial = "boolean" }, where .. ".retry")
+    if job.retry.attempts < 1 or job.retry.attempts > 100 then
+      fail(where .. ".retry.attempts", "expected 1 to 100 (the first run included), got %d", job.retry.attempts)
+    end
+    if job.retry.delay and job.retry.delay < 0 then
+      fail(where .. ".retry.delay", "expected 0 or more seconds, got %d", job.retry.delay)
+    end
+  end
   check_typed(job.source, M.sources, source_options, where .. ".source", "source", source.exists)
   check_list(job.storage, where .. ".storage", function(st, w)
     check_typed(st, M.storages, storage_options, w, "storage", storage.exists)
@@ -315,7 +333,6 @@ function M.validate(job, where)
   end
   job.compression = job.compression or { type = "zstd", level = 3 }
   job.encryption = job.encryption or { type = "none" }
-  job.timezone = job.timezone or "UTC"
   return job
 end
 

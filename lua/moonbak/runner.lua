@@ -76,6 +76,7 @@ local function new_context(job, opts)
   return setmetatable({
     job = job,
     trigger = opts.trigger or "manual",
+    claimed = opts.claimed, -- the daemon's claim (an execution id) this run takes over
     state = opts.state,
     on_log = opts.on_log,
     progress_label = opts.progress,
@@ -124,6 +125,8 @@ local function traceback(err)
   return { message = message, traceback = debug.traceback(message, 2) }
 end
 
+local SIGALRM = 14 -- the signal the time limit cancels with (sys.cancel_after)
+
 local function run_step(ctx, step)
   ctx.step = step.name
   local started = sys.monotonic()
@@ -133,7 +136,14 @@ local function run_step(ctx, step)
   if not ok then
     ctx.error = ctx.redactor.redact(err.message)
     ctx.failed_step = step.name
-    ctx.cancelled = sys.interrupted() ~= nil
+    local signal = sys.interrupted()
+    if signal == SIGALRM then
+      -- the job's time limit: a failure, not an operator's cancel
+      local why = ctx.error:find("signal 14", 1, true) and "" or (": " .. ctx.error)
+      ctx.error = ("timed out after %d s (the job's timeout)%s"):format(ctx.job.timeout, why)
+    else
+      ctx.cancelled = signal ~= nil
+    end
     ctx:log("error", err.message)
     if os.getenv("MOONBAK_DEBUG") then ctx:log("debug", err.traceback) end
   end
@@ -175,15 +185,25 @@ local function start(ctx)
     return true
   end
   local lock, err = lock_job(ctx.job, st)
-  if not lock then return nil, err end
+  if not lock then
+    -- a fire time the daemon claimed while the job runs elsewhere
+    -- (a manual run): recorded, not dropped
+    if ctx.claimed then pcall(st.finish_execution, st, ctx.claimed, "skipped", err) end
+    return nil, err
+  end
   ctx.lock = lock
+  local taken
   local ok, serr = pcall(function()
     st:remember_job(ctx.job)
-    ctx.execution = st:start_execution(ctx.job.name, ctx.trigger)
+    if ctx.claimed then
+      ctx.execution, taken = st:take_claim(ctx.claimed)
+    else
+      ctx.execution = st:start_execution(ctx.job.name, ctx.trigger)
+    end
   end)
-  if not ok then
+  if not ok or not ctx.execution then
     lock:release()
-    return nil, st:explain(serr, "the execution could not be recorded")
+    return nil, ok and taken or st:explain(serr, "the execution could not be recorded")
   end
   lock:update(("pid %d, execution %d, started %s\n"):format(sys.pid(), ctx.execution.id,
                                                           ctx.execution.started_at))
@@ -204,7 +224,7 @@ local function record_outcome(ctx)
   end
 end
 
--- runner.run(job, { state =, trigger =, on_log =, progress = label }) -> ok, ctx
+-- runner.run(job, { state =, trigger =, claimed =, on_log =, progress = label }) -> ok, ctx
 -- A run refused before it started (the job is already running, the state
 -- database cannot record it) returns false with ctx.status = "refused".
 function M.run(job, opts)
@@ -217,6 +237,10 @@ function M.run(job, opts)
   end
   ctx.started_at = ctx.execution.started_at
   local allow_exit = forbid_exit(ctx)
+  if job.timeout then
+    sys.catch_interrupts()
+    assert(sys.cancel_after(job.timeout))
+  end
   local steps, completion = resolve_steps(job)
   for _, step in ipairs(steps) do
     if not run_step(ctx, step) then break end
@@ -225,6 +249,7 @@ function M.run(job, opts)
     -- completion itself failed, perhaps before it recorded anything
     ctx.status = "failed"
   end
+  if job.timeout then sys.cancel_after(0) end
   allow_exit()
   record_outcome(ctx)
   if ctx.lock then ctx.lock:release() end

@@ -17,6 +17,17 @@ function M.next_run(job, after, default_zone)
   return times[1]
 end
 
+-- What the daemon does with job: "active"; "paused" (moonbak pause, with
+-- the reason given), "disabled" (enabled = false in its file) or "manual"
+-- (no schedule): never run by the daemon.  st: the state database, or nil.
+function M.state_of(job, st)
+  if not job.schedule then return "manual" end
+  if job.enabled == false then return "disabled" end
+  local row = st and st:job_schedule(job.name)
+  if row and row.paused_at then return "paused", row.pause_reason end
+  return "active"
+end
+
 -- UTC epoch seconds as YYYY-MM-DDTHH:MM:SSZ ("!": UTC, whatever TZ says).
 function M.iso(t)
   return os.date("!%Y-%m-%dT%H:%M:%SZ", t)

@@ -40,6 +40,33 @@ local migrations = {
   [[
   ALTER TABLE executions ADD COLUMN backup_id TEXT;
   ]],
+  -- the scheduler: status "skipped", the fire time a run was claimed for
+  -- (once per job and fire time: the unique index is the claim), retries
+  -- linked to their first attempt, and what the daemon knows of each job.
+  -- SQLite cannot change a CHECK: the table is rebuilt, ids kept (the
+  -- logs and the catalog refer to them; checked before the COMMIT).
+  [[
+  CREATE TABLE executions_v4 (
+    id INTEGER PRIMARY KEY, job TEXT NOT NULL, status TEXT NOT NULL
+      CHECK (status IN ('pending','running','success','partial','failed','cancelled',
+                        'interrupted','skipped')),
+    trigger TEXT NOT NULL, pid INTEGER, host TEXT, started_at TEXT NOT NULL,
+    finished_at TEXT, error TEXT, metadata TEXT, pid_start TEXT, backup_id TEXT,
+    scheduled_for TEXT, attempt INTEGER NOT NULL DEFAULT 1,
+    retry_of INTEGER REFERENCES executions_v4 (id));
+  INSERT INTO executions_v4 (id, job, status, trigger, pid, host, started_at, finished_at, error,
+                             metadata, pid_start, backup_id)
+    SELECT id, job, status, trigger, pid, host, started_at, finished_at, error, metadata,
+           pid_start, backup_id FROM executions;
+  DROP TABLE executions;
+  ALTER TABLE executions_v4 RENAME TO executions;
+  CREATE INDEX executions_by_job ON executions (job, id);
+  CREATE UNIQUE INDEX executions_by_fire_time ON executions (job, scheduled_for, attempt)
+    WHERE scheduled_for IS NOT NULL;
+  CREATE TABLE job_schedule (
+    job TEXT PRIMARY KEY, since TEXT NOT NULL, last_fire TEXT,
+    paused_at TEXT, pause_reason TEXT);
+  ]],
 }
 
 M.schema_version = #migrations
@@ -63,26 +90,36 @@ end
 -- Several processes may open a new state at once (the daemon's runs, two
 -- commands): the version is read again once the write lock is held, so
 -- each migration runs once.
+-- Foreign keys are off while a migration rebuilds a table (SQLite's
+-- recipe: the pragma cannot change inside a transaction), and checked
+-- before the COMMIT.
 local function migrate(db, path)
   if schema_version(db, path) == #migrations then return end
+  db:exec("PRAGMA foreign_keys = OFF")
   db:exec("BEGIN IMMEDIATE")
   local ok, err = pcall(function()
     for v = schema_version(db, path) + 1, #migrations do
       db:exec(migrations[v] .. ("; PRAGMA user_version = %d"):format(v))
     end
+    local dangling = db:query("PRAGMA foreign_key_check")[1]
+    if dangling then
+      error(("migration left a reference from %s to a missing row of %s"):format(dangling.table, dangling.parent), 0)
+    end
   end)
   if not ok then
     db:exec("ROLLBACK")
+    db:exec("PRAGMA foreign_keys = ON")
     error(err, 0)
   end
   db:exec("COMMIT")
+  db:exec("PRAGMA foreign_keys = ON")
 end
 
 -- The processes that hold a POSIX lock on path (or its -wal, -shm), from
 -- /proc/locks: SQLite's own locks, for "locked by pid N".
-local function lock_holders(path)
+local function lock_holders(path, only)
   local inodes = {}
-  for _, p in ipairs { path, path .. "-wal", path .. "-shm" } do
+  for _, p in ipairs(only and { path } or { path, path .. "-wal", path .. "-shm" }) do
     local st = sys.stat(p)
     if st and st.ino then inodes[st.ino] = true end
   end
@@ -104,6 +141,11 @@ end
 
 -- A state database error as the operator needs it: what could not be
 -- done, the database's path, what went wrong and what to do about it.
+-- The processes that hold a lock (flock or POSIX) on the file path.
+function M.lock_holders(path)
+  return lock_holders(path, true)
+end
+
 local function explain(path, err, what)
   err = tostring(err):gsub("^state database: ", "")
   local prefix = (what and what .. ": " or "") .. "state database " .. path
@@ -209,6 +251,83 @@ function State:start_execution(job_name, trigger)
                             job_name, trigger or "manual", sys.pid(), sys.process_start_time(sys.pid()),
                             sys.hostname(), M.timestamp())
   return self:execution(id)
+end
+
+-- The scheduler's claim on one fire time of a job (scheduled_for, ISO
+-- UTC), made atomically by the unique index: the execution (status
+-- "pending", trigger "schedule") or nil when that fire time (that attempt)
+-- was claimed before, by this daemon or another.  opts: attempt, retry_of.
+function State:claim(job_name, scheduled_for, opts)
+  opts = opts or {}
+  local changes, id = self.db:run([[INSERT INTO executions (job, status, trigger, pid, pid_start,
+                                      host, started_at, scheduled_for, attempt, retry_of)
+                                    VALUES (?, 'pending', 'schedule', ?, ?, ?, ?, ?, ?, ?)
+                                    ON CONFLICT DO NOTHING]],
+                                  job_name, sys.pid(), sys.process_start_time(sys.pid()),
+                                  sys.hostname(), M.timestamp(), scheduled_for,
+                                  opts.attempt or 1, opts.retry_of)
+  if changes ~= 1 then return nil end
+  return self:execution(id)
+end
+
+-- A fire time that was not run: claimed and recorded "skipped" with why,
+-- in one statement.  False when it was claimed before.
+function State:skip(job_name, scheduled_for, reason)
+  local now = M.timestamp()
+  local changes = self.db:run([[INSERT INTO executions (job, status, trigger, host, started_at,
+                                  finished_at, scheduled_for, error)
+                                VALUES (?, 'skipped', 'schedule', ?, ?, ?, ?, ?)
+                                ON CONFLICT DO NOTHING]],
+                              job_name, sys.hostname(), now, now, scheduled_for, reason)
+  return changes == 1
+end
+
+-- The run process takes over the execution the daemon claimed for it:
+-- true, or nil and why (it is not pending any more).
+function State:take_claim(id)
+  local changes = self.db:run([[UPDATE executions SET status = 'running', pid = ?, pid_start = ?,
+                                  started_at = ? WHERE id = ? AND status = 'pending']],
+                              sys.pid(), sys.process_start_time(sys.pid()), M.timestamp(), id)
+  if changes ~= 1 then
+    local e = self:execution(id)
+    return nil, e and ("execution %d is %s, not pending"):format(id, e.status)
+                  or ("execution %d does not exist"):format(id)
+  end
+  return self:execution(id)
+end
+
+-- What the daemon remembers of a job: since when it schedules it, the
+-- newest fire time it handled, and whether it is paused.
+function State:job_schedule(job_name)
+  return self.db:query("SELECT * FROM job_schedule WHERE job = ?", job_name)[1]
+end
+
+function State:schedule_since(job_name, since)
+  self.db:run("INSERT INTO job_schedule (job, since) VALUES (?, ?) ON CONFLICT DO NOTHING",
+              job_name, since)
+  return self:job_schedule(job_name)
+end
+
+function State:set_last_fire(job_name, fire)
+  self.db:run([[UPDATE job_schedule SET last_fire = ?
+                WHERE job = ? AND (last_fire IS NULL OR last_fire < ?)]], fire, job_name, fire)
+end
+
+function State:pause(job_name, reason)
+  self.db:run([[INSERT INTO job_schedule (job, since, paused_at, pause_reason) VALUES (?, ?, ?, ?)
+                ON CONFLICT (job) DO UPDATE SET paused_at = excluded.paused_at,
+                  pause_reason = excluded.pause_reason]],
+              job_name, os.date("!%Y-%m-%dT%H:%M:%SZ"), M.timestamp(), reason)
+end
+
+function State:resume(job_name)
+  -- what went by while it was paused is not caught up, by a daemon
+  -- running now or one started later
+  local now = os.date("!%Y-%m-%dT%H:%M:%SZ")
+  local changes = self.db:run([[UPDATE job_schedule SET paused_at = NULL, pause_reason = NULL,
+                                  last_fire = max(coalesce(last_fire, ''), ?)
+                                WHERE job = ? AND paused_at IS NOT NULL]], now, job_name)
+  return changes == 1
 end
 
 function State:finish_execution(id, status, err, metadata)
@@ -342,9 +461,12 @@ end
 function State:mark_interrupted()
   local host = sys.hostname()
   local n = 0
-  for _, e in ipairs(self.db:query("SELECT id, pid, pid_start FROM executions WHERE status = 'running' AND host = ?", host)) do
+  for _, e in ipairs(self.db:query([[SELECT id, status, pid, pid_start FROM executions
+                                      WHERE status IN ('running', 'pending') AND host = ?]], host)) do
     if not still_running(e) then
-      self:finish_execution(e.id, "interrupted", "the process running it ended unexpectedly")
+      self:finish_execution(e.id, "interrupted", e.status == "pending"
+        and "the daemon that claimed it ended before starting it"
+        or "the process running it ended unexpectedly")
       n = n + 1
     end
   end

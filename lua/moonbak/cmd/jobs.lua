@@ -13,14 +13,15 @@ local function run(cfg, _, opts)
   local now = os.time()
   for _, job in ipairs(jobs) do
     local last = st and st:last_execution(job.name)
-    local next_run = mb.schedule.next_run(job, now)
-    next_run = next_run and mb.schedule.iso(next_run)
+    local state, reason = mb.schedule.state_of(job, st)
+    local next_run = state == "active" and mb.schedule.next_run(job, now)
+    next_run = next_run and mb.schedule.iso(next_run) or nil
     list[#list + 1] = { name = job.name, file = job.file, schedule = job.schedule, timezone = job.timezone,
-                        next_run = next_run,
+                        next_run = next_run, state = state, paused_reason = reason,
                         last_status = last and last.status, last_started_at = last and last.started_at }
     rows[#rows + 1] = { job.name, job.schedule or "(manual)",
                         last and last.status or (st and "never run" or "unknown"), last and last.started_at,
-                        next_run, job.file }
+                        next_run or (state ~= "manual" and state or nil), job.file }
   end
   if opts.json then
     lib.json_out { jobs = list, broken = broken }

@@ -8,9 +8,12 @@ local function run(cfg, args, opts)
   local st <close> = lib.open_state(cfg)
   local interactive = sys.isatty(2)
   sys.catch_interrupts() -- Ctrl-C cancels cleanly: uploads aborted, execution recorded
+  -- Started by the daemon: the execution it claimed for a fire time.
+  local claimed = math.tointeger(tonumber(os.getenv("MOONBAK_EXECUTION") or ""))
   local ok, ctx = mb.runner.run(job, {
     state = st,
-    trigger = "manual",
+    trigger = claimed and "schedule" or "manual",
+    claimed = claimed,
     progress = lib.progress_label(opts, job.name),
     on_log = function(entry)
       if entry.level == "error" or (interactive and not opts.quiet) then

@@ -1,0 +1,451 @@
+-- The scheduler: what the daemon does with each fire time of each job.
+-- The cron arithmetic is C (moonbak.cron), the processes and events are C
+-- (moonbak.supervisor); every decision is here, in one place:
+--
+--  * once per fire time: a fire time is claimed in the state database (a
+--    unique index) before its run starts, so that a restart, a second
+--    daemon or a clock step never runs it twice;
+--  * no overlap: a fire time that comes while the job still runs (or waits
+--    in the queue) is recorded "skipped", with why;
+--  * catch-up: fire times that went by while the daemon was down (or the
+--    clock jumped forward) run once, the newest, if within the job's
+--    catchup window; the older ones are recorded "skipped" as missed.  A
+--    job the daemon never scheduled before waits for its next fire time;
+--  * every run is a child process (this binary: `moonbak run FILE`), at
+--    most max_parallel at once, the rest waiting in a FIFO queue;
+--  * retry = { attempts, delay } re-runs a failed run, timeout stops a run
+--    that takes too long (the run stops itself; the daemon steps in when
+--    it does not);
+--  * SIGHUP or a changed job file reloads; SIGTERM or SIGINT stop taking
+--    work, let runs finish within the grace period, then cancel them.
+local cron = require "moonbak.cron"
+local job_mod = require "moonbak.job"
+local schedule = require "moonbak.schedule"
+local state_mod = require "moonbak.state"
+local sys = require "moonbak.sys"
+
+local M = {}
+
+M.defaults = {
+  max_parallel = 2,
+  grace = 300,        -- seconds runs may go on after SIGTERM
+  catchup = 86400,    -- a job's default catch-up window
+  on_time = 60,       -- a fire time handled this late is still on time, not missed
+  kill_after = 30,    -- past a run's timeout, the daemon sends SIGTERM (then SIGKILL)
+  missed_max = 100,   -- missed fire times recorded one by one; older ones are counted
+  poll = 60,          -- the longest wait: the wall clock is looked at again then
+}
+
+local Daemon = {}
+Daemon.__index = Daemon
+
+local function iso(t) return schedule.iso(math.floor(t)) end
+
+local function seconds(s)
+  if s < 60 then return ("%.1f s"):format(s) end
+  if s < 3600 then return ("%d min %d s"):format(s // 60, math.floor(s % 60)) end
+  return ("%d h %d min"):format(s // 3600, math.floor(s % 3600) // 60)
+end
+
+function Daemon:log(fmt, ...)
+  io.stderr:write(("moonbak daemon: " .. fmt .. "\n"):format(...))
+  io.stderr:flush()
+end
+
+-- The fire times of e after `after`, up to and including `upto` (at most
+-- limit), oldest first.
+local function fires_between(e, after, upto, limit)
+  local list = {}
+  local t = after
+  while #list < limit do
+    local n = cron.next(e.schedule, { after = math.floor(t), timezone = e.timezone, count = 1 })[1]
+    if not n or n > upto then break end
+    list[#list + 1] = n
+    t = n
+  end
+  return list
+end
+
+local function next_fire(e, after)
+  return cron.next(e.schedule, { after = math.floor(after), timezone = e.timezone, count = 1 })[1]
+end
+
+-- M.new{ state =, state_dir =, jobs_dir =, supervisor =, lock =, argv0 =,
+--        max_parallel =, grace =, timezone = }
+function M.new(opts)
+  local d = setmetatable({
+    state = opts.state,
+    state_dir = opts.state_dir,
+    jobs_dir = opts.jobs_dir,
+    sup = opts.supervisor,
+    argv0 = opts.argv0 or "moonbak",
+    timezone = opts.timezone or "UTC",
+    max_parallel = opts.max_parallel or M.defaults.max_parallel,
+    grace = opts.grace or M.defaults.grace,
+    now = opts.now or sys.now,
+    jobs = {},      -- name -> entry { job, file, schedule, timezone, next, catchup, ... }
+    running = {},   -- pid -> run { name, execution, started, deadline, attempt, first }
+    by_job = {},    -- name -> pid of its running run
+    queue = {},     -- claimed executions waiting for a slot, FIFO
+    retries = {},   -- { name, at, scheduled_for, attempt, first }
+  }, Daemon)
+  return d
+end
+
+local function running_count(d)
+  local n = 0
+  for _ in pairs(d.running) do n = n + 1 end
+  return n
+end
+
+local function queued(d, name)
+  for _, q in ipairs(d.queue) do
+    if q.name == name then return q end
+  end
+end
+
+-- (Re)reads the jobs directory: new jobs are scheduled, removed ones
+-- dropped, changed schedules computed again; runs are left alone.
+function Daemon:load_jobs()
+  local now = self.now()
+  local list, broken = job_mod.load_dir(self.jobs_dir)
+  if not list then error(broken, 0) end
+  for _, b in ipairs(broken) do self:log("broken job file, not scheduled: %s", b.error) end
+  local seen, count = {}, 0
+  for _, job in ipairs(list) do
+    local name = job.name
+    if job.schedule and job.enabled ~= false then
+      seen[name] = true
+      count = count + 1
+      local old = self.jobs[name]
+      local zone = job.timezone or self.timezone
+      local e = {
+        job = job, file = job.file, name = name, schedule = job.schedule, timezone = zone,
+        catchup = job.catchup, -- false: never; nil: the default window
+        retry = job.retry, timeout = job.timeout,
+      }
+      if e.catchup == nil then e.catchup = M.defaults.catchup end
+      if old and old.schedule == e.schedule and old.timezone == e.timezone then
+        e.next = old.next
+      else
+        -- Where to count from: the newest fire time handled, else since
+        -- when this job is scheduled; a changed schedule starts from now.
+        local known = self.state:schedule_since(name, iso(now))
+        local from = now
+        if not old then
+          from = schedule.parse_iso(known.last_fire or known.since) or now
+        end
+        e.next = next_fire(e, math.min(from, now))
+        self:log("job %s: schedule %q (%s), next run %s", name, e.schedule, zone,
+                 e.next and iso(e.next) or "never")
+      end
+      self.jobs[name] = e
+    elseif self.jobs[name] then
+      self:log("job %s: no longer scheduled (%s)", name, job.schedule and "enabled = false" or "no schedule")
+    end
+  end
+  for name in pairs(self.jobs) do
+    if not seen[name] then
+      self.jobs[name] = nil
+    end
+  end
+  return count
+end
+
+-- One fire time: claimed and queued, or recorded skipped with why.
+function Daemon:fire(e, t, why_late)
+  local name = e.name
+  local paused = self.state:job_schedule(name)
+  if paused and paused.paused_at then
+    self.state:set_last_fire(name, iso(t))
+    return
+  end
+  local busy = self.by_job[name] and self.running[self.by_job[name]]
+  local waiting = queued(self, name)
+  if busy or waiting then
+    local reason = busy and ("job still running (execution %d)"):format(busy.execution)
+                   or ("job still waiting for a free slot (execution %d)"):format(waiting.execution)
+    if self.state:skip(name, iso(t), reason) then
+      self:log("skipped %s at %s: %s", name, iso(t), reason)
+    end
+  elseif why_late and e.catchup == false then
+    local reason = why_late .. "; catchup = false"
+    if self.state:skip(name, iso(t), reason) then self:log("skipped %s at %s: %s", name, iso(t), reason) end
+  elseif why_late and self.now() - t > e.catchup then
+    local reason = ("%s, more than the catch-up window (%d s) ago"):format(why_late, e.catchup)
+    if self.state:skip(name, iso(t), reason) then self:log("skipped %s at %s: %s", name, iso(t), reason) end
+  else
+    local ex = self.state:claim(name, iso(t))
+    if not ex then
+      self:log("%s at %s was claimed before (another daemon, or before a restart): not run again", name, iso(t))
+    else
+      self.queue[#self.queue + 1] = { name = name, execution = ex.id, scheduled_for = iso(t),
+                                      attempt = 1, first = ex.id, catchup = why_late ~= nil }
+    end
+  end
+  self.state:set_last_fire(name, iso(t))
+end
+
+-- Every fire time that has come: on time, or missed (downtime, a forward
+-- clock step): the newest missed one runs (catch-up), older ones skipped.
+function Daemon:fire_due(now)
+  for _, e in pairs(self.jobs) do
+    if e.next and e.next <= now then
+      local due = { e.next }
+      local more = fires_between(e, e.next, now, M.defaults.missed_max + 1)
+      for _, t in ipairs(more) do due[#due + 1] = t end
+      local newest = due[#due]
+      local cut = #due > M.defaults.missed_max and #due - M.defaults.missed_max or 0
+      if cut > 0 then
+        self:log("job %s: more than %d fire times were missed; the older ones are not recorded one by one",
+                 e.name, M.defaults.missed_max)
+      end
+      for i = cut + 1, #due - 1 do
+        local reason = "missed: the daemon was not running (or the clock jumped); a newer fire time was run instead"
+        if self.state:skip(e.name, iso(due[i]), reason) then
+          self:log("skipped %s at %s: missed", e.name, iso(due[i]))
+        end
+      end
+      local late = now - newest > M.defaults.on_time
+      self:fire(e, newest, late and ("missed by %s"):format(seconds(now - newest)) or nil)
+      e.next = next_fire(e, math.max(newest, now))
+      if e.next then self:log("job %s: next run %s", e.name, iso(e.next)) end
+    end
+  end
+  for i = #self.retries, 1, -1 do
+    local r = self.retries[i]
+    if r.at <= now then
+      table.remove(self.retries, i)
+      local ex = self.state:claim(r.name, r.scheduled_for, { attempt = r.attempt, retry_of = r.first })
+      if ex then
+        self.queue[#self.queue + 1] = { name = r.name, execution = ex.id, scheduled_for = r.scheduled_for,
+                                        attempt = r.attempt, first = r.first }
+      end
+    end
+  end
+end
+
+function Daemon:start_queued()
+  while #self.queue > 0 and running_count(self) < self.max_parallel and not self.stopping do
+    local q = table.remove(self.queue, 1)
+    local e = self.jobs[q.name]
+    if self.by_job[q.name] then
+      local reason = ("job still running (execution %d)"):format(self.running[self.by_job[q.name]].execution)
+      self.state:finish_execution(q.execution, "skipped", reason)
+      self:log("skipped %s at %s: %s", q.name, q.scheduled_for, reason)
+    elseif not e then
+      self.state:finish_execution(q.execution, "skipped", "the job file was removed before the run started")
+    else
+      local pid, err = self.sup:spawn({ self.argv0, "--state", self.state_dir, "run", e.file },
+                                      { MOONBAK_EXECUTION = tostring(q.execution),
+                                        MOONBAK_JOBS = self.jobs_dir })
+      if not pid then
+        self.state:finish_execution(q.execution, "failed", err)
+        self:log("run %s: %s", q.name, err)
+      else
+        local run = { name = q.name, pid = pid, execution = q.execution, started = sys.monotonic(),
+                      scheduled_for = q.scheduled_for, attempt = q.attempt, first = q.first,
+                      timeout = e.timeout, retry = e.retry }
+        self.running[pid] = run
+        self.by_job[q.name] = pid
+        self:log("run %s: started execution %d (pid %d, scheduled for %s%s%s)", q.name, q.execution, pid,
+                 q.scheduled_for, q.catchup and ", catch-up" or "",
+                 q.attempt > 1 and (", attempt %d"):format(q.attempt) or "")
+      end
+    end
+  end
+end
+
+-- A run process ended: its result is in the state database, unless it
+-- died before it could write it.
+function Daemon:on_exit(ev)
+  local run = self.running[ev.pid]
+  if not run then return end
+  self.running[ev.pid] = nil
+  if self.by_job[run.name] == ev.pid then self.by_job[run.name] = nil end
+  local ex = self.state:execution(run.execution)
+  local took = sys.monotonic() - run.started
+  if ex and (ex.status == "running" or ex.status == "pending") then
+    local why = run.timed_out and ("timed out after %s and was killed"):format(seconds(run.timeout))
+      or ev.signal and ("the run process was killed by SIG%s"):format(ev.signal)
+      or ("the run process exited with status %d before recording its result"):format(ev.code or -1)
+    self.state:finish_execution(run.execution, run.timed_out and "failed" or "interrupted", why)
+    ex = self.state:execution(run.execution)
+  end
+  if ex and run.timed_out and ex.status == "cancelled" then
+    -- the daemon's SIGTERM past the time limit: the run recorded a cancel
+    self.state:finish_execution(run.execution, "failed",
+      ("timed out after %s and was stopped by the daemon: %s"):format(seconds(run.timeout), ex.error or "cancelled"))
+    ex = self.state:execution(run.execution)
+  end
+  local status = ex and ex.status or "unknown"
+  self:log("run %s: execution %d %s in %s", run.name, run.execution, status, seconds(took))
+  local retry = run.retry
+  if status == "failed" or (status == "partial" and retry and retry.partial) then
+    if retry and run.attempt < (retry.attempts or 1) and not self.stopping then
+      local delay = retry.delay or 60
+      self.retries[#self.retries + 1] = { name = run.name, at = self.now() + delay,
+                                          scheduled_for = run.scheduled_for,
+                                          attempt = run.attempt + 1, first = run.first }
+      self:log("run %s: attempt %d of %d in %s", run.name, run.attempt + 1, retry.attempts, seconds(delay))
+    end
+  end
+end
+
+-- Runs past their timeout (plus the time they have to stop themselves).
+function Daemon:check_timeouts()
+  local mono = sys.monotonic()
+  for pid, run in pairs(self.running) do
+    if run.timeout and not run.killed then
+      local over = mono - run.started - run.timeout
+      if over > M.defaults.kill_after * 2 then
+        self.sup:kill(pid, "KILL")
+        run.killed = true
+      elseif over > M.defaults.kill_after and not run.timed_out then
+        run.timed_out = true
+        self:log("run %s: execution %d outlasted its timeout (%s): stopping it", run.name, run.execution,
+                 seconds(run.timeout))
+        self.sup:kill(pid, "TERM")
+      end
+    end
+  end
+end
+
+-- How long to wait for the next thing to do.
+function Daemon:wait_time(now)
+  local t = M.defaults.poll
+  for _, e in pairs(self.jobs) do
+    if e.next then t = math.min(t, e.next - now) end
+  end
+  for _, r in ipairs(self.retries) do t = math.min(t, r.at - now) end
+  if next(self.running) then
+    t = math.min(t, 5) -- timeouts are looked at this often
+  end
+  if self.stopping then t = math.min(t, math.max(0, self.stopping.deadline - sys.monotonic())) end
+  return math.max(t, 0)
+end
+
+function Daemon:stop(signal)
+  if self.stopping then
+    if signal then self:log("SIG%s again: cancelling the runs now", signal) end
+    self.stopping.deadline = 0
+    return
+  end
+  local n = running_count(self)
+  self:log("SIG%s: stopping; %d run(s) going, waiting up to %s", signal or "TERM", n, seconds(self.grace))
+  self.stopping = { deadline = sys.monotonic() + self.grace }
+  for _, q in ipairs(self.queue) do
+    self.state:finish_execution(q.execution, "skipped", "the daemon stopped before the run could start")
+  end
+  self.queue = {}
+end
+
+function Daemon:drain()
+  if not self.stopping or self.stopping.cancelled then return end
+  if sys.monotonic() >= self.stopping.deadline then
+    self.stopping.cancelled = true
+    for pid, run in pairs(self.running) do
+      self:log("run %s: cancelling execution %d", run.name, run.execution)
+      self.sup:kill(pid, "TERM")
+    end
+  end
+end
+
+-- The daemon's life: returns when it was told to stop and its runs ended.
+function Daemon:loop()
+  while true do
+    local now = self.now()
+    if not self.stopping then
+      self:fire_due(now)
+      self:start_queued()
+    end
+    self:check_timeouts()
+    self:drain()
+    if self.stopping and not next(self.running) then break end
+    local reload = false
+    for _, ev in ipairs(self.sup:wait(self:wait_time(self.now()))) do
+      if ev.event == "exit" then
+        self:on_exit(ev)
+      elseif ev.event == "signal" and ev.signal == "HUP" then
+        reload = "SIGHUP"
+      elseif ev.event == "signal" then
+        self:stop(ev.signal)
+      elseif ev.event == "change" and (ev.name == "" or ev.name:match("%.lua$")) then
+        reload = reload or ("a change to " .. (ev.name ~= "" and ev.name or self.jobs_dir))
+      end
+    end
+    if reload and not self.stopping then
+      local ok, n = pcall(self.load_jobs, self)
+      if ok then self:log("reloaded (%s): %d scheduled job(s)", reload, n)
+      else self:log("reload (%s) failed: %s; the jobs as they were stay scheduled", reload, tostring(n)) end
+    end
+  end
+  self:log("stopped")
+end
+
+-- The daemon lock of a state directory: "daemon.lock" in it, holding the
+-- pid and start time of the daemon that has it.
+function M.lock_path(state_dir)
+  return state_dir .. "/daemon.lock"
+end
+
+-- M.daemon{ state_dir =, jobs_dir =, argv0 =, max_parallel =, grace =,
+-- timezone = } -> exit status.  The whole life of `moonbak daemon`.
+function M.daemon(opts)
+  local lock_mod = require "moonbak.lock"
+  local say = function(fmt, ...) io.stderr:write(("moonbak daemon: " .. fmt .. "\n"):format(...)) end
+  if not sys.mkdirs(opts.state_dir, 448) then
+    say("cannot create the state directory %s", opts.state_dir)
+    return 1
+  end
+  local started = state_mod.timestamp()
+  local lock, lerr, holder = lock_mod.acquire(M.lock_path(opts.state_dir),
+                                              ("pid %d\nsince %s\n"):format(sys.pid(), started))
+  if not lock then
+    if holder then
+      local pid = holder:match("pid (%d+)")
+      local since = holder:match("since (%S+)")
+      say("another daemon runs on state %s: pid %s%s", opts.state_dir, pid or "?",
+          since and (", since " .. since) or "")
+    else
+      say("%s", lerr)
+    end
+    return 2
+  end
+  local st, serr = state_mod.open(opts.state_dir)
+  if not st then
+    say("%s", serr)
+    lock:release()
+    return 1
+  end
+  local sup, uerr = require("moonbak.supervisor").open { watch = opts.jobs_dir }
+  if not sup then
+    say("%s", uerr)
+    st:close()
+    lock:release()
+    return 1
+  end
+  local d = M.new {
+    state = st, state_dir = opts.state_dir, jobs_dir = opts.jobs_dir, supervisor = sup,
+    argv0 = opts.argv0, max_parallel = opts.max_parallel, grace = opts.grace,
+    timezone = opts.timezone,
+  }
+  local ok, err = pcall(function()
+    local n = st:mark_interrupted()
+    d:log("started: pid %d, state %s, jobs %s, max_parallel %d%s", sys.pid(), opts.state_dir,
+          opts.jobs_dir, d.max_parallel, n > 0 and (", %d dead run(s) marked interrupted"):format(n) or "")
+    d:log("%d scheduled job(s)", d:load_jobs())
+    d:loop()
+  end)
+  if not ok then
+    -- a daemon that cannot go on must not leave its runs behind
+    d:log("fatal: %s", tostring(err))
+    for pid in pairs(d.running) do sup:kill(pid, "TERM") end
+  end
+  sup:close()
+  st:close()
+  lock:release()
+  return ok and 0 or 1
+end
+
+return M

@@ -1,0 +1,215 @@
+-- The scheduler's policy (lua/moonbak/scheduler.lua) on a clock and a
+-- supervisor the test drives: which fire times are claimed, skipped or
+-- caught up, the queue, retries; and the state migration it needs.  The
+-- real processes are tests/e2e/test_daemon.sh's.
+local T = dofile("tests/lua/testlib.lua")
+local mb = require "moonbak"
+local scheduler = require "moonbak.scheduler"
+local schedule = require "moonbak.schedule"
+local sqlite = require "moonbak.sqlite"
+
+local function at(iso) return assert(schedule.parse_iso(iso)) end
+
+-- A supervisor that starts nothing: spawn records, wait returns what the
+-- test queued, exit() ends a "process".
+local function fake_supervisor()
+  local sup = { spawned = {}, events = {}, next_pid = 1000 }
+  function sup:spawn(argv, env)
+    self.next_pid = self.next_pid + 1
+    self.spawned[#self.spawned + 1] = { pid = self.next_pid, argv = argv, env = env }
+    return self.next_pid
+  end
+  function sup:kill() return true end
+  function sup:wait()
+    local e = self.events
+    self.events = {}
+    return e
+  end
+  return sup
+end
+
+-- A daemon over dir/jobs with the given job files, its clock at `now`.
+local function daemon(dir, jobs, now, opts)
+  os.execute("mkdir -p " .. dir .. "/jobs")
+  for name, body in pairs(jobs) do
+    T.write(("%s/jobs/%s.lua"):format(dir, name), ([[return { name = %q, %s,
+      source = { type = "command", argv = { "true" } }, storage = { { type = "local", path = %q } } }]])
+      :format(name, body, dir .. "/store"))
+  end
+  local st = assert(mb.state.open(dir .. "/state"))
+  local clock = { t = at(now) }
+  local d = scheduler.new {
+    state = st, state_dir = dir .. "/state", jobs_dir = dir .. "/jobs", supervisor = fake_supervisor(),
+    now = function() return clock.t end, max_parallel = opts and opts.max_parallel,
+  }
+  d.log = function() end
+  d:load_jobs()
+  return d, st, clock
+end
+
+local function rows(st, job)
+  return st.db:query("SELECT * FROM executions WHERE job = ? ORDER BY scheduled_for, id", job)
+end
+
+-- One step of the loop at the clock's time.
+local function tick(d)
+  d:fire_due(d.now())
+  d:start_queued()
+end
+
+T.test("a job never scheduled before waits for its next fire time", function()
+  local d, st, clock = daemon(T.tempdir(), { a = 'schedule = "0 * * * *"' }, "2026-03-02T10:30:00Z")
+  tick(d)
+  T.eq(#rows(st, "a"), 0, "nothing run at start")
+  clock.t = at("2026-03-02T11:00:00Z")
+  tick(d)
+  local r = rows(st, "a")
+  T.eq(#r, 1, "one claim at 11:00")
+  T.eq(r[1].scheduled_for, "2026-03-02T11:00:00Z", "for its fire time")
+  T.eq(r[1].status, "pending", "claimed, handed to a run process")
+  T.eq(d.sup.spawned[1].env.MOONBAK_EXECUTION, tostring(r[1].id), "the run takes over that execution")
+end)
+
+T.test("a fire time is claimed once, even by a second scheduler on the same state", function()
+  local dir = T.tempdir()
+  local d1, st, clock = daemon(dir, { a = 'schedule = "* * * * *"' }, "2026-03-02T10:00:30Z")
+  local d2 = daemon(dir, {}, "2026-03-02T10:00:30Z")
+  d2.now = d1.now
+  clock.t = at("2026-03-02T10:01:00Z")
+  tick(d1)
+  tick(d2)
+  T.eq(#rows(st, "a"), 1, "one execution for 10:01")
+  T.eq(#d1.sup.spawned + #d2.sup.spawned, 1, "one run started")
+end)
+
+T.test("a fire time that comes while the job runs is recorded skipped", function()
+  local d, st, clock = daemon(T.tempdir(), { a = 'schedule = "* * * * *"' }, "2026-03-02T10:00:30Z")
+  clock.t = at("2026-03-02T10:01:00Z")
+  tick(d)
+  clock.t = at("2026-03-02T10:02:00Z")
+  tick(d)
+  local r = rows(st, "a")
+  T.eq(#r, 2, "two fire times, two rows")
+  T.eq(r[2].status, "skipped", "the second is skipped")
+  T.eq(r[2].error, ("job still running (execution %d)"):format(r[1].id), "naming the run")
+  T.eq(#d.sup.spawned, 1, "one process")
+end)
+
+T.test("after downtime: one catch-up, the older missed times skipped; catchup = false runs none", function()
+  local dir = T.tempdir()
+  local d, st, clock = daemon(dir, { a = 'schedule = "0 * * * *"', b = 'schedule = "0 * * * *", catchup = false',
+                                     c = 'schedule = "0 * * * *", catchup = 3600' },
+                              "2026-03-02T09:30:00Z")
+  -- the daemon goes down at 09:30 having scheduled all three; back at 15:20
+  st:close()
+  local d2, st2 = daemon(dir, {}, "2026-03-02T15:20:00Z")
+  tick(d2)
+  local a = rows(st2, "a")
+  T.eq(#a, 6, "10:00 to 15:00: six fire times")
+  for i = 1, 5 do T.eq(a[i].status, "skipped", "older missed time " .. a[i].scheduled_for) end
+  T.matches(a[1].error, "^missed", "recorded as missed")
+  T.eq(a[6].scheduled_for .. " " .. a[6].status, "2026-03-02T15:00:00Z pending", "the newest runs")
+  local b = rows(st2, "b")
+  T.eq(b[#b].status, "skipped", "catchup = false: not even the newest")
+  local c = rows(st2, "c")
+  T.eq(c[#c].status, "pending", "within a one-hour catch-up window: runs")
+  T.eq(#d2.sup.spawned, 2, "two runs: a and c")
+  local _ = d
+end)
+
+T.test("max_parallel bounds the runs; the rest wait in order", function()
+  local d, st, clock = daemon(T.tempdir(), { a = 'schedule = "0 * * * *"', b = 'schedule = "0 * * * *"',
+                                             c = 'schedule = "0 * * * *"' },
+                              "2026-03-02T09:30:00Z", { max_parallel = 2 })
+  clock.t = at("2026-03-02T10:00:00Z")
+  tick(d)
+  T.eq(#d.sup.spawned, 2, "two started")
+  T.eq(#d.queue, 1, "one waits")
+  local first = d.sup.spawned[1].pid
+  local ex = d.running[first].execution
+  st:finish_execution(ex, "success")
+  d:on_exit { pid = first, code = 0 }
+  d:start_queued()
+  T.eq(#d.sup.spawned, 3, "the third starts when a slot frees")
+end)
+
+T.test("a failed run is retried as its own execution, linked to the first", function()
+  local d, st, clock = daemon(T.tempdir(), { a = 'schedule = "0 * * * *", retry = { attempts = 2, delay = 60 }' },
+                              "2026-03-02T09:30:00Z")
+  clock.t = at("2026-03-02T10:00:00Z")
+  tick(d)
+  local run = d.sup.spawned[1]
+  local first = d.running[run.pid].execution
+  st:finish_execution(first, "failed", "boom")
+  d:on_exit { pid = run.pid, code = 1 }
+  tick(d)
+  T.eq(#d.sup.spawned, 1, "not before the delay")
+  clock.t = clock.t + 61
+  tick(d)
+  T.eq(#d.sup.spawned, 2, "after it")
+  local r = rows(st, "a")
+  T.eq(r[2].attempt, 2, "attempt 2")
+  T.eq(r[2].retry_of, first, "linked to the first")
+  st:finish_execution(r[2].id, "failed", "boom")
+  d:on_exit { pid = d.sup.spawned[2].pid, code = 1 }
+  clock.t = clock.t + 120
+  tick(d)
+  T.eq(#d.sup.spawned, 2, "no third attempt")
+end)
+
+T.test("a run process that dies without a result is recorded interrupted with its signal", function()
+  local d, st, clock = daemon(T.tempdir(), { a = 'schedule = "0 * * * *"' }, "2026-03-02T09:30:00Z")
+  clock.t = at("2026-03-02T10:00:00Z")
+  tick(d)
+  local run = d.sup.spawned[1]
+  d:on_exit { pid = run.pid, signal = "SEGV" }
+  local r = rows(st, "a")
+  T.eq(r[1].status, "interrupted", "interrupted")
+  T.eq(r[1].error, "the run process was killed by SIGSEGV", "with its signal")
+end)
+
+T.test("a paused job is not run; resumed, it runs from its next fire time", function()
+  local d, st, clock = daemon(T.tempdir(), { a = 'schedule = "0 * * * *"' }, "2026-03-02T09:30:00Z")
+  st:pause("a", "maintenance")
+  clock.t = at("2026-03-02T10:00:00Z")
+  tick(d)
+  T.eq(#rows(st, "a"), 0, "not run while paused")
+  st:resume("a")
+  clock.t = at("2026-03-02T11:00:00Z")
+  tick(d)
+  T.eq(#rows(st, "a"), 1, "runs again after resume")
+  T.eq(rows(st, "a")[1].scheduled_for, "2026-03-02T11:00:00Z", "from its next fire time, no catch-up")
+end)
+
+T.test("a state database of schema 3 migrates with its executions, logs and catalog", function()
+  local dir = T.tempdir()
+  os.execute("mkdir -p " .. dir .. "/state")
+  local db = assert(sqlite.open(dir .. "/state/moonbak.db"))
+  db:exec([[
+    CREATE TABLE jobs (name TEXT PRIMARY KEY, file TEXT, schedule TEXT, updated_at TEXT);
+    CREATE TABLE executions (id INTEGER PRIMARY KEY, job TEXT NOT NULL, status TEXT NOT NULL
+      CHECK (status IN ('pending','running','success','partial','failed','cancelled','interrupted')),
+      trigger TEXT NOT NULL, pid INTEGER, host TEXT, started_at TEXT NOT NULL,
+      finished_at TEXT, error TEXT, metadata TEXT, pid_start TEXT, backup_id TEXT);
+    CREATE INDEX executions_by_job ON executions (job, id);
+    CREATE TABLE execution_logs (id INTEGER PRIMARY KEY, execution_id INTEGER NOT NULL REFERENCES executions (id),
+      time TEXT NOT NULL, level TEXT NOT NULL, step TEXT, message TEXT NOT NULL);
+    CREATE TABLE catalog (job TEXT NOT NULL, backup_id TEXT NOT NULL, storage TEXT NOT NULL, path TEXT NOT NULL,
+      size INTEGER, logical_size INTEGER, sha256 TEXT, plain_sha256 TEXT,
+      execution_id INTEGER REFERENCES executions (id), created_at TEXT, PRIMARY KEY (job, backup_id, storage));
+    CREATE TABLE secrets (name TEXT PRIMARY KEY, sealed BLOB NOT NULL, created_at TEXT, updated_at TEXT);
+    INSERT INTO executions (id, job, status, trigger, started_at, backup_id) VALUES (7, 'a', 'success', 'manual', 'x', 'b1');
+    INSERT INTO execution_logs (execution_id, time, level, message) VALUES (7, 'x', 'info', 'hello');
+    INSERT INTO catalog (job, backup_id, storage, path, execution_id) VALUES ('a', 'b1', 'local', 'p', 7);
+    PRAGMA user_version = 3;]])
+  db:close()
+  local st = assert(mb.state.open(dir .. "/state"))
+  T.eq(st:execution(7).backup_id, "b1", "the execution kept its id")
+  T.eq(st:logs(7)[1].message, "hello", "its log still refers to it")
+  T.eq(st:catalog("a")[1].execution_id, 7, "and the catalog")
+  T.eq(st.db:query("PRAGMA foreign_key_check")[1], nil, "no dangling reference")
+  T.eq(st:skip("a", "2026-03-02T10:00:00Z", "why"), true, "skipped is a status now")
+  T.eq(st:skip("a", "2026-03-02T10:00:00Z", "why"), false, "and a fire time is taken once")
+end)
+
+T.done()
