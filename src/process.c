@@ -205,7 +205,7 @@ static const char *tail_last_line(struct child *c)
     return start ? start + 1 : c->tail;
 }
 
-static char **child_environment(const char *const *extra)
+char **mb_environment_with(const char *const *extra)
 {
     size_t n_env = 0, n_extra = 0;
     while (environ[n_env])
@@ -284,7 +284,7 @@ struct child_setup {
  * terminal reads and writes of a tool outside the terminal's foreground
  * group fail (EIO) instead of stopping the tool, and moonbak with it,
  * forever: a tool prompting on /dev/tty is an error, not a hang. */
-static void child_reset_signals(void)
+void mb_child_reset_signals(void)
 {
     struct sigaction action;
     memset(&action, 0, sizeof action);
@@ -319,7 +319,7 @@ __attribute__((noreturn)) static void child_exec(const struct child_setup *s)
         if (dup2(high[i], i) < 0)
             failure = errno;
     if (!failure) {
-        child_reset_signals();
+        mb_child_reset_signals();
         for (size_t i = 0; s->programs[i]; i++) {
             execve(s->programs[i], s->argv, s->env);
             if (errno == EACCES) /* as execvp: remembered, the search goes on */
@@ -414,7 +414,7 @@ static int child_spawn(struct child *c, const struct mb_command *cmd, int in, in
     struct child_setup s = { .fds = { in, out, errfd }, .argv = (char *const *)cmd->argv,
                              .parent = getpid(), .report_fd = -1 };
     int report[2] = { -1, -1 }, null_fd = -1, failure = 0;
-    s.env = child_environment(cmd->env);
+    s.env = mb_environment_with(cmd->env);
     s.programs = program_candidates(cmd->argv[0]);
     if (!s.env || !s.programs) {
         failure = ENOMEM;

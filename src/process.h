@@ -36,6 +36,17 @@ int mb_run_capture(const struct mb_command *cmd, char *out, size_t cap, struct m
  * Async-signal-safe: for the SIGINT/SIGTERM handler. */
 void mb_signal_children(int sig);
 
+/* In a child between fork and exec (async-signal-safe): default signal
+ * actions whatever the parent set (libcurl leaves SIGPIPE ignored),
+ * nothing blocked, terminal reads and writes failing instead of stopping
+ * a child outside the terminal's foreground group. */
+void mb_child_reset_signals(void);
+
+/* This process's environment with the "NAME=value" entries of extra
+ * (NULL-terminated or NULL) added or replacing: a calloc'd array whose
+ * strings are borrowed (free the array only). */
+char **mb_environment_with(const char *const *extra);
+
 /* A growing NULL-terminated list of strings, for building argv and env. */
 struct mb_strv {
     char **v;

@@ -1,5 +1,6 @@
 /* supervise.c — children and events for the daemon (see supervise.h). */
 #include "supervise.h"
+#include "process.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +16,6 @@
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 struct mb_supervisor {
     int sigfd, inofd;
@@ -102,31 +101,6 @@ void mb_supervisor_close(struct mb_supervisor *s)
     free(s);
 }
 
-/* The daemon's environment with env's entries added or replacing. */
-static char **child_environment(const char *const *env)
-{
-    size_t n = 0, extra = 0;
-    while (environ[n])
-        n++;
-    while (env && env[extra])
-        extra++;
-    char **out = calloc(n + extra + 1, sizeof *out);
-    if (!out)
-        return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t name_len = strcspn(environ[i], "=");
-        int replaced = 0;
-        for (size_t j = 0; j < extra && !replaced; j++)
-            replaced = strncmp(env[j], environ[i], name_len + 1) == 0;
-        if (!replaced)
-            out[k++] = environ[i];
-    }
-    for (size_t j = 0; j < extra; j++)
-        out[k++] = (char *)env[j];
-    return out;
-}
-
 /* In the child, between fork and exec: async-signal-safe calls only. */
 __attribute__((noreturn)) static void child_exec(const char *self, char *const *argv,
                                                  char *const *env, pid_t parent, int report_fd)
@@ -138,15 +112,7 @@ __attribute__((noreturn)) static void child_exec(const char *self, char *const *
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null < 0 || dup2(null, 0) < 0)
         failure = errno;
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    for (int sig = 1; sig < NSIG; sig++)
-        sigaction(sig, &dfl, NULL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    mb_child_reset_signals();
     if (!failure) {
         execve(self, argv, env);
         failure = errno;
@@ -169,7 +135,7 @@ pid_t mb_supervisor_spawn(struct mb_supervisor *s, const char *const *argv,
         s->pids = p;
         s->cap_pids = cap;
     }
-    char **child_env = child_environment(env);
+    char **child_env = mb_environment_with(env);
     int report[2];
     if (!child_env || pipe2(report, O_CLOEXEC) != 0) {
         mb_error_errno(err, "cannot start a run");
