@@ -19,6 +19,8 @@
 
 struct mb_supervisor {
     int sigfd, inofd;
+    char *watch_dir;         /* watched by path: a directory replaced is watched again */
+    int watching;            /* 0 while the directory is gone (or was replaced) */
     sigset_t watched, saved; /* the signals read from sigfd; the mask before */
     char *self;              /* this binary, resolved once: /proc/self/exe may go stale */
     pid_t *pids;             /* children not yet reaped */
@@ -40,6 +42,17 @@ static struct mb_event *queue_push(struct mb_supervisor *s)
     struct mb_event *e = &s->queue[s->n_queue++];
     memset(e, 0, sizeof *e);
     return e;
+}
+
+/* Watches the directory at its path now (it may have been replaced). */
+static int watch(struct mb_supervisor *s)
+{
+    uint32_t what = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE
+                    | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
+    if (inotify_add_watch(s->inofd, s->watch_dir, what) < 0)
+        return -1;
+    s->watching = 1;
+    return 0;
 }
 
 struct mb_supervisor *mb_supervisor_open(const char *watch_dir, struct mb_error *err)
@@ -70,9 +83,8 @@ struct mb_supervisor *mb_supervisor_open(const char *watch_dir, struct mb_error 
     }
     if (watch_dir) {
         s->inofd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-        uint32_t what = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE
-                        | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
-        if (s->inofd < 0 || inotify_add_watch(s->inofd, watch_dir, what) < 0) {
+        s->watch_dir = strdup(watch_dir);
+        if (s->inofd < 0 || !s->watch_dir || watch(s) != 0) {
             mb_error_errno(err, "cannot watch %s", watch_dir);
             mb_supervisor_close(s);
             return NULL;
@@ -96,6 +108,7 @@ void mb_supervisor_close(struct mb_supervisor *s)
         ;
     sigprocmask(SIG_SETMASK, &s->saved, NULL);
     free(s->self);
+    free(s->watch_dir);
     free(s->pids);
     free(s->queue);
     free(s);
@@ -229,6 +242,8 @@ static void read_changes(struct mb_supervisor *s)
         for (char *p = buf; p < buf + n;) {
             const struct inotify_event *ev = (const struct inotify_event *)p;
             const char *name = ev->len ? ev->name : "";
+            if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
+                s->watching = 0; /* watched again (by path) at the next wait */
             int seen = 0;
             for (size_t i = 0; i < s->n_queue && !seen; i++)
                 seen = s->queue[i].kind == MB_EVENT_CHANGE && strcmp(s->queue[i].name, name) == 0;
@@ -246,6 +261,13 @@ int mb_supervisor_wait(struct mb_supervisor *s, double timeout, struct mb_event 
                        struct mb_error *err)
 {
     reap(s);
+    if (s->inofd >= 0 && !s->watching && watch(s) == 0) {
+        /* the directory is back (or another one stands at its path): what
+         * it holds now may differ from what was read */
+        struct mb_event *e = queue_push(s);
+        if (e)
+            e->kind = MB_EVENT_CHANGE;
+    }
     if (s->n_queue == 0) {
         struct pollfd fds[2] = { { s->sigfd, POLLIN, 0 }, { s->inofd, POLLIN, 0 } };
         int ms = timeout < 0 ? -1
@@ -262,8 +284,10 @@ int mb_supervisor_wait(struct mb_supervisor *s, double timeout, struct mb_event 
         reap(s);
     }
     int n = s->n_queue < (size_t)max ? (int)s->n_queue : max;
-    memcpy(events, s->queue, (size_t)n * sizeof *events);
-    memmove(s->queue, s->queue + n, (s->n_queue - (size_t)n) * sizeof *s->queue);
-    s->n_queue -= (size_t)n;
+    if (n > 0) { /* the queue may be NULL: no memcpy from it, even of nothing */
+        memcpy(events, s->queue, (size_t)n * sizeof *events);
+        memmove(s->queue, s->queue + n, (s->n_queue - (size_t)n) * sizeof *s->queue);
+        s->n_queue -= (size_t)n;
+    }
     return n;
 }

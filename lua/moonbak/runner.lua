@@ -130,7 +130,19 @@ local SIGALRM = 14 -- the signal the time limit cancels with (sys.cancel_after)
 local function run_step(ctx, step)
   ctx.step = step.name
   local started = sys.monotonic()
+  -- A step busy in Lua (a custom step's loop) still stops when the run is
+  -- cancelled or times out; completion itself always runs to its end.
+  if step.name ~= "completion" then
+    debug.sethook(function()
+      local signal = sys.interrupted()
+      if signal then
+        debug.sethook()
+        error(("interrupted by signal %d"):format(signal), 2)
+      end
+    end, "", 1000000)
+  end
   local ok, err = xpcall(step.fn, traceback, ctx)
+  debug.sethook()
   ctx.metadata.durations = ctx.metadata.durations or {}
   ctx.metadata.durations[step.name] = sys.monotonic() - started
   if not ok then
@@ -196,7 +208,7 @@ local function start(ctx)
   local ok, serr = pcall(function()
     st:remember_job(ctx.job)
     if ctx.claimed then
-      ctx.execution, taken = st:take_claim(ctx.claimed)
+      ctx.execution, taken = st:take_claim(ctx.claimed, ctx.job.name)
     else
       ctx.execution = st:start_execution(ctx.job.name, ctx.trigger)
     end

@@ -54,16 +54,20 @@ end
 
 -- The fire times of e after `after`, up to and including `upto` (at most
 -- limit), oldest first.
-local function fires_between(e, after, upto, limit)
+-- The fire times of e after `after`, up to and including `upto`, oldest
+-- first, found a thousand at a time.
+local function fires_between(e, after, upto)
   local list = {}
-  local t = after
-  while #list < limit do
-    local n = cron.next(e.schedule, { after = math.floor(t), timezone = e.timezone, count = 1 })[1]
-    if not n or n > upto then break end
-    list[#list + 1] = n
-    t = n
+  local t = math.floor(after)
+  while true do
+    local batch = cron.next(e.schedule, { after = t, timezone = e.timezone, count = 1000 })
+    for _, n in ipairs(batch) do
+      if n > upto then return list end
+      list[#list + 1] = n
+    end
+    if #batch < 1000 then return list end
+    t = batch[#batch]
   end
-  return list
 end
 
 local function next_fire(e, after)
@@ -191,17 +195,21 @@ end
 function Daemon:fire_due(now)
   for _, e in pairs(self.jobs) do
     if e.next and e.next <= now then
-      local due = { e.next }
-      local more = fires_between(e, e.next, now, M.defaults.missed_max + 1)
-      for _, t in ipairs(more) do due[#due + 1] = t end
+      -- Only the fire times of a recent window are looked at one by one
+      -- (after a year down, a per-minute job missed half a million): the
+      -- catch-up window, and at least a day for the record.
+      local window = math.max(e.catchup or 0, M.defaults.on_time, 86400)
+      local from = math.max(e.next - 1, now - window)
+      local due = fires_between(e, from, now)
+      if #due == 0 then due = { e.next } end -- nothing recent: the last one known
       local newest = due[#due]
-      local cut = #due > M.defaults.missed_max and #due - M.defaults.missed_max or 0
-      if cut > 0 then
-        self:log("job %s: more than %d fire times were missed; the older ones are not recorded one by one",
-                 e.name, M.defaults.missed_max)
+      local cut = math.max(0, #due - 1 - M.defaults.missed_max)
+      if from > e.next - 1 or cut > 0 then
+        self:log("job %s: fire times were missed since %s; only the %d before %s are recorded one by one",
+                 e.name, iso(e.next), math.min(#due - 1, M.defaults.missed_max), iso(newest))
       end
       for i = cut + 1, #due - 1 do
-        local reason = "missed: the daemon was not running (or the clock jumped); a newer fire time was run instead"
+        local reason = "missed (the daemon was down, the job file could not be loaded, or the clock jumped); a newer fire time was handled instead"
         if self.state:skip(e.name, iso(due[i]), reason) then
           self:log("skipped %s at %s: missed", e.name, iso(due[i]))
         end
@@ -261,8 +269,6 @@ end
 function Daemon:on_exit(ev)
   local run = self.running[ev.pid]
   if not run then return end
-  self.running[ev.pid] = nil
-  if self.by_job[run.name] == ev.pid then self.by_job[run.name] = nil end
   local ex = self.state:execution(run.execution)
   local took = sys.monotonic() - run.started
   if ex and (ex.status == "running" or ex.status == "pending") then
@@ -278,6 +284,9 @@ function Daemon:on_exit(ev)
       ("timed out after %s and was stopped by the daemon: %s"):format(seconds(run.timeout), ex.error or "cancelled"))
     ex = self.state:execution(run.execution)
   end
+  -- recorded: the run is over (an error above keeps it, to try again)
+  self.running[ev.pid] = nil
+  if self.by_job[run.name] == ev.pid then self.by_job[run.name] = nil end
   local status = ex and ex.status or "unknown"
   self:log("run %s: execution %d %s in %s", run.name, run.execution, status, seconds(took))
   local retry = run.retry
@@ -321,51 +330,98 @@ function Daemon:wait_time(now)
   if next(self.running) then
     t = math.min(t, 5) -- timeouts are looked at this often
   end
-  if self.stopping then t = math.min(t, math.max(0, self.stopping.deadline - sys.monotonic())) end
+  if self.stopping and not self.stopping.killed then
+    local until_next = self.stopping.cancelled and (self.stopping.kill_at or 0) or self.stopping.deadline
+    t = math.min(t, math.max(0, until_next - sys.monotonic()))
+  end
   return math.max(t, 0)
 end
 
 function Daemon:stop(signal)
   if self.stopping then
-    if signal then self:log("SIG%s again: cancelling the runs now", signal) end
-    self.stopping.deadline = 0
+    if self.stopping.cancelled then
+      -- the runs were asked to stop and have not: the operator insists
+      self:log("SIG%s again: killing the runs", signal or "TERM")
+      self.stopping.kill_at = 0
+    else
+      self:log("SIG%s again: cancelling the runs now", signal or "TERM")
+      self.stopping.deadline = 0
+    end
     return
   end
   local n = running_count(self)
   self:log("SIG%s: stopping; %d run(s) going, waiting up to %s", signal or "TERM", n, seconds(self.grace))
   self.stopping = { deadline = sys.monotonic() + self.grace }
   for _, q in ipairs(self.queue) do
-    self.state:finish_execution(q.execution, "skipped", "the daemon stopped before the run could start")
+    local ok, err = pcall(self.state.finish_execution, self.state, q.execution, "skipped",
+                          "the daemon stopped before the run could start")
+    if not ok then self:log("error: execution %d stays pending: %s", q.execution, tostring(err)) end
   end
   self.queue = {}
+  -- retries wait in memory only: a stopped daemon does not make them
+  for _, r in ipairs(self.retries) do
+    self:log("run %s: attempt %d (a retry of execution %d) dropped: the daemon stops", r.name, r.attempt, r.first)
+  end
+  self.retries = {}
 end
 
+-- Past the grace period the runs are cancelled (SIGTERM: each aborts its
+-- uploads and records itself); a run that does not end within kill_after
+-- of that (a step looping in Lua) is killed, and recorded interrupted.
 function Daemon:drain()
-  if not self.stopping or self.stopping.cancelled then return end
-  if sys.monotonic() >= self.stopping.deadline then
-    self.stopping.cancelled = true
+  local stopping = self.stopping
+  if not stopping then return end
+  local mono = sys.monotonic()
+  if not stopping.cancelled and mono >= stopping.deadline then
+    stopping.cancelled = true
+    stopping.kill_at = mono + M.defaults.kill_after
     for pid, run in pairs(self.running) do
       self:log("run %s: cancelling execution %d", run.name, run.execution)
       self.sup:kill(pid, "TERM")
+    end
+  elseif stopping.cancelled and not stopping.killed and mono >= stopping.kill_at then
+    stopping.killed = true
+    for pid, run in pairs(self.running) do
+      self:log("run %s: execution %d did not stop: killing it", run.name, run.execution)
+      self.sup:kill(pid, "KILL")
     end
   end
 end
 
 -- The daemon's life: returns when it was told to stop and its runs ended.
+-- The state database may fail for a while (locked by a long transaction,
+-- the disk full): the daemon says so and tries again, it does not die.  An
+-- exit event that could not be recorded is kept and handled again.
+M.defaults.retry_after_error = 10
+
 function Daemon:loop()
+  local unhandled = {}
   while true do
-    local now = self.now()
-    if not self.stopping then
-      self:fire_due(now)
-      self:start_queued()
-    end
-    self:check_timeouts()
+    local ok, err = pcall(function()
+      local now = self.now()
+      if not self.stopping then
+        self:fire_due(now)
+        self:start_queued()
+      end
+      self:check_timeouts()
+    end)
     self:drain()
     if self.stopping and not next(self.running) then break end
+    local wait = (ok and #unhandled == 0) and self:wait_time(self.now()) or M.defaults.retry_after_error
+    if not ok then
+      self:log("error: %s; trying again in %d s", tostring(err), M.defaults.retry_after_error)
+    end
+    local events = unhandled
+    unhandled = {}
+    for _, ev in ipairs(self.sup:wait(wait)) do events[#events + 1] = ev end
     local reload = false
-    for _, ev in ipairs(self.sup:wait(self:wait_time(self.now()))) do
+    for _, ev in ipairs(events) do
       if ev.event == "exit" then
-        self:on_exit(ev)
+        local fine, eerr = pcall(self.on_exit, self, ev)
+        if not fine then
+          self:log("error: recording the end of run process %d: %s; trying again", ev.pid, tostring(eerr))
+          unhandled[#unhandled + 1] = ev
+        end
       elseif ev.event == "signal" and ev.signal == "HUP" then
         reload = "SIGHUP"
       elseif ev.event == "signal" then
@@ -375,8 +431,8 @@ function Daemon:loop()
       end
     end
     if reload and not self.stopping then
-      local ok, n = pcall(self.load_jobs, self)
-      if ok then self:log("reloaded (%s): %d scheduled job(s)", reload, n)
+      local fine, n = pcall(self.load_jobs, self)
+      if fine then self:log("reloaded (%s): %d scheduled job(s)", reload, n)
       else self:log("reload (%s) failed: %s; the jobs as they were stay scheduled", reload, tostring(n)) end
     end
   end
@@ -407,10 +463,10 @@ function M.daemon(opts)
       local since = holder:match("since (%S+)")
       say("another daemon runs on state %s: pid %s%s", opts.state_dir, pid or "?",
           since and (", since " .. since) or "")
-    else
-      say("%s", lerr)
+      return 2
     end
-    return 2
+    say("%s", lerr) -- the state directory cannot be used: not another daemon
+    return 1
   end
   local st, serr = state_mod.open(opts.state_dir)
   if not st then

@@ -284,12 +284,18 @@ end
 
 -- The run process takes over the execution the daemon claimed for it:
 -- true, or nil and why (it is not pending any more).
-function State:take_claim(id)
+function State:take_claim(id, job_name)
   local changes = self.db:run([[UPDATE executions SET status = 'running', pid = ?, pid_start = ?,
-                                  started_at = ? WHERE id = ? AND status = 'pending']],
-                              sys.pid(), sys.process_start_time(sys.pid()), M.timestamp(), id)
+                                  started_at = ? WHERE id = ? AND status = 'pending' AND job = ?]],
+                              sys.pid(), sys.process_start_time(sys.pid()), M.timestamp(), id, job_name)
   if changes ~= 1 then
     local e = self:execution(id)
+    if e and e.status == "pending" then
+      -- the job file now declares another job: its claim is not this run's
+      local why = ("the job file now declares job %s, not %s"):format(job_name, e.job)
+      self:finish_execution(id, "failed", why)
+      return nil, ("execution %d: %s"):format(id, why)
+    end
     return nil, e and ("execution %d is %s, not pending"):format(id, e.status)
                   or ("execution %d does not exist"):format(id)
   end

@@ -191,6 +191,42 @@ check "past --grace the run is cancelled and recorded so" [ "$(count "$D" "statu
 check "...no partial backup is left" [ -z "$(ls -A "$D/store/endless" 2>/dev/null)" ]
 check "...the daemon exits 0" [ "$DSTATUS" -eq 0 ]
 
+# --- a run that ignores the cancel (a step looping in Lua, no timeout) ---
+D=$T/stubborn
+job "$D" spin "* * * * *" "echo x" 'steps = { "initialize", function() local i = 0 while true do i = i + 1 end end, "dump", "upload", "completion" },'
+start "$D" "@2026-03-02 10:00:10 $SPEED" --grace 1
+wait_for "the run to start" counted "$D" "status = 'running'" -eq 1
+stop "$D"
+check "SIGTERM with a run that will not stop: the daemon still ends, with status 0" [ "$DSTATUS" -eq 0 ]
+check "...the run stopped by the cancel (Lua steps are interrupted too) or killed, never left running" \
+    [ "$(count "$D" "status IN ('running', 'pending')")" -eq 0 ]
+
+# --- the jobs directory replaced, and a state database locked for a while ---
+D=$T/replaced
+job "$D" tick "* * * * *" "echo tick"
+start "$D" "@2026-03-02 10:00:10 $SPEED"
+mv "$D/jobs" "$D/jobs.old"
+mkdir "$D/jobs.new" && cp "$D/jobs.old/tick.lua" "$D/jobs.new/" && sed -i 's/"tick"/"tock"/' "$D/jobs.new/tick.lua"
+mv "$D/jobs.new" "$D/jobs"
+wait_for "the new directory's job to run" counted "$D" "job = 'tock' AND status = 'success'" -ge 1
+check "a jobs directory replaced by another is read again: its job is scheduled" grep -q "job tock: schedule" "$D/log"
+check "...and no execution of one job holds another job's backup" \
+    [ "$(sql "$D" "SELECT count(*) FROM catalog c JOIN executions e ON e.id = c.execution_id WHERE c.job <> e.job")" -eq 0 ]
+mkfifo "$D/sql"
+sqlite3 "$D/state/moonbak.db" < "$D/sql" > /dev/null 2>&1 &
+SQLPID=$!
+exec 9>"$D/sql"
+echo "BEGIN EXCLUSIVE;" >&9
+wait_for "the daemon to meet the locked state database" grep -q "moonbak daemon: error: .*locked" "$D/log"
+echo "COMMIT;" >&9
+exec 9>&-
+wait "$SQLPID"
+before=$(count "$D" "status = 'success'")
+wait_for "a run after the lock is gone" counted "$D" "status = 'success'" -gt "$before"
+check "a state database locked for a while: the daemon says so and goes on" kill -0 "$DPID"
+stop "$D"
+check "...and stops normally" [ "$DSTATUS" -eq 0 ]
+
 # --- timeout and retry ---
 D=$T/limits
 job "$D" stuck "* * * * *" "exec sleep 100000" "timeout = 20,"

@@ -117,6 +117,28 @@ T.test("after downtime: one catch-up, the older missed times skipped; catchup = 
   local _ = d
 end)
 
+T.test("after a downtime of more than 100 fire times, the newest missed one is the catch-up", function()
+  -- review12: fire_due collects only the first missed_max + 1 fire times after
+  -- e.next and runs the last of those, not the newest; the newer ones are never recorded
+  local dir = T.tempdir()
+  local _, st = daemon(dir, { a = 'schedule = "* * * * *"' }, "2026-03-02T10:00:30Z")
+  st:close()
+  -- back three hours later: 180 missed minutes
+  local d2, st2 = daemon(dir, {}, "2026-03-02T13:00:30Z")
+  tick(d2)
+  local r = rows(st2, "a")
+  local newest = r[#r]
+  T.eq(newest.scheduled_for .. " " .. newest.status, "2026-03-02T13:00:00Z pending", "the newest missed time runs")
+  for i = 1, #r - 1 do T.eq(r[i].status, "skipped", "older missed time " .. r[i].scheduled_for) end
+  -- a year later: the newest missed time is within the catch-up window, so it runs
+  st2:close()
+  local d3, st3 = daemon(dir, {}, "2027-03-02T13:00:30Z")
+  tick(d3)
+  local y = st3.db:query("SELECT * FROM executions WHERE job = 'a' AND status = 'pending' AND scheduled_for > '2027'")
+  T.eq(#y, 1, "one catch-up run a year later")
+  T.eq(y[1] and y[1].scheduled_for, "2027-03-02T13:00:00Z", "for the newest missed time")
+end)
+
 T.test("max_parallel bounds the runs; the rest wait in order", function()
   local d, st, clock = daemon(T.tempdir(), { a = 'schedule = "0 * * * *"', b = 'schedule = "0 * * * *"',
                                              c = 'schedule = "0 * * * *"' },
