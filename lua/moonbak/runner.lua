@@ -251,7 +251,11 @@ function M.run(job, opts)
   local allow_exit = forbid_exit(ctx)
   if job.timeout then
     sys.catch_interrupts()
-    assert(sys.cancel_after(job.timeout))
+    local armed, terr = sys.cancel_after(job.timeout)
+    if not armed then
+      -- the run goes on without its own limit (the daemon still enforces it)
+      ctx:log("warning", ("timeout = %d cannot be enforced by the run itself: %s"):format(job.timeout, terr))
+    end
   end
   local steps, completion = resolve_steps(job)
   for _, step in ipairs(steps) do
