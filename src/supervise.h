@@ -8,10 +8,10 @@
  * process and reads them from a signalfd, so that no handler runs and
  * nothing is lost between two waits; the daemon is single-threaded.
  * Children lead their own process group (a Ctrl-C at the daemon's
- * terminal reaches the daemon only, which decides), start with default
- * signal actions and nothing blocked, read /dev/null, share the daemon's
- * stdout and stderr, and get SIGTERM when the daemon dies (even by
- * kill -9), which cancels a run cleanly. */
+ * terminal reaches the daemon only, which decides), start with the signal
+ * state process.h gives its tools (mb_child_reset_signals), read
+ * /dev/null, share the daemon's stdout and stderr, and get SIGTERM when
+ * the daemon dies (even by kill -9), which cancels a run cleanly. */
 #ifndef MB_SUPERVISE_H
 #define MB_SUPERVISE_H
 
