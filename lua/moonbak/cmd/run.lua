@@ -3,22 +3,19 @@ local mb = require "moonbak"
 local sys = require "moonbak.sys"
 local lib = require "moonbak.clilib"
 
--- Started by the daemon: the execution it claimed for a fire time; a job
--- file that no longer loads fails that execution, saying why.
-local function claimed_execution(cfg, file)
-  local claimed = math.tointeger(tonumber(os.getenv("MOONBAK_EXECUTION") or ""))
-  if not claimed then return nil end
+-- Started by the daemon: the execution it claimed for a fire time.  A job
+-- file that no longer loads fails that execution, saying why (exit 2).
+local function load_claimed(cfg, file, claimed)
   local job, err = mb.job.open(file, cfg.jobs_dir)
-  if not job then
-    local st <close> = lib.open_state(cfg)
-    st:finish_execution(claimed, "failed", "the job file could not be loaded: " .. tostring(err))
-  end
-  return claimed
+  if job then return job end
+  local st <close> = lib.open_state(cfg)
+  st:finish_execution(claimed, "failed", "the job file could not be loaded: " .. tostring(err))
+  lib.exit_with(2, "%s", err)
 end
 
 local function run(cfg, args, opts)
-  local claimed = claimed_execution(cfg, args[1])
-  local job = lib.load_job(cfg, args[1])
+  local claimed = math.tointeger(tonumber(os.getenv("MOONBAK_EXECUTION") or ""))
+  local job = claimed and load_claimed(cfg, args[1], claimed) or lib.load_job(cfg, args[1])
   local st <close> = lib.open_state(cfg)
   local interactive = sys.isatty(2)
   sys.catch_interrupts() -- Ctrl-C cancels cleanly: uploads aborted, execution recorded
