@@ -6,14 +6,17 @@
 set -eu
 
 build="gcc make pkg-config liblua5.4-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
-       lua-cjson-dev libzstd-dev"
+       lua-cjson-dev libzstd-dev libjansson-dev"
 runtime="sqlite3 zstd age"
 # the servers and clients the tests run against; the S3 test runs s3rver
 # (Node.js, from npm, into build/npm), checks signatures with Debian's
-# botocore and reads back with the AWS CLI
+# botocore and reads back with the AWS CLI; the daemon's test speeds its
+# clock with faketime; the notifiers' test sends mail to aiosmtpd and
+# checks the metrics file with Prometheus' promtool
 test_only="postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
            openssh-server vsftpd nginx libnginx-mod-http-dav-ext
-           nodejs npm python3-botocore awscli curl"
+           nodejs npm python3-botocore awscli curl
+           faketime python3-aiosmtpd prometheus"
 # libFuzzer and the sanitizer runtimes come with Debian's clang
 fuzz_only="clang libclang-rt-14-dev"
 # A Node.js that brings its own npm (NodeSource's) conflicts with Debian's npm package.

@@ -1,5 +1,5 @@
-/* adapters.h — the plug-in interfaces for sources and storages, and only
- * them.
+/* adapters.h — the plug-in interfaces for sources, storages and
+ * notifiers, and only them.
  *
  * Modelled on sqlite3_io_methods: a versioned table of function pointers per
  * adapter (adapters/<kind>/<name>.c), all listed in one registry
@@ -97,6 +97,62 @@ struct mb_storage_ops {
     /* Version 3.  The options a job may give (ending with { NULL }). */
     const struct mb_option *options;
     const void *data; /* the adapter's own, for several types in one file */
+};
+
+/* What a notifier delivers: one event of one execution, already worded
+ * (the wording is policy, made in Lua by lua/moonbak/notify.lua) and as the
+ * webhook's JSON.  Every string is UTF-8 and borrowed for the call; none
+ * holds a secret.  An adapter fits these parts to its service's format and
+ * limits (mb_text_* in src/notice.h cut them on character boundaries). */
+struct mb_notice {
+    const char *event;   /* "start", "success", "partial", "failure", "test" */
+    const char *status;  /* the execution's: "running", "success", "partial",
+                            "failed", "cancelled", "skipped" */
+    const char *job;
+    const char *title;   /* one line: "[moonbak] shop: failed" */
+    const char *summary; /* a few lines: what happened and, on failure, why */
+    /* Facts worth a column, in order ("Trigger" = "schedule", "Duration" =
+     * "3.2 s", "Backup" = "20261202T030000.123Z-a1b2c3", ...). */
+    const struct mb_config *fields;
+    /* The tail of the execution log, one entry per line, oldest first,
+     * already bounded; its first line says so when earlier lines were cut.
+     * An adapter with less room keeps the newest lines. */
+    const char *log;
+    const char *json;    /* the event as the webhook's body (schema in README) */
+    const char *run_id;  /* a UUID shared by the start and the end of one run */
+    const char *host;
+    long long time;      /* when it happened, Unix seconds */
+};
+
+/* How one delivery went, for the execution log, the state database and
+ * `moonbak notify test`. */
+struct mb_delivery {
+    int sent;          /* 1: the service accepted it */
+    long code;         /* the last answer's HTTP status or SMTP reply code; 0: none came */
+    int attempts;      /* requests made, the first included */
+    char answer[256];  /* what the service answered, short and without secrets */
+};
+
+/* Version 1.  The core takes an adapter of this version or newer. */
+#define MB_NOTIFY_OPS_VERSION 1
+
+struct mb_notify_ops {
+    int version; /* MB_NOTIFY_OPS_VERSION */
+    const char *type;
+    /* The options a job may give (ending with { NULL }), beside type, name
+     * and on, which every notifier has. */
+    const struct mb_option *options;
+    /* The events sent when a job's notifier has no `on`, separated by
+     * spaces: "failure partial" for most, every event for healthchecks. */
+    const char *default_on;
+    /* Delivers notice as cfg says, trying again (connection errors, 5xx,
+     * 429 after the wait the service asks for) until deadline (mb_now()
+     * seconds, clock.h): no attempt starts or lasts past it.  Fills out in every case; 0 when sent, -1 when not,
+     * err saying why in words that name the notifier and the host but
+     * never a token, a URL's path or a password. */
+    int (*send)(const struct mb_config *cfg, const struct mb_notice *notice,
+                double deadline, struct mb_delivery *out, struct mb_error *err);
+    const void *data; /* the adapter's own */
 };
 
 #endif

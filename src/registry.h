@@ -8,10 +8,12 @@
 /* NULL when no adapter has that type (or only one this core cannot use). */
 const struct mb_source_ops *mb_source_find(const char *type);
 const struct mb_storage_ops *mb_storage_find(const char *type);
+const struct mb_notify_ops *mb_notify_find(const char *type);
 /* The i-th adapter of the registry, NULL past the end (listings show the
  * ones find takes). */
 const struct mb_source_ops *mb_source_at(size_t i);
 const struct mb_storage_ops *mb_storage_at(size_t i);
+const struct mb_notify_ops *mb_notify_at(size_t i);
 
 /* Gives cfg the default of each option in options (ending with { NULL })
  * that it lacks: the schema's default is the one that applies, so the
