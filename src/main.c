@@ -31,6 +31,7 @@ static const luaL_Reg c_modules[] = {
     { "moonbak.sandbox", luaopen_moonbak_sandbox },
     { "moonbak.cron", luaopen_moonbak_cron },
     { "moonbak.supervisor", luaopen_moonbak_supervisor },
+    { "moonbak.notifier", luaopen_moonbak_notifier },
     { "cjson", luaopen_cjson },
     { NULL, NULL },
 };

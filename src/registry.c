@@ -1,5 +1,5 @@
-/* registry.c — every adapter moonbak knows, in one place, and the
- * storages' reference counts. */
+/* registry.c — every adapter moonbak knows (sources, storages,
+ * notifiers), in one place, and the storages' reference counts. */
 #include "registry.h"
 
 #include "fileio.h"
@@ -35,6 +35,11 @@ static const struct mb_storage_ops *const storages[] = {
     &mb_storage_s3,
 };
 
+/* Filled as the adapters under adapters/notify/ arrive; NULL ends it. */
+static const struct mb_notify_ops *const notifiers[] = {
+    NULL,
+};
+
 #define COUNT(a) (sizeof a / sizeof *a)
 
 const struct mb_source_ops *mb_source_at(size_t i)
@@ -45,6 +50,11 @@ const struct mb_source_ops *mb_source_at(size_t i)
 const struct mb_storage_ops *mb_storage_at(size_t i)
 {
     return i < COUNT(storages) ? storages[i] : NULL;
+}
+
+const struct mb_notify_ops *mb_notify_at(size_t i)
+{
+    return i < COUNT(notifiers) ? notifiers[i] : NULL;
 }
 
 /* A table is usable when its layout is at least the one this core knows:
@@ -63,6 +73,14 @@ const struct mb_storage_ops *mb_storage_find(const char *type)
         if (strcmp(storages[i]->type, type) == 0
             && storages[i]->version >= MB_STORAGE_OPS_VERSION)
             return storages[i];
+    return NULL;
+}
+
+const struct mb_notify_ops *mb_notify_find(const char *type)
+{
+    for (size_t i = 0; i < COUNT(notifiers) && notifiers[i]; i++)
+        if (strcmp(notifiers[i]->type, type) == 0 && notifiers[i]->version >= MB_NOTIFY_OPS_VERSION)
+            return notifiers[i];
     return NULL;
 }
 

@@ -5,7 +5,8 @@ Layers, top to bottom:
   bindings  the Lua bindings: src/l*.c, src/l*.h, src/main.c
   engine    finding and holding adapters: src/registry.[ch]
   adapters  the adapter interface (src/adapters.h), the adapters
-            (adapters/*/*), the code some of them share (src/remotefs.[ch])
+            (adapters/*/*), the code some of them share (src/remotefs.[ch],
+            src/notice.[ch])
   bytes     everything else in src/ (mb.h, util, pump, zstd, age, fileio,
             curlxfer, process, sigv4, s3client...): a new file lands here,
             the strictest layer, until it is listed above.
@@ -28,7 +29,8 @@ LAYERS = ["bytes", "adapters", "engine", "bindings"]  # bottom to top
 PATTERNS = [
     ("bindings", ["src/l*.c", "src/l*.h", "src/main.c"]),
     ("engine", ["src/registry.c", "src/registry.h", "src/interrupt.c", "src/interrupt.h"]),
-    ("adapters", ["src/adapters.h", "src/remotefs.c", "src/remotefs.h", "adapters/*/*"]),
+    ("adapters", ["src/adapters.h", "src/remotefs.c", "src/remotefs.h", "src/notice.c",
+                  "src/notice.h", "adapters/*/*"]),
 ]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
