@@ -2,7 +2,6 @@
 -- exits with a status, messages on stderr, settings, the state database,
 -- loading jobs, tables and JSON for listings.
 local mb = require "moonbak"
-local cjson = require "cjson"
 local sys = require "moonbak.sys"
 
 local lib = {}
@@ -114,13 +113,7 @@ function lib.backup_keys(job, opts)
   return mb.backups.keys(job, identities)
 end
 
-function lib.human_size(n)
-  if not n then return "-" end
-  local units = { "B", "KiB", "MiB", "GiB", "TiB" }
-  local u = 1
-  while n >= 1024 and u < #units do n = n / 1024; u = u + 1 end
-  return u == 1 and ("%d B"):format(n) or ("%.1f %s"):format(n, units[u])
-end
+lib.human_size = require("moonbak.units").size
 
 function lib.print_table(header, rows)
   local widths = {}
@@ -144,26 +137,9 @@ function lib.print_table(header, rows)
   for _, row in ipairs(rows) do line(row) end
 end
 
--- JSON for --json output.  lua-cjson writes an empty table as {}; in our
--- output an empty table is always an empty list (a listing with nothing in
--- it, an execution without logs).  Object keys come out sorted.
-function lib.json_text(value)
-  if type(value) ~= "table" then return cjson.encode(value) end
-  local parts = {}
-  if next(value) == nil or #value > 0 then
-    for i, item in ipairs(value) do parts[i] = lib.json_text(item) end
-    return "[" .. table.concat(parts, ",") .. "]"
-  end
-  local keys = {}
-  for k in pairs(value) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  for i, k in ipairs(keys) do
-    local v = value[k]
-    if v == nil then v = value[tonumber(k)] end
-    parts[i] = cjson.encode(k) .. ":" .. lib.json_text(v)
-  end
-  return "{" .. table.concat(parts, ",") .. "}"
-end
+-- JSON for --json output (see lua/moonbak/json.lua: sorted keys, an empty
+-- table is an empty list).
+lib.json_text = require("moonbak.json").encode
 
 function lib.json_out(value)
   print(lib.json_text(value))

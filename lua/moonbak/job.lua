@@ -1,6 +1,7 @@
 -- Job files: load a Lua file that returns one table, and validate it.
 -- Every error names the file, the key and what was expected.
 local cron = require "moonbak.cron"
+local notifier = require "moonbak.notifier"
 local ref = require "moonbak.ref"
 local source = require "moonbak.source"
 local storage = require "moonbak.storage"
@@ -30,9 +31,12 @@ local function catalogue(module)
   return c, options
 end
 
-local source_options, storage_options
+local source_options, storage_options, notifier_options
 M.sources, source_options = catalogue(source)
 M.storages, storage_options = catalogue(storage)
+M.notifiers, notifier_options = catalogue(notifier)
+-- a Lua function, given as such or as { type = "lua", fn = function }
+M.notifiers.lua, notifier_options.lua = { fn = "function!" }, {}
 
 local top = {
   name = "string", description = "string", schedule = "string", timezone = "string",
@@ -74,6 +78,7 @@ local checks = {
   integer = function(v) return math.type(v) == "integer", "an integer" end,
   boolean = function(v) return type(v) == "boolean", "a boolean" end,
   any = function() return true end, -- checked by its own rule
+  ["function"] = function(v) return type(v) == "function", "a function" end,
   table = function(v) return type(v) == "table" and not ref.is(v), "a table" end,
   strings = function(v) return is_list_of_strings(v), "a list of strings" end,
   ["string|strings"] = function(v)
@@ -176,7 +181,7 @@ local function check_no_references_in_argv(src, where)
   end
 end
 
-local function check_typed(t, catalogue, options, where, kind_name, exists)
+local function check_typed(t, catalogue, options, where, kind_name, exists, also)
   if type(t.type) ~= "string" then
     fail(where, "missing required key \"type\" (a %s type: %s)", kind_name,
          table.concat((function() local n = {} for k in pairs(catalogue) do n[#n + 1] = k end
@@ -184,7 +189,12 @@ local function check_typed(t, catalogue, options, where, kind_name, exists)
   end
   local fields = catalogue[t.type]
   if not fields then fail(where .. ".type", "unknown %s type %q", kind_name, t.type) end
-  check_fields(t, fields, where, { type = true, name = true })
+  local allowed = { type = true, name = true }
+  for k in pairs(also or {}) do allowed[k] = true end
+  check_fields(t, fields, where, allowed)
+  if t.name ~= nil and (type(t.name) ~= "string" or t.name == "") then
+    fail(where .. ".name", "expected a non-empty string, got %s", describe(t.name))
+  end
   check_rules(t, options[t.type] or {}, where)
   if exists and not exists(t.type) then
     fail(where .. ".type", "%s type %q is not available in this build of moonbak yet", kind_name, t.type)
@@ -274,6 +284,39 @@ local function name_storages(list, where)
   end
 end
 
+local function check_notifier(n, where)
+  check_typed(n, M.notifiers, notifier_options, where, "notifier", nil, { on = true })
+  if n.on == nil then return end
+  local known = {}
+  for _, e in ipairs(require("moonbak.notify").events) do known[e] = true end
+  if type(n.on) ~= "table" or ref.is(n.on) or not is_list_of_strings(n.on) then
+    fail(where .. ".on", "expected a list of events, got %s", describe(n.on))
+  end
+  for i, e in ipairs(n.on) do
+    if not known[e] then
+      fail(("%s.on[%d]"):format(where, i), "unknown event %q (expected start, success, partial or failure)", e)
+    end
+  end
+end
+
+-- notify = { { type = "discord", url = secret "hook" }, function(event) ... end, ... }
+local function check_notify(job, where)
+  local list = job.notify
+  for k in pairs(list) do
+    if math.type(k) ~= "integer" then fail(where, "expected a list, found key %q", tostring(k)) end
+  end
+  for i, n in ipairs(list) do
+    local w = ("%s[%d]"):format(where, i)
+    if type(n) ~= "function" then
+      if type(n) ~= "table" or ref.is(n) then fail(w, "expected a table or a function, got %s", describe(n)) end
+      check_notifier(n, w)
+    end
+  end
+  local named, i, err = require("moonbak.notify").normalize(list)
+  if not named then fail(("%s[%d].name"):format(where, i), "%s", err) end
+  job.notify = named
+end
+
 local function validate_table(job, where)
   check_fields(job, top, where)
   if job.name ~= nil and (type(job.name) ~= "string" or not job.name:match("^[%w][%w._-]*$")
@@ -315,7 +358,7 @@ local function validate_table(job, where)
     if not any then fail(where .. ".retention", "keeps nothing: give at least one positive count") end
   end
   check_no_references_in_argv(job.source, where .. ".source")
-  if job.notify then fail(where .. ".notify", "notifications are not available in this build of moonbak yet") end
+  if job.notify then check_notify(job, where .. ".notify") end
   if job.steps then check_steps(job.steps, where .. ".steps") end
 end
 

@@ -67,6 +67,15 @@ local migrations = {
     job TEXT PRIMARY KEY, since TEXT NOT NULL, last_fire TEXT,
     paused_at TEXT, pause_reason TEXT);
   ]],
+  -- what each notifier answered, per execution (moonbak log shows it)
+  [[
+  CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY, execution_id INTEGER NOT NULL REFERENCES executions (id),
+    time TEXT NOT NULL, notifier TEXT NOT NULL, type TEXT NOT NULL, event TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('sent', 'failed')), code INTEGER, attempts INTEGER,
+    seconds REAL, answer TEXT, error TEXT);
+  CREATE INDEX deliveries_by_execution ON deliveries (execution_id, id);
+  ]],
 }
 
 M.schema_version = #migrations
@@ -271,15 +280,15 @@ function State:claim(job_name, scheduled_for, opts)
 end
 
 -- A fire time that was not run: claimed and recorded "skipped" with why,
--- in one statement.  False when it was claimed before.
+-- in one statement: its execution id, or nil when it was claimed before.
 function State:skip(job_name, scheduled_for, reason)
   local now = M.timestamp()
-  local changes = self.db:run([[INSERT INTO executions (job, status, trigger, host, started_at,
+  local changes, id = self.db:run([[INSERT INTO executions (job, status, trigger, host, started_at,
                                   finished_at, scheduled_for, error)
                                 VALUES (?, 'skipped', 'schedule', ?, ?, ?, ?, ?)
                                 ON CONFLICT DO NOTHING]],
                               job_name, sys.hostname(), now, now, scheduled_for, reason)
-  return changes == 1
+  return changes == 1 and id or nil
 end
 
 -- The run process takes over the execution the daemon claimed for it:
@@ -367,6 +376,18 @@ end
 function State:logs(execution_id)
   return self.db:query("SELECT * FROM execution_logs WHERE execution_id = ? ORDER BY id",
                        execution_id)
+end
+
+-- One notifier's answer (moonbak.notify's result) for an execution.
+function State:add_delivery(execution_id, r)
+  self.db:run([[INSERT INTO deliveries (execution_id, time, notifier, type, event, status, code,
+                  attempts, seconds, answer, error) VALUES (?,?,?,?,?,?,?,?,?,?,?)]],
+              execution_id, M.timestamp(), r.notifier, r.type, r.event, r.sent and "sent" or "failed",
+              r.code, r.attempts, r.seconds, r.answer, r.error)
+end
+
+function State:deliveries(execution_id)
+  return self.db:query("SELECT * FROM deliveries WHERE execution_id = ? ORDER BY id", execution_id)
 end
 
 function State:add_to_catalog(entry)

@@ -1,5 +1,7 @@
--- moonbak log EXECUTION: the log of one execution.
+-- moonbak log EXECUTION: the log of one execution and what each notifier
+-- answered.
 local lib = require "moonbak.clilib"
+local notify = require "moonbak.notify"
 
 local function run(cfg, args, opts)
   local id = math.tointeger(tonumber(args[1]))
@@ -7,10 +9,11 @@ local function run(cfg, args, opts)
   local st <close> = lib.open_state(cfg)
   local e = st:execution(id)
   if not e then lib.eprint("moonbak: no execution %d", id); return 1 end
-  local logs = st:logs(id)
+  local logs, deliveries = st:logs(id), st:deliveries(id)
   if opts.json then
     e = lib.execution_json(e)
     e.logs = logs
+    e.deliveries = deliveries
     lib.json_out(e)
     return 0
   end
@@ -19,12 +22,21 @@ local function run(cfg, args, opts)
   for _, l in ipairs(logs) do
     print(("%s %-7s %-10s %s"):format(l.time, l.level, l.step or "-", l.message))
   end
+  if #deliveries > 0 then print("notifications:") end
+  for _, d in ipairs(deliveries) do
+    local result = { sent = d.status == "sent", attempts = d.attempts, seconds = d.seconds,
+                     answer = d.answer, error = d.error }
+    print(("%s %s %s (%s): %s"):format(d.time, d.notifier, d.type, d.event, notify.describe(result)))
+  end
   return 0
 end
 
 return {
   usage = { { "log EXECUTION", "the log of one execution" } },
-  description = "EXECUTION is an id that history prints.  --json adds the execution's metadata.",
+  description = [[
+EXECUTION is an id that history prints.  After the log come the
+notifications sent for it, each with what the service answered (or why it
+was not sent).  --json adds the execution's metadata.]],
   options = { lib.JSON },
   max_args = 1,
   exit = "0 success, 1 no such execution (or the state database cannot be read), 2 bad usage",

@@ -1,12 +1,20 @@
--- 01-initialize: resolve references (secrets), then check that the source
--- answers and that every storage is reachable, before any byte moves.
+-- 01-initialize: tell the notifiers that want it that the run starts,
+-- resolve references (secrets), then check that the source answers and
+-- that every storage is reachable, before any byte moves.
 local leftovers = require "moonbak.leftovers"
+local notify = require "moonbak.notify"
 local ref = require "moonbak.ref"
 local source = require "moonbak.source"
 local storage = require "moonbak.storage"
 
+-- Notifiers resolve their own references when they send: a notifier
+-- whose secret is missing fails its deliveries, never the backup.
 local function resolve(ctx)
-  local resolved, err = ref.resolve(ctx.job, ctx.state, ctx.redactor.add)
+  local job = {}
+  for k, v in pairs(ctx.job) do
+    if k ~= "notify" then job[k] = v end
+  end
+  local resolved, err = ref.resolve(job, ctx.state, ctx.redactor.add)
   if not resolved then error(err, 0) end
   ctx.resolved = resolved -- holds secret values: never logged, never stored
 end
@@ -49,6 +57,7 @@ local function sweep_leftovers(ctx)
 end
 
 return function(ctx)
+  notify.notify_run(ctx, "start")
   resolve(ctx)
   local ok, err = source.check(ctx:source_spec())
   if not ok then error(err, 0) end

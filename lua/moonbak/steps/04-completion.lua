@@ -1,5 +1,9 @@
 -- 04-completion: always runs.  Releases what the run holds (temporary
--- files, handles, half-written uploads), then records the outcome.
+-- files, handles, half-written uploads), decides the outcome, applies
+-- retention, and tells the notifiers (within their time budget; what they
+-- answer is logged and recorded, never changes the outcome).
+local notify = require "moonbak.notify"
+
 local function cleanup(ctx)
   for i = #ctx.cleanups, 1, -1 do
     local ok, err = pcall(ctx.cleanups[i])
@@ -37,4 +41,5 @@ return function(ctx)
   if not ok then ctx:log("warning", "retention: " .. tostring(err)) end
   -- the runner records the outcome once completion is done
   ctx:log(ctx.status == "success" and "info" or "error", ("finished: %s"):format(ctx.status))
+  notify.notify_run(ctx, notify.event_name(ctx.status))
 end
