@@ -17,7 +17,10 @@
 --    that takes too long (the run stops itself; the daemon steps in when
 --    it does not);
 --  * SIGHUP or a changed job file reloads; SIGTERM or SIGINT stop taking
---    work, let runs finish within the grace period, then cancel them.
+--    work, let runs finish within the grace period, then cancel them;
+--  * an outcome the daemon records itself (a skipped fire time, a run it
+--    had to kill or that died) is notified like a failed run, by a child
+--    process (`moonbak notify send`), so that no service holds it up.
 local cron = require "moonbak.cron"
 local job_mod = require "moonbak.job"
 local schedule = require "moonbak.schedule"
@@ -92,6 +95,8 @@ function M.new(opts)
     by_job = {},    -- name -> pid of its running run
     queue = {},     -- claimed executions waiting for a slot, FIFO
     retries = {},   -- { name, at, scheduled_for, attempt, first }
+    to_notify = {}, -- execution ids whose outcome the daemon recorded
+    notifying = {}, -- pid -> true: `notify send` children
   }, Daemon)
   return d
 end
@@ -156,6 +161,41 @@ function Daemon:load_jobs()
   return count
 end
 
+-- An outcome the daemon recorded: notified when the job has notifiers.
+function Daemon:recorded(name, id)
+  local e = self.jobs[name]
+  if id and e and e.job.notify and #e.job.notify > 0 then self.to_notify[#self.to_notify + 1] = id end
+end
+
+function Daemon:skip(name, fire, reason, short)
+  local id = self.state:skip(name, fire, reason)
+  if id then
+    self:log("skipped %s at %s: %s", name, fire, short or reason)
+    self:recorded(name, id)
+  end
+end
+
+function Daemon:finish(name, id, status, why)
+  self.state:finish_execution(id, status, why)
+  if status ~= "success" then self:recorded(name, id) end
+end
+
+-- The notifications of what was recorded since the last call, from one
+-- child: the ids on its command line.  Its answers go to the state
+-- database (moonbak log shows them); a failure is logged here.
+function Daemon:send_notifications()
+  if #self.to_notify == 0 then return end
+  local argv = { self.argv0, "--state", self.state_dir, "--jobs", self.jobs_dir, "notify", "send", "--quiet" }
+  for _, id in ipairs(self.to_notify) do argv[#argv + 1] = tostring(id) end
+  self.to_notify = {}
+  local pid, err = self.sup:spawn(argv, {})
+  if pid then
+    self.notifying[pid] = #argv - 8
+  else
+    self:log("notifications of execution(s) %s not sent: %s", table.concat(argv, " ", 9), err)
+  end
+end
+
 -- One fire time: claimed and queued, or recorded skipped with why.
 function Daemon:fire(e, t, why_late)
   local name = e.name
@@ -169,15 +209,13 @@ function Daemon:fire(e, t, why_late)
   if busy or waiting then
     local reason = busy and ("job still running (execution %d)"):format(busy.execution)
                    or ("job still waiting for a free slot (execution %d)"):format(waiting.execution)
-    if self.state:skip(name, iso(t), reason) then
-      self:log("skipped %s at %s: %s", name, iso(t), reason)
-    end
+    self:skip(name, iso(t), reason)
   elseif why_late and e.catchup == false then
     local reason = why_late .. "; catchup = false"
-    if self.state:skip(name, iso(t), reason) then self:log("skipped %s at %s: %s", name, iso(t), reason) end
+    self:skip(name, iso(t), reason)
   elseif why_late and self.now() - t > e.catchup then
     local reason = ("%s, more than the catch-up window (%d s) ago"):format(why_late, e.catchup)
-    if self.state:skip(name, iso(t), reason) then self:log("skipped %s at %s: %s", name, iso(t), reason) end
+    self:skip(name, iso(t), reason)
   else
     local ex = self.state:claim(name, iso(t))
     if not ex then
@@ -210,9 +248,7 @@ function Daemon:fire_due(now)
       end
       for i = cut + 1, #due - 1 do
         local reason = "missed (the daemon was down, the job file could not be loaded, or the clock jumped); a newer fire time was handled instead"
-        if self.state:skip(e.name, iso(due[i]), reason) then
-          self:log("skipped %s at %s: missed", e.name, iso(due[i]))
-        end
+        self:skip(e.name, iso(due[i]), reason, "missed")
       end
       local late = now - newest > M.defaults.on_time
       self:fire(e, newest, late and ("missed by %s"):format(seconds(now - newest)) or nil)
@@ -239,16 +275,16 @@ function Daemon:start_queued()
     local e = self.jobs[q.name]
     if self.by_job[q.name] then
       local reason = ("job still running (execution %d)"):format(self.running[self.by_job[q.name]].execution)
-      self.state:finish_execution(q.execution, "skipped", reason)
+      self:finish(q.name, q.execution, "skipped", reason)
       self:log("skipped %s at %s: %s", q.name, q.scheduled_for, reason)
     elseif not e then
-      self.state:finish_execution(q.execution, "skipped", "the job file was removed before the run started")
+      self:finish(q.name, q.execution, "skipped", "the job file was removed before the run started")
     else
       local pid, err = self.sup:spawn({ self.argv0, "--state", self.state_dir, "run", e.file },
                                       { MOONBAK_EXECUTION = tostring(q.execution),
                                         MOONBAK_JOBS = self.jobs_dir })
       if not pid then
-        self.state:finish_execution(q.execution, "failed", err)
+        self:finish(q.name, q.execution, "failed", err)
         self:log("run %s: %s", q.name, err)
       else
         local run = { name = q.name, pid = pid, execution = q.execution, started = sys.monotonic(),
@@ -267,6 +303,14 @@ end
 -- A run process ended: its result is in the state database, unless it
 -- died before it could write it.
 function Daemon:on_exit(ev)
+  local notified = self.notifying[ev.pid]
+  if notified then
+    self.notifying[ev.pid] = nil
+    if ev.code ~= 0 then
+      self:log("notifications of %d execution(s): not every notifier accepted (moonbak log shows why)", notified)
+    end
+    return
+  end
   local run = self.running[ev.pid]
   if not run then return end
   local ex = self.state:execution(run.execution)
@@ -275,7 +319,7 @@ function Daemon:on_exit(ev)
     local why = run.timed_out and ("timed out after %s and was killed"):format(seconds(run.timeout))
       or ev.signal and ("the run process was killed by SIG%s"):format(ev.signal)
       or ("the run process exited with status %d before recording its result"):format(ev.code or -1)
-    self.state:finish_execution(run.execution, run.timed_out and "failed" or "interrupted", why)
+    self:finish(run.name, run.execution, run.timed_out and "failed" or "interrupted", why)
     ex = self.state:execution(run.execution)
   end
   if ex and run.timed_out and ex.status == "cancelled" then
@@ -353,7 +397,7 @@ function Daemon:stop(signal)
   self:log("SIG%s: stopping; %d run(s) going, waiting up to %s", signal or "TERM", n, seconds(self.grace))
   self.stopping = { deadline = sys.monotonic() + self.grace }
   for _, q in ipairs(self.queue) do
-    local ok, err = pcall(self.state.finish_execution, self.state, q.execution, "skipped",
+    local ok, err = pcall(self.finish, self, q.name, q.execution, "skipped",
                           "the daemon stopped before the run could start")
     if not ok then self:log("error: execution %d stays pending: %s", q.execution, tostring(err)) end
   end
@@ -406,7 +450,8 @@ function Daemon:loop()
       self:check_timeouts()
     end)
     self:drain()
-    if self.stopping and not next(self.running) then break end
+    self:send_notifications()
+    if self.stopping and not next(self.running) and not next(self.notifying) then break end
     local wait = (ok and #unhandled == 0) and self:wait_time(self.now()) or M.defaults.retry_after_error
     if not ok then
       self:log("error: %s; trying again in %d s", tostring(err), M.defaults.retry_after_error)
@@ -430,6 +475,7 @@ function Daemon:loop()
         reload = reload or ("a change to " .. (ev.name ~= "" and ev.name or self.jobs_dir))
       end
     end
+    self:send_notifications()
     if reload and not self.stopping then
       local fine, n = pcall(self.load_jobs, self)
       if fine then self:log("reloaded (%s): %d scheduled job(s)", reload, n)
