@@ -1,16 +1,18 @@
--- What every source and storage accepts, as their C adapters describe it
--- (moonbak.source.schema, moonbak.storage.schema): for the README's field
--- table now, for help and templates later.
+-- What every source, storage and notifier accepts, as their C adapters
+-- describe it (moonbak.source.schema, moonbak.storage.schema,
+-- moonbak.notifier.schema): for the README's field table now, for help and
+-- templates later.
+local notifier = require "moonbak.notifier"
 local source = require "moonbak.source"
 local storage = require "moonbak.storage"
 
 local M = {}
 
 -- { { kind = "source", type = "sqlite", extension = "sqlite3", options = {...} }, ... }:
--- sources, then storages, each in the registry's order.
+-- sources, storages, then notifiers, each in the registry's order.
 function M.all()
   local list = {}
-  for _, part in ipairs { { "source", source }, { "storage", storage } } do
+  for _, part in ipairs { { "source", source }, { "storage", storage }, { "notifier", notifier } } do
     for _, type in ipairs(part[2].types()) do
       local schema = part[2].schema(type)
       schema.kind = part[1]

@@ -20,7 +20,7 @@ local bad = { string = 1, integer = "x", boolean = "x", strings = 1, ["string|st
               table = 1 }
 
 local function each_schema(fn)
-  for _, kind in ipairs { "source", "storage" } do
+  for _, kind in ipairs { "source", "storage", "notifier" } do
     for _, type in ipairs(mb[kind].types()) do fn(kind, type, mb[kind].schema(type)) end
   end
 end
@@ -77,7 +77,7 @@ end)
 
 T.test("job validation accepts exactly the keys of each C schema, with their kinds", function()
   each_schema(function(kind, type, schema)
-    local catalogue = kind == "source" and mb.job.sources or mb.job.storages
+    local catalogue = ({ source = mb.job.sources, storage = mb.job.storages, notifier = mb.job.notifiers })[kind]
     local fields = assert(catalogue[type], "job.lua knows " .. type)
     local n = 0
     for _ in pairs(fields) do n = n + 1 end
@@ -91,7 +91,9 @@ end)
 -- A job around one source or storage spec.
 local function job_around(kind, spec)
   local job = { source = { type = "sqlite", path = "/x" }, storage = { { type = "local", path = "/y" } } }
-  if kind == "source" then job.source = spec else job.storage = { spec } end
+  if kind == "source" then job.source = spec
+  elseif kind == "notifier" then job.notify = { spec }
+  else job.storage = { spec } end
   return job
 end
 
