@@ -120,12 +120,17 @@ local function uuid()
 end
 M.uuid = uuid
 
+-- Seconds from one state timestamp (ISO 8601 UTC, milliseconds) to another.
 local function seconds_between(a, b)
-  local parse = require("moonbak.schedule").parse_iso
-  local ta, tb = a and parse(a), b and parse(b)
-  if not (ta and tb) then return nil end
-  local ms = function(ts) return tonumber("0." .. (ts:match("%.(%d+)Z$") or "0")) end
-  return tb + ms(b) - ta - ms(a)
+  local parse_iso = require("moonbak.schedule").parse_iso
+  local function parse(ts)
+    if type(ts) ~= "string" then return nil end
+    local whole, ms = ts:match("^(.-)%.(%d+)Z$")
+    local t = parse_iso(whole and whole .. "Z" or ts)
+    return t and t + tonumber("0." .. (ms or "0"))
+  end
+  local ta, tb = parse(a), parse(b)
+  return ta and tb and tb - ta or nil
 end
 
 local function base_event(name, fields)

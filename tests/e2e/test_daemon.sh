@@ -140,16 +140,27 @@ check "history --json shows a skipped fire time with its reason" \
 
 # --- a run that outlasts its minute is never running twice ---
 D=$T/overlap
-job "$D" long "* * * * *" "sleep 90; echo done"
+# (a Lua notifier leaves a file for each failure it hears of)
+job "$D" long "* * * * *" "sleep 90; echo done" "notify = { function(e)
+    local f = assert(io.open('$D/notified-' .. e.execution .. '-' .. e.status, 'w'))
+    f:write(e.event, ' ', e.error or '') f:close() end },"
 start "$D" "@2026-03-02 10:00:10 $SPEED"
 wait_for "a skipped fire time and the run's end" \
     both "$D" "status = 'skipped'" -ge 1 "status = 'success'" -ge 1
+skipped=$(sql "$D" "SELECT id FROM executions WHERE status = 'skipped' ORDER BY id LIMIT 1")
+wait_for "the skipped fire time's notification" test -e "$D/notified-$skipped-skipped"
 stop "$D"
 first=$(sql "$D" "SELECT id FROM executions WHERE status = 'success' ORDER BY id LIMIT 1")
 check "the fire time that came while the job ran is recorded skipped, naming the run" \
     [ "$(count "$D" "status = 'skipped' AND scheduled_for = '2026-03-02T10:02:00Z'
                      AND error = 'job still running (execution $first)'")" -eq 1 ]
 check "...and the daemon logged it" grep -q "skipped long at 2026-03-02T10:02:00Z: job still running" "$D/log"
+check "...and notified it as a failure, with the reason" \
+    grep -q "^failure job still running (execution $first)" "$D/notified-$skipped-skipped"
+check "...its delivery recorded with the skipped execution" \
+    [ "$(sql "$D" "SELECT status FROM deliveries WHERE execution_id = $skipped AND event = 'failure'")" = sent ]
+check "...and the successful run notified nobody (on: failure, partial)" \
+    [ ! -e "$D/notified-$first-success" ]
 
 # --- paused jobs, resume, a manual run while the daemon runs the job, reload ---
 D=$T/pause
