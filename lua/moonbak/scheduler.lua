@@ -74,11 +74,36 @@ local function next_fire(e, after)
   return cron.next(e.schedule, { after = math.floor(after), timezone = e.timezone, count = 1 })[1]
 end
 
+-- The state database as the daemon records outcomes in it: every outcome
+-- it records itself (a skipped fire time; a run it failed, found dead,
+-- timed out or never started) goes through skip or finish_execution, and
+-- marks its job in `recorded`, whose metrics files are then rewritten
+-- (Daemon:update_metrics).  The runs record, and rewrite, their own.
+local function recording(st, recorded)
+  local proxy = setmetatable({}, { __index = st })
+  function proxy:skip(job_name, ...)
+    local done = st:skip(job_name, ...)
+    if done then recorded[job_name] = true end
+    return done
+  end
+  function proxy:finish_execution(id, ...)
+    st:finish_execution(id, ...)
+    local e = st:execution(id)
+    if e then recorded[e.job] = true end
+  end
+  return proxy
+end
+
 -- M.new{ state =, state_dir =, jobs_dir =, supervisor =, lock =, argv0 =,
---        max_parallel =, grace =, timezone = }
+--        max_parallel =, grace =, timezone =, metrics = }
+-- metrics: the metrics file of the jobs that name none (their runs get it
+-- as MOONBAK_METRICS).
 function M.new(opts)
+  local recorded = {}
   local d = setmetatable({
-    state = opts.state,
+    state = recording(opts.state, recorded),
+    recorded = recorded, -- job name -> true: outcomes not yet in the metrics files
+    metrics = opts.metrics,
     state_dir = opts.state_dir,
     jobs_dir = opts.jobs_dir,
     sup = opts.supervisor,
@@ -246,7 +271,7 @@ function Daemon:start_queued()
     else
       local pid, err = self.sup:spawn({ self.argv0, "--state", self.state_dir, "run", e.file },
                                       { MOONBAK_EXECUTION = tostring(q.execution),
-                                        MOONBAK_JOBS = self.jobs_dir })
+                                        MOONBAK_JOBS = self.jobs_dir, MOONBAK_METRICS = self.metrics })
       if not pid then
         self.state:finish_execution(q.execution, "failed", err)
         self:log("run %s: %s", q.name, err)
@@ -388,6 +413,20 @@ function Daemon:drain()
   end
 end
 
+-- Rewrites the metrics files of the jobs whose outcomes the daemon
+-- recorded since the last time.  A file that cannot be written is logged;
+-- the outcomes stay recorded (and the file is tried again with the next).
+function Daemon:update_metrics()
+  if not next(self.recorded) then return end
+  local names = {}
+  for name in pairs(self.recorded) do names[name] = true; self.recorded[name] = nil end
+  local ok, done, err = pcall(require("moonbak.metrics").update, self.state,
+                              { jobs_dir = self.jobs_dir, names = names, default = self.metrics })
+  if not ok or not done then
+    self:log("warning: the metrics file was not updated: %s", tostring(ok and err or done))
+  end
+end
+
 -- The daemon's life: returns when it was told to stop and its runs ended.
 -- The state database may fail for a while (locked by a long transaction,
 -- the disk full): the daemon says so and tries again, it does not die.  An
@@ -406,6 +445,7 @@ function Daemon:loop()
       self:check_timeouts()
     end)
     self:drain()
+    self:update_metrics()
     if self.stopping and not next(self.running) then break end
     local wait = (ok and #unhandled == 0) and self:wait_time(self.now()) or M.defaults.retry_after_error
     if not ok then
@@ -435,6 +475,7 @@ function Daemon:loop()
       if fine then self:log("reloaded (%s): %d scheduled job(s)", reload, n)
       else self:log("reload (%s) failed: %s; the jobs as they were stay scheduled", reload, tostring(n)) end
     end
+    self:update_metrics()
   end
   self:log("stopped")
 end
@@ -446,7 +487,7 @@ function M.lock_path(state_dir)
 end
 
 -- M.daemon{ state_dir =, jobs_dir =, argv0 =, max_parallel =, grace =,
--- timezone = } -> exit status.  The whole life of `moonbak daemon`.
+-- timezone =, metrics = } -> exit status.  The whole life of `moonbak daemon`.
 function M.daemon(opts)
   local lock_mod = require "moonbak.lock"
   local say = function(fmt, ...) io.stderr:write(("moonbak daemon: " .. fmt .. "\n"):format(...)) end
@@ -484,7 +525,7 @@ function M.daemon(opts)
   local d = M.new {
     state = st, state_dir = opts.state_dir, jobs_dir = opts.jobs_dir, supervisor = sup,
     argv0 = opts.argv0, max_parallel = opts.max_parallel, grace = opts.grace,
-    timezone = opts.timezone,
+    timezone = opts.timezone, metrics = opts.metrics,
   }
   local ok, err = pcall(function()
     local n = st:mark_interrupted()
