@@ -107,6 +107,11 @@ static void file_writer_close(struct mb_writer *w)
 
 struct mb_writer *mb_file_writer_open(const char *path, struct mb_error *err)
 {
+    return mb_file_writer_open_mode(path, 0600, err);
+}
+
+struct mb_writer *mb_file_writer_open_mode(const char *path, mode_t mode, struct mb_error *err)
+{
     struct file_writer *f = calloc(1, sizeof *f);
     char *dir = strdup(path);
     if (!f || !dir) {
@@ -136,7 +141,7 @@ struct mb_writer *mb_file_writer_open(const char *path, struct mb_error *err)
         file_writer_close(&f->base);
         return NULL;
     }
-    fchmod(f->fd, 0600);
+    fchmod(f->fd, mode);
     return &f->base;
 }
 

@@ -6,9 +6,14 @@
 
 #include "mb.h"
 
+#include <sys/types.h>
+
 /* The writer creates a hidden temporary file next to path and renames it
  * over path on commit, after fsync of the file and of its directory. */
 struct mb_writer *mb_file_writer_open(const char *path, struct mb_error *err);
+/* The same, the file readable as mode says (the writer's own files are
+ * 0600; a metrics file is read by another user's exporter: 0644). */
+struct mb_writer *mb_file_writer_open_mode(const char *path, mode_t mode, struct mb_error *err);
 /* Follows symbolic links: the file source may back up /etc/foo -> ... */
 struct mb_reader *mb_file_reader_open(const char *path, struct mb_error *err);
 /* Only a regular file, never through a symbolic link at path (the local

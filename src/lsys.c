@@ -1,8 +1,14 @@
 /* lsys.c — Lua module moonbak.sys: the few POSIX calls Lua's os lacks. */
 #include "interrupt.h"
 #include "clock.h"
+#include "fileio.h"
 #include "lmb.h"
 #include "process.h"
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+#include <zstd.h>
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -137,6 +143,48 @@ static int sys_create_private(lua_State *L)
     return 1;
 }
 
+/* sys.replace_file(path, data [, mode]) -> true | nil, message
+ * Replaces path atomically: the data goes to a temporary name in the same
+ * directory (".NAME.partial-XXXXXX", never ending like NAME does, so a
+ * reader that globs "*.prom" never sees it), is flushed to disk, and is
+ * renamed over path.  mode: default 0644. */
+static int sys_replace_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    mode_t mode = (mode_t)luaL_optinteger(L, 3, 0644);
+    struct mb_error err = { { 0 } };
+    struct mb_writer *w = mb_file_writer_open_mode(path, mode, &err);
+    /* nothing below raises: w is closed (the temporary removed) before any return */
+    int rc = w && w->write(w, data, len, &err) == 0 && w->commit(w, &err) == 0 ? 0 : -1;
+    if (w)
+        w->close(w);
+    if (rc != 0)
+        return mb_lua_fail(L, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* sys.library_versions() -> { lua =, sqlite =, curl =, openssl =, zstd = }:
+ * the versions of the libraries this binary runs with (Lua's: the one it
+ * was built with). */
+static int sys_library_versions(lua_State *L)
+{
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, LUA_RELEASE);
+    lua_setfield(L, -2, "lua");
+    lua_pushstring(L, sqlite3_libversion());
+    lua_setfield(L, -2, "sqlite");
+    lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
+    lua_setfield(L, -2, "curl");
+    lua_pushstring(L, OpenSSL_version(OPENSSL_VERSION_STRING));
+    lua_setfield(L, -2, "openssl");
+    lua_pushstring(L, ZSTD_versionString());
+    lua_setfield(L, -2, "zstd");
+    return 1;
+}
+
 /* sys.catch_interrupts(): from now on Ctrl-C and SIGTERM stop the running
  * pipeline instead of the process (see sys.interrupted). */
 static int sys_catch_interrupts(lua_State *L)
@@ -266,6 +314,7 @@ int luaopen_moonbak_sys(lua_State *L)
         { "listdir", sys_listdir }, { "stat", sys_stat },
         { "sleep", sys_sleep },
         { "create_private", sys_create_private },
+        { "replace_file", sys_replace_file }, { "library_versions", sys_library_versions },
         { "catch_interrupts", sys_catch_interrupts }, { "cancel_after", sys_cancel_after }, { "interrupted", sys_interrupted }, { "process_alive", sys_process_alive },
         { "process_start_time", sys_process_start_time },
         { NULL, NULL },

@@ -24,7 +24,7 @@ local lib = require "moonbak.clilib"
 local M = {}
 
 -- The commands, in the order the usage lists them.
-M.names = { "run", "daemon", "status", "jobs", "pause", "resume", "history", "log", "backups",
+M.names = { "run", "daemon", "status", "jobs", "pause", "resume", "history", "log", "metrics", "backups",
             "verify", "restore", "prune", "cron", "notify", "keygen", "secret", "script", "version", "help" }
 
 -- Named in the usage of the design, not in this build: said so, exit 2.

@@ -43,6 +43,7 @@ local top = {
   source = "table!", compression = "table", encryption = "table", storage = "table!",
   retention = "table", notify = "table", steps = "table", spool = "boolean",
   enabled = "boolean", catchup = "any", retry = "table", timeout = "integer",
+  metrics = "string",
 }
 
 local retention_fields = { keep_last = "integer", daily = "integer", weekly = "integer",
@@ -331,6 +332,10 @@ local function validate_table(job, where)
   end
   if job.timeout and job.timeout < 1 then
     fail(where .. ".timeout", "expected a number of seconds, 1 or more, got %d", job.timeout)
+  end
+  if job.metrics and not job.metrics:match("^/.") then
+    fail(where .. ".metrics", "expected an absolute path (a Prometheus textfile, say /var/lib/prometheus/node-exporter/moonbak.prom), got %s",
+         describe(job.metrics))
   end
   if job.retry then
     check_fields(job.retry, { attempts = "integer!", delay = "integer", partial = "boolean" }, where .. ".retry")

@@ -236,7 +236,25 @@ local function record_outcome(ctx)
   end
 end
 
--- runner.run(job, { state =, trigger =, claimed =, on_log =, progress = label }) -> ok, ctx
+-- The metrics file of the job (metrics = PATH, or MOONBAK_METRICS), once
+-- the outcome is recorded.  The run is over: a file that cannot be written
+-- is a warning on stderr, and changes neither the run's status nor its
+-- exit status.  Without jobs_dir (nor MOONBAK_JOBS) the file holds this
+-- job only.
+local function update_metrics(ctx, jobs_dir)
+  local metrics = require "moonbak.metrics"
+  if not ctx.state or not metrics.path_of(ctx.job) then return end
+  local env_dir = os.getenv("MOONBAK_JOBS")
+  local ok, done, err = pcall(metrics.update, ctx.state, {
+    jobs_dir = jobs_dir or (env_dir ~= "" and env_dir or nil), jobs = { ctx.job } })
+  if not ok or not done then
+    io.stderr:write(("moonbak: warning: %s: the metrics file was not updated: %s\n")
+      :format(ctx.job.name, ctx.redactor.redact(tostring(ok and err or done))))
+  end
+end
+
+-- runner.run(job, { state =, trigger =, claimed =, on_log =, progress = label,
+--                   jobs_dir = }) -> ok, ctx
 -- A run refused before it started (the job is already running, the state
 -- database cannot record it) returns false with ctx.status = "refused".
 function M.run(job, opts)
@@ -269,6 +287,7 @@ function M.run(job, opts)
   allow_exit()
   record_outcome(ctx)
   if ctx.lock then ctx.lock:release() end
+  update_metrics(ctx, opts.jobs_dir)
   return ctx.status == "success", ctx
 end
 

@@ -78,10 +78,14 @@ local function next_fire(e, after)
 end
 
 -- M.new{ state =, state_dir =, jobs_dir =, supervisor =, lock =, argv0 =,
---        max_parallel =, grace =, timezone = }
+--        max_parallel =, grace =, timezone =, metrics = }
+-- metrics: the metrics file of the jobs that name none (their runs get it
+-- as MOONBAK_METRICS).
 function M.new(opts)
   local d = setmetatable({
     state = opts.state,
+    recorded = {},  -- job name -> true: outcomes not yet in the metrics files
+    metrics = opts.metrics,
     state_dir = opts.state_dir,
     jobs_dir = opts.jobs_dir,
     sup = opts.supervisor,
@@ -161,23 +165,32 @@ function Daemon:load_jobs()
   return count
 end
 
--- An outcome the daemon recorded: notified when the job has notifiers.
-function Daemon:recorded(name, id)
+-- Every outcome the daemon records itself (a skipped fire time; a run it
+-- failed, found dead, timed out or never started) goes through skip or
+-- finish: its job's metrics file is rewritten (update_metrics) and, unless
+-- the run already told them, its notifiers hear of it (send_notifications).
+-- The runs record, notify and rewrite their own.
+function Daemon:recorded_outcome(name, id, notified)
+  self.recorded[name] = true
   local e = self.jobs[name]
-  if id and e and e.job.notify and #e.job.notify > 0 then self.to_notify[#self.to_notify + 1] = id end
+  if not notified and e and e.job.notify and #e.job.notify > 0 then
+    self.to_notify[#self.to_notify + 1] = id
+  end
 end
 
 function Daemon:skip(name, fire, reason, short)
   local id = self.state:skip(name, fire, reason)
   if id then
     self:log("skipped %s at %s: %s", name, fire, short or reason)
-    self:recorded(name, id)
+    self:recorded_outcome(name, id)
   end
 end
 
-function Daemon:finish(name, id, status, why)
+-- opts.notified: the run notified this outcome already (the daemon only
+-- words it more precisely).
+function Daemon:finish(name, id, status, why, opts)
   self.state:finish_execution(id, status, why)
-  if status ~= "success" then self:recorded(name, id) end
+  self:recorded_outcome(name, id, opts and opts.notified)
 end
 
 -- The notifications of what was recorded since the last call, from one
@@ -282,7 +295,7 @@ function Daemon:start_queued()
     else
       local pid, err = self.sup:spawn({ self.argv0, "--state", self.state_dir, "run", e.file },
                                       { MOONBAK_EXECUTION = tostring(q.execution),
-                                        MOONBAK_JOBS = self.jobs_dir })
+                                        MOONBAK_JOBS = self.jobs_dir, MOONBAK_METRICS = self.metrics })
       if not pid then
         self:finish(q.name, q.execution, "failed", err)
         self:log("run %s: %s", q.name, err)
@@ -324,8 +337,9 @@ function Daemon:on_exit(ev)
   end
   if ex and run.timed_out and ex.status == "cancelled" then
     -- the daemon's SIGTERM past the time limit: the run recorded a cancel
-    self.state:finish_execution(run.execution, "failed",
-      ("timed out after %s and was stopped by the daemon: %s"):format(seconds(run.timeout), ex.error or "cancelled"))
+    self:finish(run.name, run.execution, "failed",
+      ("timed out after %s and was stopped by the daemon: %s"):format(seconds(run.timeout), ex.error or "cancelled"),
+      { notified = true })
     ex = self.state:execution(run.execution)
   end
   -- recorded: the run is over (an error above keeps it, to try again)
@@ -432,6 +446,20 @@ function Daemon:drain()
   end
 end
 
+-- Rewrites the metrics files of the jobs whose outcomes the daemon
+-- recorded since the last time.  A file that cannot be written is logged;
+-- the outcomes stay recorded (and the file is tried again with the next).
+function Daemon:update_metrics()
+  if not next(self.recorded) then return end
+  local names = {}
+  for name in pairs(self.recorded) do names[name] = true; self.recorded[name] = nil end
+  local ok, done, err = pcall(require("moonbak.metrics").update, self.state,
+                              { jobs_dir = self.jobs_dir, names = names, default = self.metrics })
+  if not ok or not done then
+    self:log("warning: the metrics file was not updated: %s", tostring(ok and err or done))
+  end
+end
+
 -- The daemon's life: returns when it was told to stop and its runs ended.
 -- The state database may fail for a while (locked by a long transaction,
 -- the disk full): the daemon says so and tries again, it does not die.  An
@@ -450,6 +478,7 @@ function Daemon:loop()
       self:check_timeouts()
     end)
     self:drain()
+    self:update_metrics()
     self:send_notifications()
     if self.stopping and not next(self.running) and not next(self.notifying) then break end
     local wait = (ok and #unhandled == 0) and self:wait_time(self.now()) or M.defaults.retry_after_error
@@ -481,6 +510,7 @@ function Daemon:loop()
       if fine then self:log("reloaded (%s): %d scheduled job(s)", reload, n)
       else self:log("reload (%s) failed: %s; the jobs as they were stay scheduled", reload, tostring(n)) end
     end
+    self:update_metrics()
   end
   self:log("stopped")
 end
@@ -492,7 +522,7 @@ function M.lock_path(state_dir)
 end
 
 -- M.daemon{ state_dir =, jobs_dir =, argv0 =, max_parallel =, grace =,
--- timezone = } -> exit status.  The whole life of `moonbak daemon`.
+-- timezone =, metrics = } -> exit status.  The whole life of `moonbak daemon`.
 function M.daemon(opts)
   local lock_mod = require "moonbak.lock"
   local say = function(fmt, ...) io.stderr:write(("moonbak daemon: " .. fmt .. "\n"):format(...)) end
@@ -530,7 +560,7 @@ function M.daemon(opts)
   local d = M.new {
     state = st, state_dir = opts.state_dir, jobs_dir = opts.jobs_dir, supervisor = sup,
     argv0 = opts.argv0, max_parallel = opts.max_parallel, grace = opts.grace,
-    timezone = opts.timezone,
+    timezone = opts.timezone, metrics = opts.metrics,
   }
   local ok, err = pcall(function()
     local n = st:mark_interrupted()

@@ -87,6 +87,18 @@ function M.timestamp(t)
   return os.date("!%Y-%m-%dT%H:%M:%S", seconds) .. (".%03dZ"):format(math.floor((t - seconds) * 1000))
 end
 
+-- The other way: a timestamp as written above (or without fractions) ->
+-- epoch seconds, with fractions; nil for anything else.
+function M.parse_timestamp(ts)
+  if type(ts) ~= "string" then return nil end
+  local y, mo, d, h, mi, s, ms = ts:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)%.?(%d*)Z$")
+  if not y then return nil end
+  local t = require("moonbak.schedule").parse_iso(("%s-%s-%sT%s:%s:%sZ"):format(y, mo, d, h, mi, s))
+  if not t then return nil end
+  if ms ~= "" then t = t + tonumber("0." .. ms) end
+  return t
+end
+
 local function schema_version(db, path)
   local version = db:query("PRAGMA user_version")[1].user_version
   if version > #migrations then
@@ -366,6 +378,39 @@ end
 
 function State:last_execution(job_name)
   return self:history(job_name, 1)[1]
+end
+
+-- The statuses an execution ends with (running and pending have not ended).
+M.final_statuses = { "success", "partial", "failed", "cancelled", "interrupted", "skipped" }
+
+-- How many executions of the job ended with each status: { status = n }.
+function State:runs_by_status(job_name)
+  local counts = {}
+  for _, row in ipairs(self.db:query([[SELECT status, count(*) AS n FROM executions
+                                       WHERE job = ? AND finished_at IS NOT NULL GROUP BY status]], job_name)) do
+    counts[row.status] = row.n
+  end
+  return counts
+end
+
+-- The execution of the job that ended last with one of statuses (a list;
+-- nil: any), or nil.
+function State:last_finished(job_name, statuses)
+  statuses = statuses or M.final_statuses
+  local marks = ("?,"):rep(#statuses):sub(1, -2)
+  return self.db:query(([[SELECT * FROM executions WHERE job = ? AND finished_at IS NOT NULL
+                          AND status IN (%s) ORDER BY finished_at DESC, id DESC LIMIT 1]]):format(marks),
+                       job_name, table.unpack(statuses))[1]
+end
+
+-- What the catalog holds of the job: { backups = the number of backups
+-- (on any storage), newest = { backup_id, size, logical_size } or nil }.
+function State:catalog_summary(job_name)
+  local count = self.db:query("SELECT count(DISTINCT backup_id) AS n FROM catalog WHERE job = ?", job_name)[1].n
+  local newest = self.db:query([[SELECT backup_id, max(size) AS size, max(logical_size) AS logical_size
+                                 FROM catalog WHERE job = ? GROUP BY backup_id
+                                 ORDER BY backup_id DESC LIMIT 1]], job_name)[1]
+  return { backups = count, newest = newest }
 end
 
 function State:add_log(execution_id, level, step, message)

@@ -18,7 +18,14 @@ local function run(cfg, _, opts)
     local ok, err = require("moonbak.cron").timezone(zone)
     if not ok then lib.usage_error("--timezone: %s", err) end
   end
+  -- --metrics before MOONBAK_METRICS, as --state before MOONBAK_STATE;
+  -- a job's own metrics = PATH before both
+  local metrics = opts.metrics or require("moonbak.metrics").default_path()
+  if metrics and not metrics:match("^/.") then
+    lib.usage_error("--metrics: expected an absolute path, got %q", metrics)
+  end
   return scheduler.daemon {
+    metrics = metrics,
     state_dir = cfg.state_dir,
     jobs_dir = cfg.jobs_dir,
     argv0 = "moonbak",
@@ -29,7 +36,7 @@ local function run(cfg, _, opts)
 end
 
 return {
-  usage = { { "daemon [--max-parallel N] [--grace SECONDS] [--timezone ZONE]",
+  usage = { { "daemon [--max-parallel N] [--grace SECONDS] [--timezone ZONE] [--metrics PATH]",
               "run every job on its schedule, until SIGTERM" } },
   description = [[
 One daemon per state directory (a second one exits 2 naming the first).  Each
@@ -38,11 +45,15 @@ process of its own; a fire time that comes while the job still runs is
 recorded "skipped"; after downtime, each job runs once to catch up (within its
 catchup window).  SIGHUP or a change in the jobs directory reloads the jobs;
 SIGTERM or SIGINT lets running backups finish (up to --grace), then cancels
-them.  Logs one line per event on stderr.]],
+them.  Logs one line per event on stderr.  With --metrics (or MOONBAK_METRICS),
+the metrics of every job without a metrics = PATH of its own go to that file
+(see moonbak metrics).]],
   options = {
     { "max-parallel", value = "N", help = "runs at once, at most (default 2); the rest wait in a queue" },
     { "grace", value = "SECONDS", help = "on SIGTERM, how long runs may go on before they are cancelled (default 300)" },
     { "timezone", value = "ZONE", help = "the time zone of jobs that name none (default UTC)" },
+    { "metrics", value = "PATH",
+      help = "the Prometheus textfile of jobs that name none (default: MOONBAK_METRICS), rewritten after each run" },
   },
   max_args = 0,
   exit = "0 stopped by SIGTERM or SIGINT, 1 the state could not be opened, 2 another daemon runs on this state (or bad usage)",

@@ -23,6 +23,7 @@ local function run(cfg, args, opts)
     state = st,
     trigger = claimed and "schedule" or "manual",
     claimed = claimed,
+    jobs_dir = cfg.jobs_dir,
     progress = lib.progress_label(opts, job.name),
     on_log = function(entry)
       if entry.level == "error" or (interactive and not opts.quiet) then
