@@ -202,6 +202,21 @@ function M.execution_event(st, e)
   })
 end
 
+-- An event from what a script knows: notify.event{ event = "failure", job =
+-- "shop", error = "the disk is full" }; what is missing gets its default
+-- (status from the event, a run id, the host, no storages, no log).
+local status_of_event = { start = "running", success = "success", partial = "partial", test = "test" }
+
+function M.event(fields)
+  local e = base_event(fields.event or "test", fields)
+  e.status = e.status or status_of_event[e.event] or "failed"
+  e.job = e.job or "-"
+  e.storages = e.storages or {}
+  e.log = e.log or { lines = {}, cut = 0 }
+  e.run_id = e.run_id or uuid()
+  return e
+end
+
 -- The event `moonbak notify test` sends.
 function M.test_event(job)
   return base_event("test", {
@@ -377,12 +392,12 @@ function M.send(n, event, opts)
   if not spec then
     result = { sent = false, attempts = 0, seconds = 0, error = err }
   elseif spec.type == "lua" then
-    result = call_lua(spec.fn, event, seconds)
+    result = call_lua(spec.fn, M.event(event), seconds)
   elseif not notifier.schema(spec.type) then
     result = { sent = false, attempts = 0, seconds = 0, error = ("unknown notifier type %q"):format(tostring(spec.type)) }
   else
     register_secrets(spec, redactor)
-    result = notifier.deliver(adapter_spec(spec), M.notice(event), seconds)
+    result = notifier.deliver(adapter_spec(spec), M.notice(M.event(event)), seconds)
   end
   result.error = result.error and redactor.redact(result.error)
   result.answer = result.answer and redactor.redact(result.answer)

@@ -38,6 +38,14 @@ json() {
     "$MOONBAK" script "$T/json.lua"
 }
 
+# json_lines FILE LUA : evaluates LUA once per line of FILE, with t = that
+# line's JSON (a log of JSON lines, such as http_receiver.py writes)
+json_lines() {
+    printf "for line in io.lines('%s') do local t = require('cjson').decode(line)\n%s\nend\n" "$1" "$2" \
+        > "$T/json_lines.lua"
+    "$MOONBAK" script "$T/json_lines.lua"
+}
+
 # require_tools TOOL... : a test that cannot run without TOOL stops here.
 # On a developer laptop that is a skip; under CI=true it is a failure.
 require_tools() {
