@@ -1,5 +1,5 @@
 # moonbak — see README.md.  `make` builds ./moonbak; `make check` runs every test.
-PKGS     := lua5.4 sqlite3 libcurl libssl libcrypto libzstd lua5.4-cjson jansson
+PKGS     := lua5.4 sqlite3 libcurl libssl libcrypto libzstd lua5.4-cjson jansson libedit
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror

@@ -6,7 +6,7 @@
 set -eu
 
 build="gcc make pkg-config liblua5.4-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
-       lua-cjson-dev libzstd-dev libjansson-dev"
+       lua-cjson-dev libzstd-dev libjansson-dev libedit-dev"
 runtime="sqlite3 zstd age"
 # the servers and clients the tests run against; the S3 test runs s3rver
 # (Node.js, from npm, into build/npm), checks signatures with Debian's

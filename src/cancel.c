@@ -33,6 +33,15 @@ void mb_cancel_set(struct mb_cancel *c, int reason)
     }
 }
 
+void mb_cancel_clear(struct mb_cancel *c)
+{
+    char drain[64];
+    if (c->wake[0] >= 0)
+        while (read(c->wake[0], drain, sizeof drain) > 0)
+            ;
+    c->reason = 0;
+}
+
 int mb_cancel_reason(const struct mb_cancel *c)
 {
     return c ? (int)c->reason : 0;

@@ -31,6 +31,10 @@ int mb_cancel_init(struct mb_cancel *c);
 /* Cancels for reason (a signal number, > 0); the first reason stays.
  * Async-signal-safe, callable from any thread. */
 void mb_cancel_set(struct mb_cancel *c, int reason);
+/* Not cancelled again: the flag cleared and the pipe emptied, for a process
+ * that goes on after a cancel (the console, between statements).  Not
+ * async-signal-safe against mb_cancel_set: block the signals around it. */
+void mb_cancel_clear(struct mb_cancel *c);
 /* The reason it was cancelled for, or 0. */
 int mb_cancel_reason(const struct mb_cancel *c);
 /* Sleeps seconds, or less when c is or becomes cancelled: 0 after the

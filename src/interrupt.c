@@ -4,6 +4,7 @@
 #include "process.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -41,8 +42,11 @@ static void note_interrupt(int sig)
     errno = saved_errno;
 }
 
+static int catching; /* since mb_interrupts_catch */
+
 void mb_interrupts_catch(void)
 {
+    catching = 1;
     if (process_cancel.wake[0] < 0)
         mb_cancel_init(&process_cancel); /* without a pipe, sleeps poll the flag */
     struct sigaction sa;
@@ -55,6 +59,22 @@ void mb_interrupts_catch(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGALRM, &sa, NULL); /* the time limit: a first interrupt */
+}
+
+void mb_interrupts_reset(void)
+{
+    if (!catching)
+        return;
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &block, &old); /* no signal lost between the two */
+    mb_cancel_clear(&process_cancel);
+    atomic_store(&interrupts_received, 0);
+    mb_interrupts_catch();
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* A POSIX timer on the monotonic clock, made once: a run has one limit. */

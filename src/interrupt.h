@@ -16,6 +16,12 @@ const struct mb_cancel *mb_process_cancel(void);
  * aborts its uploads and records itself), the third ends the process. */
 void mb_interrupts_catch(void);
 
+/* The token no longer cancelled, and the next signal a first one again
+ * (its handler back if a second one had restored the default): for the
+ * console, which goes on after a statement it stopped.  No-op before
+ * mb_interrupts_catch. */
+void mb_interrupts_reset(void);
+
 /* Cancels the token with reason SIGALRM once seconds have passed on the
  * monotonic clock (a run's timeout), as a first SIGTERM would; 0 disarms
  * it.  After mb_interrupts_catch.  0, or -1 with errno. */

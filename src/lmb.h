@@ -69,6 +69,7 @@ int luaopen_moonbak_sandbox(lua_State *L);
 int luaopen_moonbak_cron(lua_State *L);
 int luaopen_moonbak_supervisor(lua_State *L);
 int luaopen_moonbak_notifier(lua_State *L);
+int luaopen_moonbak_lineedit(lua_State *L);
 
 /* A Lua state with moonbak's allocator, which counts the bytes Lua holds so
  * that moonbak.sandbox.run can limit them (see lsandbox.c).  Every state

@@ -204,6 +204,15 @@ static int sys_cancel_after(lua_State *L)
     return 1;
 }
 
+/* sys.reset_interrupts(): not interrupted any more, and the next Ctrl-C is
+ * a first one again (the console, after a statement it stopped). */
+static int sys_reset_interrupts(lua_State *L)
+{
+    (void)L;
+    mb_interrupts_reset();
+    return 0;
+}
+
 /* sys.interrupted() -> the signal number that interrupted us, or nil */
 static int sys_interrupted(lua_State *L)
 {
@@ -315,7 +324,8 @@ int luaopen_moonbak_sys(lua_State *L)
         { "sleep", sys_sleep },
         { "create_private", sys_create_private },
         { "replace_file", sys_replace_file }, { "library_versions", sys_library_versions },
-        { "catch_interrupts", sys_catch_interrupts }, { "cancel_after", sys_cancel_after }, { "interrupted", sys_interrupted }, { "process_alive", sys_process_alive },
+        { "catch_interrupts", sys_catch_interrupts }, { "cancel_after", sys_cancel_after }, { "interrupted", sys_interrupted },
+        { "reset_interrupts", sys_reset_interrupts }, { "process_alive", sys_process_alive },
         { "process_start_time", sys_process_start_time },
         { NULL, NULL },
     };

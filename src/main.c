@@ -32,6 +32,7 @@ static const luaL_Reg c_modules[] = {
     { "moonbak.cron", luaopen_moonbak_cron },
     { "moonbak.supervisor", luaopen_moonbak_supervisor },
     { "moonbak.notifier", luaopen_moonbak_notifier },
+    { "moonbak.lineedit", luaopen_moonbak_lineedit },
     { "cjson", luaopen_cjson },
     { NULL, NULL },
 };

@@ -266,6 +266,10 @@ function M.run(job, opts)
     return false, ctx
   end
   ctx.started_at = ctx.execution.started_at
+  -- The caller's hook (the console's, which stops a statement on Ctrl-C)
+  -- is set aside: the steps have their own, and completion runs to its end.
+  local caller_hook = table.pack(debug.gethook())
+  debug.sethook()
   local allow_exit = forbid_exit(ctx)
   if job.timeout then
     sys.catch_interrupts()
@@ -288,6 +292,7 @@ function M.run(job, opts)
   record_outcome(ctx)
   if ctx.lock then ctx.lock:release() end
   update_metrics(ctx, opts.jobs_dir)
+  if type(caller_hook[1]) == "function" then debug.sethook(table.unpack(caller_hook, 1, 3)) end
   return ctx.status == "success", ctx
 end
 
