@@ -244,8 +244,10 @@ static int lineedit_open(lua_State *L)
     el_set(ed->el, EL_EDITOR, "emacs");
     el_set(ed->el, EL_PROMPT, editor_prompt);
     el_set(ed->el, EL_HIST, history, ed->history);
-    el_set(ed->el, EL_ADDFN, "moonbak-complete", "complete the word before the cursor",
-           editor_complete);
+    /* The wide call: the narrow one copies both names and never frees them
+     * (a leak libedit owns up to in eln.c); these literals live for good. */
+    el_wset(ed->el, EL_ADDFN, L"moonbak-complete", L"complete the word before the cursor",
+            editor_complete);
     el_set(ed->el, EL_BIND, "^I", "moonbak-complete", NULL);
     el_source(ed->el, NULL);
     return 1;

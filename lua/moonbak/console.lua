@@ -21,7 +21,7 @@ local sys = require "moonbak.sys"
 
 local M = {}
 
-local SIGINT = 2
+local SIGINT, SIGALRM, SIGTERM = 2, 14, 15
 -- How often (VM instructions) a running statement looks at the process's
 -- cancel token: a few milliseconds of a busy loop.
 local HOOK_COUNT = 100000
@@ -87,11 +87,19 @@ local function message_of(err)
   return ("(error object is a %s value)"):format(type(err))
 end
 
--- Stops the statement once the process is interrupted (Ctrl-C, SIGTERM).
--- A job run sets it aside while it runs (its steps have their own hook,
--- its completion must run to its end) and puts it back after.
+-- Stops the statement once the process is interrupted (Ctrl-C, SIGTERM;
+-- not a job's own time limit, SIGALRM, which failed that run only).  A job
+-- run sets it aside while it runs (its steps have their own hook, its
+-- completion must run to its end) and puts it back after.
 local function stop_when_interrupted()
-  if sys.interrupted() then error("interrupted", 2) end
+  local signal = sys.interrupted()
+  if signal and signal ~= SIGALRM then error("interrupted", 2) end
+end
+
+-- After a signal, whether the session ends: SIGTERM always, Ctrl-C in a
+-- script (on a terminal it only brings the prompt back).
+local function ends_session(s, signal)
+  return signal == SIGTERM or (signal == SIGINT and s.script)
 end
 
 local function on_error(err)
@@ -228,7 +236,7 @@ local function loop(s)
       if line == nil and why == "interrupted" then
         local signal = sys.interrupted()
         sys.reset_interrupts()
-        if signal ~= SIGINT or s.script then return true, true end
+        if ends_session(s, signal) then return true, true end
         s.interrupted_input()
         goto next_statement
       elseif line == nil then
@@ -260,7 +268,7 @@ local function loop(s)
         failed = true
       end
       io.stdout:flush()
-      if signal and (signal ~= SIGINT or s.script) then return true, true end
+      if ends_session(s, signal) then return true, true end
     end
     ::next_statement::
   end
