@@ -49,4 +49,21 @@ T.test("a process that has ended has no start time", function()
   T.eq(sys.process_start_time(-1), nil, "negative pid")
 end)
 
+-- The console goes on after a Ctrl-C that stopped a statement: the token is
+-- cleared, and the next Ctrl-C is a first one again (a third one without
+-- the reset would end the process).  Last: it leaves SIGINT caught.
+T.test("sys.reset_interrupts: not interrupted any more, and every next SIGINT is a first one", function()
+  local function interrupt_self()
+    -- popen, not os.execute: system() ignores SIGINT in the caller while it waits
+    io.popen("kill -INT " .. sys.pid()):close()
+  end
+  sys.catch_interrupts()
+  for round = 1, 4 do
+    interrupt_self()
+    T.eq(sys.interrupted(), 2, "interrupted, round " .. round)
+    sys.reset_interrupts()
+    T.eq(sys.interrupted(), nil, "after the reset, round " .. round)
+  end
+end)
+
 return T.done()
