@@ -16,7 +16,7 @@ runtime="sqlite3 zstd age"
 test_only="postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
            openssh-server vsftpd nginx libnginx-mod-http-dav-ext
            nodejs npm python3-botocore awscli curl
-           faketime python3-aiosmtpd prometheus"
+           faketime python3-aiosmtpd prometheus tmux"
 # libFuzzer and the sanitizer runtimes come with Debian's clang
 fuzz_only="clang libclang-rt-14-dev"
 # A Node.js that brings its own npm (NodeSource's) conflicts with Debian's npm package.

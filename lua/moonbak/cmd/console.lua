@@ -20,6 +20,7 @@ the same semantics, no prompt, no colour, no history; each failing
 statement is reported on stderr with its line, and the rest still runs.]],
   max_args = 0,
   exit = "0 the end of input (Ctrl-D) and, from a script, every statement ran without error; " ..
-         "1 a statement of a script failed, or a signal (SIGTERM, or Ctrl-C in a script) ended the console",
+         "1 a statement of a script failed, or a signal (SIGTERM, or Ctrl-C in a script) ended the console, " ..
+         "2 bad usage",
   run = function(cfg) return console.run(cfg) end,
 }
