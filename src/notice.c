@@ -134,6 +134,27 @@ int mb_notice_plain_text(struct mb_buf *b, const struct mb_notice *notice, size_
     return rc == 0 && !b->failed ? 0 : -1;
 }
 
+int mb_text_fit_bytes(struct mb_buf *b, size_t max_bytes,
+                      int (*fill)(struct mb_buf *b, const void *ud, size_t max_chars),
+                      const void *ud)
+{
+    size_t mark = b->len, chars = max_bytes;
+    for (;;) {
+        if (fill(b, ud, chars) != 0 || b->failed)
+            return -1;
+        size_t made = b->len - mark;
+        if (made <= max_bytes)
+            return 0;
+        b->len = mark; /* taken back */
+        b->data[mark] = '\0';
+        if (chars == 0)
+            return 0; /* nothing fits */
+        /* fewer characters in proportion, and surely fewer */
+        size_t fewer = (size_t)((double)chars * (double)max_bytes / (double)made);
+        chars = fewer < chars ? fewer : chars - 1;
+    }
+}
+
 /* ---- delivery over HTTP ------------------------------------------------ */
 
 /* What an answer's body may show of itself: a few words, on one line. */
