@@ -397,6 +397,9 @@ static int post_setup(struct mb_curl_req *r, const struct mb_notice_post *p, str
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "moonbak/" MB_VERSION);
+    /* The attempt's whole time is bounded (attempt_ms): one rule, one
+     * message ("timed out"), rather than a stall rule racing it. */
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 0L);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, p->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)p->body_len);
