@@ -399,6 +399,7 @@ static int email_job_prepare(struct email_job *j, const struct email_target *t,
 {
     if (mb_curl_conf_load(&j->conf, cfg, err) != 0)
         return -1;
+    j->conf.insecure_tls = 0; /* not an option of this notifier, whatever the table holds */
     if (!(j->req = mb_curl_req_new(&j->conf, t->url, err)))
         return -1;
     CURL *e = j->req->easy;
