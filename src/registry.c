@@ -17,7 +17,8 @@ extern const struct mb_source_ops mb_source_mongodb;
 extern const struct mb_storage_ops mb_storage_local;
 extern const struct mb_storage_ops mb_storage_sftp, mb_storage_webdav, mb_storage_ftp;
 extern const struct mb_storage_ops mb_storage_s3;
-extern const struct mb_notify_ops mb_notify_webhook, mb_notify_healthchecks, mb_notify_ntfy;
+extern const struct mb_notify_ops mb_notify_webhook, mb_notify_email, mb_notify_healthchecks,
+    mb_notify_ntfy;
 
 static const struct mb_source_ops *const sources[] = {
     &mb_source_sqlite,
@@ -36,9 +37,10 @@ static const struct mb_storage_ops *const storages[] = {
     &mb_storage_s3,
 };
 
-/* Filled as the adapters under adapters/notify/ arrive; NULL ends it. */
+/* NULL ends it (an empty list needs an entry). */
 static const struct mb_notify_ops *const notifiers[] = {
     &mb_notify_webhook,
+    &mb_notify_email,
     &mb_notify_healthchecks,
     &mb_notify_ntfy,
     NULL,

@@ -122,8 +122,9 @@ static int webhook_send(const struct mb_config *cfg, const struct mb_notice *not
 
 static const struct mb_option webhook_options[] = {
     { "url", MB_OPTION_STRING, 1, NULL, 1, .help = "the URL the event is POSTed to" },
-    { "headers", MB_OPTION_STRINGS, 0, NULL, 0,
-      .help = "extra header lines, \"Name: value\" (a table { Name = value } in a job file)" },
+    /* moonbak.notify hands it over as "Name: value" lines */
+    { "headers", MB_OPTION_TABLE, 0, NULL, 0,
+      .help = "extra headers: { [\"X-Team\"] = \"db\" } (a value may be a reference)" },
     { "secret", MB_OPTION_STRING, 0, NULL, 1,
       .help = "signs the body: X-Moonbak-Signature: sha256=<hex HMAC-SHA256 of the body>" },
     MB_NOTIFY_COMMON_OPTIONS,

@@ -347,15 +347,24 @@ local function call_lua(fn, event, seconds)
 end
 
 -- What the adapter is given: the options only, lists as lists, a headers
--- table as "Name: value" lines.
+-- table as "Name: value" lines.  Nil and why when a header cannot be sent
+-- (a value with a line break would be a second header).
 local function adapter_spec(spec)
   local out = {}
   for k, v in pairs(spec) do
     if k ~= "name" and k ~= "on" and k ~= "fn" then out[k] = v end
   end
-  if type(out.headers) == "table" and #out.headers == 0 and next(out.headers) then
+  if type(out.headers) == "table" then
     local lines = {}
-    for name, value in pairs(out.headers) do lines[#lines + 1] = ("%s: %s"):format(name, tostring(value)) end
+    for name, value in pairs(out.headers) do
+      if type(name) ~= "string" or not name:match("^[%w!#$%%&'*+.^_`|~-]+$") then
+        return nil, ("headers: %q is not a header name"):format(tostring(name))
+      end
+      if type(value) ~= "string" and type(value) ~= "number" or tostring(value):find("[%c]") then
+        return nil, ("headers: the value of %s must be one line of text"):format(name)
+      end
+      lines[#lines + 1] = ("%s: %s"):format(name, value)
+    end
     table.sort(lines)
     out.headers = lines
   end
@@ -397,7 +406,12 @@ function M.send(n, event, opts)
     result = { sent = false, attempts = 0, seconds = 0, error = ("unknown notifier type %q"):format(tostring(spec.type)) }
   else
     register_secrets(spec, redactor)
-    result = notifier.deliver(adapter_spec(spec), M.notice(M.event(event)), seconds)
+    local plain, why = adapter_spec(spec)
+    if plain then
+      result = notifier.deliver(plain, M.notice(M.event(event)), seconds)
+    else
+      result = { sent = false, attempts = 0, seconds = 0, error = ("%s notifier: %s"):format(spec.type, why) }
+    end
   end
   result.error = result.error and redactor.redact(result.error)
   result.answer = result.answer and redactor.redact(result.answer)
