@@ -63,11 +63,13 @@ static size_t set_fitted(json_t *obj, const char *key, const char *text, size_t 
 static json_t *field_of(const char *name, const char *value, size_t left, size_t *units)
 {
     struct mb_buf n = { 0 }, v = { 0 };
-    mb_chat_fit(&n, name, left - 1 < DISCORD_FIELD_NAME_MAX ? left - 1 : DISCORD_FIELD_NAME_MAX, 0);
+    if (mb_chat_fit(&n, name, left - 1 < DISCORD_FIELD_NAME_MAX ? left - 1 : DISCORD_FIELD_NAME_MAX, 0) != 0)
+        n.failed = 1;
     if (n.len == 0)
         mb_buf_add_str(&n, "-");
     left -= units_of(&n);
-    mb_chat_fit(&v, value, left < DISCORD_FIELD_VALUE_MAX ? left : DISCORD_FIELD_VALUE_MAX, 0);
+    if (mb_chat_fit(&v, value, left < DISCORD_FIELD_VALUE_MAX ? left : DISCORD_FIELD_VALUE_MAX, 0) != 0)
+        v.failed = 1;
     if (v.len == 0)
         mb_buf_add_str(&v, "-");
     json_t *field = NULL;
@@ -108,12 +110,14 @@ static int set_description(json_t *embed, const struct mb_notice *notice, size_t
 {
     struct mb_buf d = { 0 };
     size_t summary_room = room < SUMMARY_ROOM ? room : SUMMARY_ROOM;
-    mb_chat_fit(&d, notice->summary, summary_room, 0);
+    if (mb_chat_fit(&d, notice->summary, summary_room, 0) != 0)
+        d.failed = 1;
     size_t fences = strlen(FENCE_OPEN) + strlen(FENCE_CLOSE) + 2; /* + a blank line */
     size_t used = units_of(&d) + fences;
     if (notice->log && notice->log[0] && room > used + LOG_USEFUL) {
         struct mb_buf log = { 0 };
-        mb_chat_fit(&log, notice->log, room - used, MB_CHAT_TAIL | MB_CHAT_NO_FENCE);
+        if (mb_chat_fit(&log, notice->log, room - used, MB_CHAT_TAIL | MB_CHAT_NO_FENCE) != 0)
+            log.failed = 1;
         while (log.len && log.data[log.len - 1] == '\n')
             log.data[--log.len] = '\0';
         if (log.len) {
@@ -227,7 +231,8 @@ static int discord_send(const struct mb_config *cfg, const struct mb_notice *not
 static const struct mb_option discord_options[] = {
     { "url", MB_OPTION_STRING, 1, NULL, 1, .help = "the webhook URL (it holds the webhook's token)" },
     { "username", MB_OPTION_STRING, 0, NULL, 0,
-      .help = "the name the messages are posted under (default: the webhook's)" },
+      .help = "the name the messages are posted under (default: the webhook's; Discord refuses "
+              "names containing \"discord\" or \"clyde\")" },
     MB_NOTIFY_COMMON_OPTIONS,
     { NULL },
 };

@@ -59,10 +59,12 @@ static json_t *field_of(const char *name, const char *value)
 {
     struct mb_buf b = { 0 };
     mb_buf_add_str(&b, "*");
-    mb_chat_fit(&b, name, FIELD_NAME_ROOM, MB_CHAT_SLACK_ESCAPE);
+    if (mb_chat_fit(&b, name, FIELD_NAME_ROOM, MB_CHAT_SLACK_ESCAPE) != 0)
+        b.failed = 1;
     mb_buf_add_str(&b, "*\n");
     size_t used = mb_chat_units(b.data ? b.data : "");
-    mb_chat_fit(&b, value, SLACK_FIELD_TEXT_MAX - used, MB_CHAT_SLACK_ESCAPE);
+    if (mb_chat_fit(&b, value, SLACK_FIELD_TEXT_MAX - used, MB_CHAT_SLACK_ESCAPE) != 0)
+        b.failed = 1;
     json_t *field = b.failed ? NULL : text_object("mrkdwn", &b);
     mb_buf_free(&b);
     return field;
@@ -109,11 +111,13 @@ static int add_log(json_t *blocks, const char *log)
 static json_t *fallback_of(const struct mb_notice *notice)
 {
     struct mb_buf b = { 0 };
-    mb_chat_fit(&b, notice->title, SLACK_HEADER_MAX, MB_CHAT_SLACK_ESCAPE);
+    if (mb_chat_fit(&b, notice->title, SLACK_HEADER_MAX, MB_CHAT_SLACK_ESCAPE) != 0)
+        b.failed = 1;
     if (notice->summary && notice->summary[0]) {
         mb_buf_add_str(&b, "\n");
-        mb_chat_fit(&b, notice->summary, SLACK_TEXT_MAX - mb_chat_units(b.data ? b.data : ""),
-                    MB_CHAT_SLACK_ESCAPE);
+        if (mb_chat_fit(&b, notice->summary, SLACK_TEXT_MAX - mb_chat_units(b.data ? b.data : ""),
+                        MB_CHAT_SLACK_ESCAPE) != 0)
+            b.failed = 1;
     }
     json_t *text = b.failed ? NULL : json_stringn(b.data ? b.data : "", b.len);
     mb_buf_free(&b);
