@@ -134,6 +134,27 @@ int mb_notice_plain_text(struct mb_buf *b, const struct mb_notice *notice, size_
     return rc == 0 && !b->failed ? 0 : -1;
 }
 
+int mb_text_fit_bytes(struct mb_buf *b, size_t max_bytes,
+                      int (*fill)(struct mb_buf *b, const void *ud, size_t max_chars),
+                      const void *ud)
+{
+    size_t mark = b->len, chars = max_bytes;
+    for (;;) {
+        if (fill(b, ud, chars) != 0 || b->failed)
+            return -1;
+        size_t made = b->len - mark;
+        if (made <= max_bytes)
+            return 0;
+        b->len = mark; /* taken back */
+        b->data[mark] = '\0';
+        if (chars == 0)
+            return 0; /* nothing fits */
+        /* fewer characters in proportion, and surely fewer */
+        size_t fewer = (size_t)((double)chars * (double)max_bytes / (double)made);
+        chars = fewer < chars ? fewer : chars - 1;
+    }
+}
+
 /* ---- delivery over HTTP ------------------------------------------------ */
 
 /* What an answer's body may show of itself: a few words, on one line. */
@@ -376,6 +397,9 @@ static int post_setup(struct mb_curl_req *r, const struct mb_notice_post *p, str
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "moonbak/" MB_VERSION);
+    /* The attempt's whole time is bounded (attempt_ms): one rule, one
+     * message ("timed out"), rather than a stall rule racing it. */
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 0L);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, p->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)p->body_len);

@@ -76,6 +76,14 @@ int mb_text_add_head(struct mb_buf *b, const char *text, size_t max_chars);
  * lines were dropped; a single line longer than that keeps its end. */
 int mb_text_add_tail(struct mb_buf *b, const char *text, size_t max_chars);
 
+/* A limit in bytes for the functions here, which count characters:
+ * calls fill(b, ud, max_chars) with max_chars from max_bytes down until
+ * what it appends to b is at most max_bytes long (each try that is too
+ * long is taken back).  0, or -1 out of memory. */
+int mb_text_fit_bytes(struct mb_buf *b, size_t max_bytes,
+                      int (*fill)(struct mb_buf *b, const void *ud, size_t max_chars),
+                      const void *ud);
+
 /* The notice as plain text for a human (mail, ntfy): the summary, the
  * fields as "Name: value" lines, and the log's tail, in at most max_chars
  * characters (the log gives way first). */

@@ -18,6 +18,7 @@ extern const struct mb_storage_ops mb_storage_local;
 extern const struct mb_storage_ops mb_storage_sftp, mb_storage_webdav, mb_storage_ftp;
 extern const struct mb_storage_ops mb_storage_s3;
 extern const struct mb_notify_ops mb_notify_discord, mb_notify_slack;
+extern const struct mb_notify_ops mb_notify_webhook, mb_notify_healthchecks, mb_notify_ntfy;
 
 static const struct mb_source_ops *const sources[] = {
     &mb_source_sqlite,
@@ -38,7 +39,11 @@ static const struct mb_storage_ops *const storages[] = {
 
 /* Filled as the adapters under adapters/notify/ arrive; NULL ends it. */
 static const struct mb_notify_ops *const notifiers[] = {
-    &mb_notify_discord, &mb_notify_slack,
+    &mb_notify_discord,
+    &mb_notify_slack,
+    &mb_notify_webhook,
+    &mb_notify_healthchecks,
+    &mb_notify_ntfy,
     NULL,
 };
 

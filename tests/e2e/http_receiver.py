@@ -36,6 +36,8 @@ comma-separated ITEMS, the last item repeating:
                              {"retry_after": 0.5, "global": false, ...}
                              and no Retry-After header
     302                      302 with Location: /seq/204/redirected
+    404e                     that status (any), the body repeating the request's
+                             path and query, as some frameworks' error pages do
     hang                     reads the request, then never answers until
                              the client goes away
     close                    reads the request, closes without answering
@@ -54,7 +56,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-ITEM = re.compile(r"^(\d{3})(?:([rtd])(\d+(?:\.\d+)?))?$|^hang$|^close$")
+ITEM = re.compile(r"^(\d{3})(?:([rtd])(\d+(?:\.\d+)?)|(e))?$|^hang$|^close$")
 
 
 class Receiver(ThreadingHTTPServer):
@@ -131,9 +133,9 @@ class Handler(BaseHTTPRequestHandler):
         item = item_for(url.path, index)
         entry["answer"] = item
         self.server.write(entry)
-        self.answer(item)
+        self.answer(item, self.path)
 
-    def answer(self, item):
+    def answer(self, item, target):
         if item == "hang":
             self.hang()
             return
@@ -144,7 +146,9 @@ class Handler(BaseHTTPRequestHandler):
         m = ITEM.match(item)
         status, kind, value = int(m.group(1)), m.group(2), m.group(3)
         extra = []
-        if status == 429 and kind == "d":
+        if m.group(4):
+            body = "Cannot %s %s" % (self.command, target)
+        elif status == 429 and kind == "d":
             body = json.dumps({"message": "You are being rate limited.",
                                "retry_after": float(value), "global": False})
         elif 200 <= status < 300:
