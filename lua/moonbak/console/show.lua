@@ -131,7 +131,9 @@ local function entries_text(n)
   return n == 1 and "1 entry" or ("%d entries"):format(n)
 end
 
-local function render(v, opts, depth, path, indent)
+-- v (a table) as text; indent: the indentation of the line it starts on,
+-- lead: the columns that line already holds (it fits on it or is nested).
+local function render(v, opts, depth, path, indent, lead)
   local kind = M.kind(v)
   if kind then
     return (formats[kind](v, opts):gsub("\n", "\n" .. indent))
@@ -145,24 +147,26 @@ local function render(v, opts, depth, path, indent)
   path[v] = ("table: %p"):format(v)
   local keys, total = keys_of(v, opts.items)
   local inner = indent .. "  "
-  local parts, multiline, length = {}, false, #indent + 4
+  local parts, multiline, length = {}, false, lead + 4
   local sequence = 1
   for i = 1, math.min(#keys, opts.items) do
     local k = keys[i]
     local value = rawget(v, k)
+    local prefix = ""
+    if k == sequence then
+      sequence = sequence + 1
+    else
+      prefix = key_text(k, opts) .. " = "
+    end
     local text
     if type(value) == "table" then
-      text = render(value, opts, depth + 1, path, inner)
+      text = render(value, opts, depth + 1, path, inner, #inner + #prefix)
     elseif type(value) == "string" then
       text = quote(value, opts.string)
     else
       text = plain_tostring(value)
     end
-    if k == sequence then
-      sequence = sequence + 1
-    else
-      text = key_text(k, opts) .. " = " .. text
-    end
+    text = prefix .. text
     parts[#parts + 1] = text
     multiline = multiline or text:find("\n", 1, true) ~= nil
     length = length + #text + 2
@@ -268,7 +272,7 @@ function show(value, opts)
   for k, v in pairs(opts or {}) do o[k] = v end
   local text
   if type(value) == "table" then
-    text = render(value, o, 0, {}, "")
+    text = render(value, o, 0, {}, "", 0)
   elseif type(value) == "string" then
     text = quote(value, o.string)
   else
