@@ -4,8 +4,9 @@
 -- the code the command of the same name runs (lua/moonbak/cmd/*.lua): the
 -- same functions, the same messages.
 --
---   helpers.globals(cfg) -> { name = value }   cfg: { state_dir =, jobs_dir = }
---                                              (as clilib.settings gives it)
+--   helpers.globals([cfg]) -> { name = value }  cfg: { state_dir =, jobs_dir = }
+--                                              (as clilib.settings gives it;
+--                                              default: from the environment)
 --   helpers.docs                              what help() says, one entry a helper
 --
 -- A helper raises with a clear message when it cannot do what was asked
@@ -178,8 +179,13 @@ local function help_text(entries)
   return table.concat(out, "\n")
 end
 
+-- cfg nil: the settings of the environment (MOONBAK_STATE, MOONBAK_JOBS),
+-- as a command without --state and --jobs gets them.
 function M.globals(cfg)
-  assert(type(cfg) == "table" and cfg.state_dir and cfg.jobs_dir, "helpers.globals: expected { state_dir =, jobs_dir = }")
+  cfg = cfg or raising(lib.settings)({})
+  if type(cfg) ~= "table" or not cfg.state_dir or not cfg.jobs_dir then
+    error("helpers.globals: expected { state_dir =, jobs_dir = }", 2)
+  end
   local g = {}
 
   function g.jobs()
