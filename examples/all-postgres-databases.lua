@@ -15,11 +15,12 @@
 --       --host 127.0.0.1 --port 5432 --user backup --password-secret pg-backup \
 --       --storage /var/backups/moonbak [--exclude postgres] [--keep-last 7]
 --
--- Each database becomes a job named PREFIX..DATABASE (default "pg-shop" for
--- "shop"), run with moonbak's runner and recorded in the state database as
--- any job is (`moonbak history pg-shop`).  At the end it prints one line per
--- database and exits 0 when every backup succeeded, 1 when one failed (or
--- the list could not be read), 2 on bad usage.
+-- The databases are backed up one after the other.  Each becomes a job
+-- named PREFIX..DATABASE (default "pg-shop" for "shop"), run with moonbak's
+-- runner and recorded in the state database as any job is (`moonbak history
+-- pg-shop`).  At the end it prints one line per database and exits 0 when
+-- every backup succeeded, 1 when one failed (or the list could not be
+-- read), 2 on bad usage.  Ctrl-C cancels the running dump and stops there.
 --
 -- To list, verify or restore one database's backups with the usual commands,
 -- let the script write that database's job file:
@@ -77,6 +78,7 @@ local function parse_options(argv)
   end
   if not o.storage and not o.job then return nil, "--storage DIR is required" end
   if o.port and not math.tointeger(tonumber(o.port)) then return nil, "--port: expected a number" end
+  if o.format ~= "plain" and o.format ~= "custom" then return nil, "--format: expected plain or custom" end
   if o["keep-last"] and not math.tointeger(tonumber(o["keep-last"])) then
     return nil, "--keep-last: expected a number"
   end
@@ -226,8 +228,9 @@ end
 local function main(argv)
   local o, err = parse_options(argv)
   if not o then
-    io.stderr:write(err and ("all-postgres-databases: %s\n"):format(err) or "", usage)
-    return err and 2 or 0
+    if not err then io.write(usage); return 0 end -- --help
+    io.stderr:write(("all-postgres-databases: %s\n"):format(err), usage)
+    return 2
   end
   if o.job then
     local job = job_of(o, o.job)
