@@ -337,6 +337,29 @@ local function error_text(err)
   return ("a %s value"):format(type(err))
 end
 
+-- What a Lua notifier's return says: a result of notify.send passed on
+-- (its `sent`), false or nil with a reason (Lua's way of saying it
+-- failed: `return nil, "refused"`, what os.execute returns), or anything
+-- else: sent.
+local function lua_answer(...)
+  local first, n = (...), select("#", ...)
+  if type(first) == "table" and type(rawget(first, "sent")) == "boolean" then
+    local function text(k) local v = rawget(first, k); return type(v) == "string" and v or nil end
+    local sent = rawget(first, "sent")
+    return { sent = sent, code = math.tointeger(rawget(first, "code")), answer = text("answer"),
+             error = not sent and (text("error") or "not sent") or nil }
+  end
+  if first == false or (first == nil and n >= 2) then
+    local why = {}
+    for i = 2, n do
+      local v = select(i, ...)
+      if type(v) == "string" or type(v) == "number" then why[#why + 1] = tostring(v) end
+    end
+    return { sent = false, error = #why > 0 and table.concat(why, " ") or ("returned %s"):format(tostring(first)) }
+  end
+  return { sent = true, answer = first ~= nil and tostring(first) or "returned" }
+end
+
 -- The function runs in a coroutine of its own whose hook, once the
 -- deadline is past, raises at every instruction: a pcall (a retry loop)
 -- in the notifier cannot catch the error and go on, and the code here,
@@ -347,10 +370,7 @@ local function call_lua(fn, event, seconds)
   local deadline = started + seconds
   if lua_deadline and lua_deadline < deadline then deadline = lua_deadline end
   local late = ("did not return within %s"):format(units.seconds(seconds))
-  local co = coroutine.create(function(e)
-    local answer = fn(e)
-    return answer ~= nil and tostring(answer) or "returned"
-  end)
+  local co = coroutine.create(function(e) return lua_answer(fn(e)) end)
   local function check()
     if sys.monotonic() > deadline then
       debug.sethook(check, "", 1) -- this thread (a coroutine the notifier made inherits the hook)
@@ -366,12 +386,9 @@ local function call_lua(fn, event, seconds)
   if ok and coroutine.status(co) ~= "dead" then
     ok, answer = false, "yielded instead of returning"
   end
-  local result = { sent = ok, attempts = 1, seconds = sys.monotonic() - started }
-  if ok then
-    result.answer = answer
-  else
-    result.error = ("lua notifier: %s"):format(error_text(answer))
-  end
+  local result = ok and answer or { sent = false, error = error_text(answer) }
+  result.attempts, result.seconds = 1, sys.monotonic() - started
+  if result.error then result.error = ("lua notifier: %s"):format(result.error) end
   return result
 end
 

@@ -194,6 +194,26 @@ T.test("what a Lua notifier sends itself gets no more than the time it has left"
   T.matches(inner_result.error, "did not return within")
 end)
 
+T.test("a Lua notifier that says it failed is recorded failed, not sent", function()
+  local event = { event = "failure", status = "failed", job = "x" }
+  local function one(fn) return mb.notify.deliver({ { type = "lua", fn = fn } }, event, { budget = 5 })[1] end
+  -- passing on what a built-in notifier answered (here one whose secret is missing)
+  local r = one(function(e) return mb.notify.send({ type = "webhook", url = mb.ref.env("MOONBAK_REVIEW_NO_SUCH_VARIABLE") }, e) end)
+  T.eq(r.sent, false, "a notify.send result that was not sent")
+  T.matches(r.error, "^lua notifier: ")
+  r = one(function() return nil, "refused by the relay" end)
+  T.eq(r.sent, false, "nil and a reason")
+  T.eq(r.error, "lua notifier: refused by the relay")
+  r = one(function() return false end)
+  T.eq(r.sent, false, "false")
+  r = one(function() return { sent = true, answer = "HTTP 204" } end)
+  T.eq(r.sent, true)
+  T.eq(r.answer, "HTTP 204")
+  r = one(function() end)
+  T.eq(r.sent, true, "returning nothing is sent")
+  T.eq(r.answer, "returned")
+end)
+
 T.test("job files: notify entries validate from the adapters' schemas and `on`", function()
   local function load(notify)
     return mb.job.validate({ name = "x", source = { type = "sqlite", path = "/x" },
