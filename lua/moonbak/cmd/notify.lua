@@ -25,6 +25,21 @@ end
 -- day of missed per-minute fire times is one message's worth of news).
 local PER_JOB = 5
 
+-- The notifiers of list that the run itself has not told of its outcome:
+-- a run killed while it was notifying (past its time limit) told some of
+-- them already, and the daemon, which records it, sends the rest.
+local function not_yet_told(st, e, list)
+  local told = {}
+  for _, d in ipairs(st:deliveries(e.id)) do
+    if d.status == "sent" and d.event ~= "start" then told[d.notifier] = true end
+  end
+  local out = {}
+  for _, n in ipairs(list or {}) do
+    if not told[type(n) == "table" and (n.name or n.type) or "lua"] then out[#out + 1] = n end
+  end
+  return out
+end
+
 local function send(cfg, ids, opts)
   local st <close> = lib.open_state(cfg)
   local by_job, order = {}, {}
@@ -50,7 +65,7 @@ local function send(cfg, ids, opts)
       end
       for i = 1, math.min(#list, PER_JOB) do
         local e = list[i]
-        local results = notify.deliver(job.notify, notify.execution_event(st, e), {
+        local results = notify.deliver(not_yet_told(st, e, job.notify), notify.execution_event(st, e), {
           state = st,
           record = function(_, r) st:add_delivery(e.id, r) end,
         })
