@@ -449,6 +449,15 @@ function State:add_delivery(execution_id, r)
               r.code, r.attempts, r.seconds, r.answer, r.error)
 end
 
+-- Executions found dead (interrupted) since `since` (ISO UTC) that no
+-- notifier was told of: a machine that lost power during a run.
+function State:unnotified_interrupted(since)
+  return self.db:query([[SELECT id, job FROM executions e WHERE status = 'interrupted'
+                           AND finished_at >= ?
+                           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.execution_id = e.id)
+                         ORDER BY id]], since)
+end
+
 function State:deliveries(execution_id)
   return self.db:query("SELECT * FROM deliveries WHERE execution_id = ? ORDER BY id", execution_id)
 end

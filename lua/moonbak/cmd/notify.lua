@@ -54,7 +54,11 @@ local function send(cfg, ids, opts)
   local failed = 0
   for _, name in ipairs(order) do
     local list = by_job[name]
-    table.sort(list, function(a, b) return a.id > b.id end)
+    -- a run that failed before a fire time that was skipped, newest first
+    table.sort(list, function(a, b)
+      if (a.status == "skipped") ~= (b.status == "skipped") then return b.status == "skipped" end
+      return a.id > b.id
+    end)
     local job, err = mb.job.open(name, cfg.jobs_dir)
     if not job then
       lib.eprint("moonbak: cannot notify %d execution(s) of %s: %s", #list, name, err)
@@ -99,7 +103,8 @@ kind "test" and prints what each answered; nothing is recorded.  send
 builds the event of each execution from the state database and sends it to
 the notifiers of its job whose `on` wants it, recording each delivery (the
 daemon uses it for the fire times it skipped and the runs it had to stop);
-at most 5 executions of one job are sent at a time, the newest.]],
+at most 5 executions of one job are sent at a time: runs before skipped fire
+times, the newest first.]],
   options = { lib.JSON, lib.QUIET },
   exit = "0 every notifier accepted, 1 one did not (or no such execution/notifiers), 2 bad usage",
   run = run,
