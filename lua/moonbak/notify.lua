@@ -430,6 +430,18 @@ local function register_secrets(spec, redactor)
       if path then redactor.add(path) end
     end
   end
+  -- headers that carry credentials, even given plainly (a server may
+  -- echo them in an error the delivery record keeps)
+  if type(spec.headers) == "table" then
+    for name, value in pairs(spec.headers) do
+      local lower = tostring(name):lower()
+      if type(value) == "string" and (lower:find("auth") or lower:find("token") or lower:find("key")
+                                      or lower:find("secret") or lower:find("cookie")) then
+        redactor.add(value)
+        redactor.add((value:gsub("^%a+%s+", ""))) -- the credential after "Bearer "
+      end
+    end
+  end
 end
 
 -- notify.send(n, event [, opts]) -> result: event through one notifier (a

@@ -214,6 +214,17 @@ T.test("a Lua notifier that says it failed is recorded failed, not sent", functi
   T.eq(r.answer, "returned")
 end)
 
+T.test("credentials in a notifier's URL path and its auth headers are hidden from messages", function()
+  local redactor = mb.ref.redactor()
+  local r = mb.notify.send({ type = "webhook", url = "http://127.0.0.1:1/hooks/tok3n-in-path", retries = 0,
+                             headers = { Authorization = "Bearer s3kr1t-bearer", ["X-Team"] = "dbteam" } },
+                           { event = "failure", job = "shop" }, { redactor = redactor, seconds = 5 })
+  T.eq(r.sent, false, "nothing listens on port 1")
+  T.eq(redactor.redact("at /hooks/tok3n-in-path"), "at ***", "the URL's path")
+  T.eq(redactor.redact("echo: s3kr1t-bearer"), "echo: ***", "the bearer token")
+  T.eq(redactor.redact("team dbteam"), "team dbteam", "an ordinary header stays readable")
+end)
+
 T.test("job files: notify entries validate from the adapters' schemas and `on`", function()
   local function load(notify)
     return mb.job.validate({ name = "x", source = { type = "sqlite", path = "/x" },
