@@ -75,6 +75,11 @@ static size_t req_receive(char *data, size_t size, size_t n, void *ud)
     size_t len = size * n;
     if (r->body_max == 0)
         return len; /* nobody asked for the body */
+    if (r->body.len + len > r->body_max && r->body_clip) {
+        if (r->body.len < r->body_max)
+            mb_buf_add(&r->body, data, r->body_max - r->body.len);
+        return len; /* the rest is not wanted */
+    }
     if (r->body.len + len > r->body_max)
         return 0; /* too large: libcurl fails with CURLE_WRITE_ERROR */
     return mb_buf_add(&r->body, data, len) == 0 ? len : 0;
@@ -173,6 +178,13 @@ int mb_curl_req_quote(struct mb_curl_req *r, CURLoption which, const char *comma
 void mb_curl_req_collect(struct mb_curl_req *r, size_t max)
 {
     r->body_max = max;
+    r->body_clip = 0;
+}
+
+void mb_curl_req_collect_head(struct mb_curl_req *r, size_t max)
+{
+    r->body_max = max;
+    r->body_clip = 1;
 }
 
 void mb_curl_req_send(struct mb_curl_req *r, const char *data, size_t len)
@@ -234,10 +246,18 @@ static enum mb_curl_verdict retry_judge(const struct mb_curl_retry *how, const s
     return how->judge ? how->judge(how->ud, r) : mb_curl_req_verdict(r);
 }
 
-/* Waits before retry number n (0 for the first retry).  0, or -1 when
- * r's token is (or becomes) cancelled: then r is not tried again, and its
- * note says so, with the last attempt's failure. */
-static int retry_wait(const struct mb_curl_retry *how, int n, struct mb_curl_req *r)
+double mb_curl_req_retry_after(const struct mb_curl_req *r)
+{
+    curl_off_t seconds = 0;
+    if (r->status != 429 && r->status != 503)
+        return -1;
+    if (curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &seconds) != CURLE_OK || seconds == 0)
+        return -1; /* no header (or "0", which asks nothing) */
+    return seconds < 0 ? 0 : (double)seconds; /* a date in the past: now */
+}
+
+/* The back-off's wait before retry number n (0 for the first), in seconds. */
+static double backoff_seconds(const struct mb_curl_retry *how, int n)
 {
     long ms = how->first_delay_ms;
     for (int i = 0; i < n && ms <= LONG_MAX / 2 && (!how->max_delay_ms || ms < how->max_delay_ms); i++)
@@ -246,7 +266,28 @@ static int retry_wait(const struct mb_curl_retry *how, int n, struct mb_curl_req
         ms = how->max_delay_ms;
     if (how->jitter)
         ms += random() % (ms / 4 + 1);
-    if (mb_cancel_sleep(r->cancel, (double)ms / 1000.0) == 0)
+    return (double)ms / 1000.0;
+}
+
+/* Waits before retry number n (0 for the first retry): as long as the
+ * server asked (how->delay), or the back-off's wait.  0, or -1 when the
+ * wait would end past the deadline (then r's `stopped` says so) or r's
+ * token is (or becomes) cancelled: then r is not tried again, and its note
+ * says so, with the last attempt's failure. */
+static int retry_wait(const struct mb_curl_retry *how, int n, struct mb_curl_req *r)
+{
+    double asked = how->delay ? how->delay(how->ud, r) : -1;
+    double seconds = asked >= 0 ? asked : backoff_seconds(how, n);
+    if (how->deadline > 0 && mb_now() + seconds >= how->deadline) {
+        if (asked >= 0)
+            snprintf(r->stopped, sizeof r->stopped,
+                     "gave up: the server asked to wait %.3g s, past the deadline", asked);
+        else
+            snprintf(r->stopped, sizeof r->stopped,
+                     "gave up: the deadline comes before the next attempt would");
+        return -1;
+    }
+    if (mb_cancel_sleep(r->cancel, seconds) == 0)
         return 0;
     char why[sizeof r->note];
     mb_curl_req_describe(r, why, sizeof why);
@@ -269,6 +310,7 @@ static int attempt_begin(struct mb_curl_req *r, const struct mb_curl_retry *how)
     r->code = CURLE_OK;
     r->errbuf[0] = '\0';
     r->note[0] = '\0';
+    r->stopped[0] = '\0';
     mb_buf_clear(&r->body);
     r->send_pos = 0;
     r->status = 0;
@@ -280,10 +322,38 @@ static int attempt_begin(struct mb_curl_req *r, const struct mb_curl_retry *how)
     return 0;
 }
 
+/* Bounds the next attempt by how's attempt_ms and deadline.  -1 when no
+ * time is left for it (r says so). */
+static int attempt_bound(struct mb_curl_req *r, const struct mb_curl_retry *how)
+{
+    if (how->deadline <= 0 && how->attempt_ms <= 0)
+        return 0;
+    long ms = how->attempt_ms;
+    if (how->deadline > 0) {
+        double left = (how->deadline - mb_now()) * 1000.0;
+        if (left < 1) {
+            if (r->attempts == 0) {
+                r->code = CURLE_OPERATION_TIMEDOUT;
+                snprintf(r->errbuf, sizeof r->errbuf, "no time was left before the deadline");
+            } else {
+                snprintf(r->stopped, sizeof r->stopped,
+                         "gave up: no time was left before the deadline for another attempt");
+            }
+            return -1;
+        }
+        if (ms <= 0 || left < (double)ms)
+            ms = (long)left;
+    }
+    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, ms);
+    return 0;
+}
+
 int mb_curl_req_perform_retry(struct mb_curl_req *r, const struct mb_curl_retry *how)
 {
     r->attempts = 0;
     for (;;) {
+        if (attempt_bound(r, how) != 0)
+            return -1;
         if (attempt_begin(r, how) != 0)
             return -1;
         r->code = curl_easy_perform(r->easy);
@@ -323,7 +393,8 @@ static const char *http_words(long status)
     }
 }
 
-void mb_curl_req_describe(const struct mb_curl_req *r, char *out, size_t size)
+/* The last attempt's failure, without why the retries stopped. */
+static void describe_attempt(const struct mb_curl_req *r, char *out, size_t size)
 {
     if (r->note[0]) {
         snprintf(out, size, "%s", r->note);
@@ -341,6 +412,14 @@ void mb_curl_req_describe(const struct mb_curl_req *r, char *out, size_t size)
         snprintf(out, size, "%.*s (server reply %ld)", (int)n, why, r->status);
     else
         snprintf(out, size, "%.*s", (int)n, why);
+}
+
+void mb_curl_req_describe(const struct mb_curl_req *r, char *out, size_t size)
+{
+    describe_attempt(r, out, size);
+    size_t len = strlen(out);
+    if (r->stopped[0] && len + 2 < size)
+        snprintf(out + len, size - len, "; %s", r->stopped);
 }
 
 /* ---- driving one transfer of a multi handle ---------------------------- */

@@ -75,6 +75,11 @@ struct mb_curl_req {
     struct curl_slist *quote;     /* owned */
     char note[256];               /* an adapter's callback's words, preferred
                                      over libcurl's (host key refused ...) */
+    char stopped[160];            /* why the retries stopped before their
+                                     number was spent (the deadline), said
+                                     after the last failure; empty otherwise */
+    int body_clip;                /* a body longer than body_max is cut, not
+                                     an error (mb_curl_req_collect_head) */
     int attempts;                 /* made by the last perform, for messages */
     /* The conf's token (borrowed): once it is cancelled, a failed attempt
      * is not tried again, and a back-off under way ends at once. */
@@ -90,6 +95,9 @@ int mb_curl_req_header(struct mb_curl_req *r, const char *line);
 int mb_curl_req_quote(struct mb_curl_req *r, CURLoption which, const char *command);
 /* The response body is collected (at most max bytes; more is an error). */
 void mb_curl_req_collect(struct mb_curl_req *r, size_t max);
+/* The same, keeping only the first max bytes of a longer body (an answer
+ * read for a message, whose length is the server's business). */
+void mb_curl_req_collect_head(struct mb_curl_req *r, size_t max);
 /* The request body comes from memory (borrowed until the request is done). */
 void mb_curl_req_send(struct mb_curl_req *r, const char *data, size_t len);
 
@@ -112,6 +120,20 @@ struct mb_curl_retry {
     /* NULL: mb_curl_req_verdict. */
     enum mb_curl_verdict (*judge)(void *ud, const struct mb_curl_req *r);
     void *ud;
+    /* Optional: the seconds the server asked to wait before the next
+     * attempt (mb_curl_req_retry_after, a body's own words), or < 0 when
+     * it did not say: the back-off's wait applies then.  It is waited
+     * however long (the deadline is what bounds it). */
+    double (*delay)(void *ud, const struct mb_curl_req *r);
+    /* mb_now() after which no attempt starts or lasts and no wait ends;
+     * 0: none.  A wait that would end past it is not begun: the request
+     * fails at once, its `stopped` saying why.  Attempts are bounded by it
+     * in mb_curl_req_perform_retry (a reader or an upload bounds only its
+     * waits). */
+    double deadline;
+    /* The most one attempt may take in all, in milliseconds (0: no bound
+     * but the deadline and the stall timeout); mb_curl_req_perform_retry. */
+    long attempt_ms;
 };
 
 /* The one list of what is worth another attempt, for every storage: the
@@ -125,13 +147,18 @@ int mb_curl_req_transient(const struct mb_curl_req *r);
  * is worth another attempt when mb_curl_req_transient says so. */
 enum mb_curl_verdict mb_curl_req_verdict(const struct mb_curl_req *r);
 
+/* The seconds a 429 or 503's Retry-After header asked to wait (a number
+ * or an HTTP date, read by libcurl), or -1 when the answer had none. */
+double mb_curl_req_retry_after(const struct mb_curl_req *r);
+
 /* Performs r, again while how says so, waiting between attempts.  0 when
  * it succeeded; r->attempts says how many were made. */
 int mb_curl_req_perform_retry(struct mb_curl_req *r, const struct mb_curl_retry *how);
 /* The same with the default rules: retries more times, waiting 0.25 s,
  * 0.5 s, 1 s ... between. */
 int mb_curl_req_perform(struct mb_curl_req *r, int retries);
-/* Why r failed, in words: "HTTP 401", curl's message, the server's reply. */
+/* Why r failed, in words: "HTTP 401", curl's message, the server's reply;
+ * then "; " and r->stopped when the retries stopped early. */
 void mb_curl_req_describe(const struct mb_curl_req *r, char *out, size_t size);
 
 /* A push-style upload over a configured request (URL, upload options,

@@ -17,6 +17,8 @@ extern const struct mb_source_ops mb_source_mongodb;
 extern const struct mb_storage_ops mb_storage_local;
 extern const struct mb_storage_ops mb_storage_sftp, mb_storage_webdav, mb_storage_ftp;
 extern const struct mb_storage_ops mb_storage_s3;
+extern const struct mb_notify_ops mb_notify_discord, mb_notify_slack, mb_notify_webhook,
+    mb_notify_email, mb_notify_healthchecks, mb_notify_ntfy;
 
 static const struct mb_source_ops *const sources[] = {
     &mb_source_sqlite,
@@ -35,9 +37,13 @@ static const struct mb_storage_ops *const storages[] = {
     &mb_storage_s3,
 };
 
-/* Filled as the adapters under adapters/notify/ arrive; NULL ends it. */
 static const struct mb_notify_ops *const notifiers[] = {
-    NULL,
+    &mb_notify_discord,
+    &mb_notify_slack,
+    &mb_notify_webhook,
+    &mb_notify_email,
+    &mb_notify_healthchecks,
+    &mb_notify_ntfy,
 };
 
 #define COUNT(a) (sizeof a / sizeof *a)
@@ -78,7 +84,7 @@ const struct mb_storage_ops *mb_storage_find(const char *type)
 
 const struct mb_notify_ops *mb_notify_find(const char *type)
 {
-    for (size_t i = 0; i < COUNT(notifiers) && notifiers[i]; i++)
+    for (size_t i = 0; i < COUNT(notifiers); i++)
         if (strcmp(notifiers[i]->type, type) == 0 && notifiers[i]->version >= MB_NOTIFY_OPS_VERSION)
             return notifiers[i];
     return NULL;

@@ -115,26 +115,37 @@ end
 
 lib.human_size = require("moonbak.units").size
 
-function lib.print_table(header, rows)
-  local widths = {}
+-- The text of an aligned table: the header, then a line per row, columns
+-- two spaces apart (the last not padded); a nil cell reads "-".  Shared by
+-- the commands' listings and the console's (lua/moonbak/console/show.lua).
+function lib.format_table(header, rows)
+  local widths, cells = {}, {}
   for i, h in ipairs(header) do widths[i] = #h end
-  for _, row in ipairs(rows) do
+  for r, row in ipairs(rows) do
+    cells[r] = {}
     for i = 1, #header do
       -- values may come from a hand-edited sidecar: no control characters
       -- reach the terminal
-      row[i] = tostring(row[i] == nil and "-" or row[i]):gsub("%c", "?")
-      widths[i] = math.max(widths[i], #row[i])
+      local c = tostring(row[i] == nil and "-" or row[i]):gsub("%c", "?")
+      cells[r][i] = c
+      widths[i] = math.max(widths[i], #c)
     end
   end
-  local function line(cells)
+  local lines = {}
+  local function line(row)
     local out = {}
-    for i, c in ipairs(cells) do
-      out[i] = i < #cells and c .. (" "):rep(widths[i] - #c) or c
+    for i, c in ipairs(row) do
+      out[i] = i < #row and c .. (" "):rep(widths[i] - #c) or c
     end
-    print((table.concat(out, "  ")))
+    lines[#lines + 1] = table.concat(out, "  ")
   end
   line(header)
-  for _, row in ipairs(rows) do line(row) end
+  for _, row in ipairs(cells) do line(row) end
+  return table.concat(lines, "\n")
+end
+
+function lib.print_table(header, rows)
+  print(lib.format_table(header, rows))
 end
 
 -- JSON for --json output (see lua/moonbak/json.lua: sorted keys, an empty
@@ -153,8 +164,8 @@ function lib.execution_json(e)
   return copy
 end
 
--- How long an execution took ("12.3s"), "-" while it runs.
-function lib.duration(e)
+-- How long an execution took, in seconds; nil while it runs.
+function lib.elapsed(e)
   local function parse_ts(ts) -- UTC; os.time would read local time (DST)
     if not ts then return nil end
     local y, mo, d, h, mi, s, ms = ts:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.?(%d*)Z$")
@@ -162,7 +173,13 @@ function lib.duration(e)
     return t and t + (tonumber("0." .. (ms ~= "" and ms or "0")))
   end
   local a, b = parse_ts(e.started_at), parse_ts(e.finished_at)
-  return a and b and ("%.1fs"):format(b - a) or "-"
+  return a and b and b - a or nil
+end
+
+-- How long an execution took ("12.3s"), "-" while it runs.
+function lib.duration(e)
+  local took = lib.elapsed(e)
+  return took and ("%.1fs"):format(took) or "-"
 end
 
 -- A progress line (bytes, rate, elapsed) only when a person watches.

@@ -323,39 +323,94 @@ local function deep_copy(v)
   return c
 end
 
+-- When a Lua notifier is running: the monotonic time it must be done by.
+-- What it sends itself (notify.send from inside it) gets no more time
+-- than it has left, since the hook cannot stop a delivery under way in C.
+local lua_deadline
+
+-- What an error value says, without running any of its metamethods (the
+-- notifier's time is over by then).
+local function error_text(err)
+  if type(err) == "string" then return err end
+  if type(err) == "table" and type(rawget(err, "message")) == "string" then return rawget(err, "message") end
+  if type(err) == "number" or type(err) == "boolean" or err == nil then return tostring(err) end
+  return ("a %s value"):format(type(err))
+end
+
+-- What a Lua notifier's return says: a result of notify.send passed on
+-- (its `sent`), false or nil with a reason (Lua's way of saying it
+-- failed: `return nil, "refused"`, what os.execute returns), or anything
+-- else: sent.
+local function lua_answer(...)
+  local first, n = (...), select("#", ...)
+  if type(first) == "table" and type(rawget(first, "sent")) == "boolean" then
+    local function text(k) local v = rawget(first, k); return type(v) == "string" and v or nil end
+    local sent = rawget(first, "sent")
+    return { sent = sent, code = math.tointeger(rawget(first, "code")), answer = text("answer"),
+             error = not sent and (text("error") or "not sent") or nil }
+  end
+  if first == false or (first == nil and n >= 2) then
+    local why = {}
+    for i = 2, n do
+      local v = select(i, ...)
+      if type(v) == "string" or type(v) == "number" then why[#why + 1] = tostring(v) end
+    end
+    return { sent = false, error = #why > 0 and table.concat(why, " ") or ("returned %s"):format(tostring(first)) }
+  end
+  return { sent = true, answer = first ~= nil and tostring(first) or "returned" }
+end
+
+-- The function runs in a coroutine of its own whose hook, once the
+-- deadline is past, raises at every instruction: a pcall (a retry loop)
+-- in the notifier cannot catch the error and go on, and the code here,
+-- on another thread, is not hooked.  Its answer is made text in there too
+-- (a __tostring is the notifier's code).
 local function call_lua(fn, event, seconds)
   local started = sys.monotonic()
   local deadline = started + seconds
-  local hook, mask, count = debug.gethook()
-  debug.sethook(function()
+  if lua_deadline and lua_deadline < deadline then deadline = lua_deadline end
+  local late = ("did not return within %s"):format(units.seconds(seconds))
+  local co = coroutine.create(function(e) return lua_answer(fn(e)) end)
+  local function check()
     if sys.monotonic() > deadline then
-      debug.sethook()
-      error(("did not return within %s"):format(units.seconds(seconds)), 2)
+      debug.sethook(check, "", 1) -- this thread (a coroutine the notifier made inherits the hook)
+      debug.sethook(co, check, "", 1)
+      error(late, 2)
     end
-  end, "", 100000)
-  local ok, answer = pcall(fn, deep_copy(event))
-  debug.sethook(hook, mask, count)
-  local result = { sent = ok, attempts = 1, seconds = sys.monotonic() - started }
-  if ok then
-    result.answer = answer ~= nil and tostring(answer) or "returned"
-  else
-    local why = type(answer) == "table" and type(answer.message) == "string" and answer.message
-                or tostring(answer)
-    result.error = ("lua notifier: %s"):format(why)
   end
+  debug.sethook(co, check, "", 100000)
+  local outer = lua_deadline
+  lua_deadline = deadline
+  local ok, answer = coroutine.resume(co, deep_copy(event))
+  lua_deadline = outer
+  if ok and coroutine.status(co) ~= "dead" then
+    ok, answer = false, "yielded instead of returning"
+  end
+  local result = ok and answer or { sent = false, error = error_text(answer) }
+  result.attempts, result.seconds = 1, sys.monotonic() - started
+  if result.error then result.error = ("lua notifier: %s"):format(result.error) end
   return result
 end
 
 -- What the adapter is given: the options only, lists as lists, a headers
--- table as "Name: value" lines.
+-- table as "Name: value" lines.  Nil and why when a header cannot be sent
+-- (a value with a line break would be a second header).
 local function adapter_spec(spec)
   local out = {}
   for k, v in pairs(spec) do
     if k ~= "name" and k ~= "on" and k ~= "fn" then out[k] = v end
   end
-  if type(out.headers) == "table" and #out.headers == 0 and next(out.headers) then
+  if type(out.headers) == "table" then
     local lines = {}
-    for name, value in pairs(out.headers) do lines[#lines + 1] = ("%s: %s"):format(name, tostring(value)) end
+    for name, value in pairs(out.headers) do
+      if type(name) ~= "string" or not name:match("^[%w!#$%%&'*+.^_`|~-]+$") then
+        return nil, ("headers: %q is not a header name"):format(tostring(name))
+      end
+      if type(value) ~= "string" and type(value) ~= "number" or tostring(value):find("[%c]") then
+        return nil, ("headers: the value of %s must be one line of text"):format(name)
+      end
+      lines[#lines + 1] = ("%s: %s"):format(name, value)
+    end
     table.sort(lines)
     out.headers = lines
   end
@@ -375,6 +430,18 @@ local function register_secrets(spec, redactor)
       if path then redactor.add(path) end
     end
   end
+  -- headers that carry credentials, even given plainly (a server may
+  -- echo them in an error the delivery record keeps)
+  if type(spec.headers) == "table" then
+    for name, value in pairs(spec.headers) do
+      local lower = tostring(name):lower()
+      if type(value) == "string" and (lower:find("auth") or lower:find("token") or lower:find("key")
+                                      or lower:find("secret") or lower:find("cookie")) then
+        redactor.add(value)
+        redactor.add((value:gsub("^%a+%s+", ""))) -- the credential after "Bearer "
+      end
+    end
+  end
 end
 
 -- notify.send(n, event [, opts]) -> result: event through one notifier (a
@@ -385,6 +452,7 @@ end
 function M.send(n, event, opts)
   opts = opts or {}
   local seconds = opts.seconds or M.budget.default
+  if lua_deadline then seconds = math.max(0, math.min(seconds, lua_deadline - sys.monotonic())) end
   if type(n) == "function" then n = { type = "lua", fn = n } end
   local redactor = opts.redactor or ref.redactor()
   local spec, err = ref.resolve(n, opts.state, redactor.add)
@@ -397,7 +465,12 @@ function M.send(n, event, opts)
     result = { sent = false, attempts = 0, seconds = 0, error = ("unknown notifier type %q"):format(tostring(spec.type)) }
   else
     register_secrets(spec, redactor)
-    result = notifier.deliver(adapter_spec(spec), M.notice(M.event(event)), seconds)
+    local plain, why = adapter_spec(spec)
+    if plain then
+      result = notifier.deliver(plain, M.notice(M.event(event)), seconds)
+    else
+      result = { sent = false, attempts = 0, seconds = 0, error = ("%s notifier: %s"):format(spec.type, why) }
+    end
   end
   result.error = result.error and redactor.redact(result.error)
   result.answer = result.answer and redactor.redact(result.answer)

@@ -365,7 +365,9 @@ function Daemon:check_timeouts()
   for pid, run in pairs(self.running) do
     if run.timeout and not run.killed then
       local over = mono - run.started - run.timeout
-      if over > M.defaults.kill_after * 2 then
+      -- SIGKILL only once the run could have notified, within its budget,
+      -- after its own time limit stopped it
+      if over > M.defaults.kill_after * 2 + require("moonbak.notify").budget.default then
         self.sup:kill(pid, "KILL")
         run.killed = true
       elseif over > M.defaults.kill_after and not run.timed_out then
@@ -567,6 +569,11 @@ function M.daemon(opts)
     d:log("started: pid %d, state %s, jobs %s, max_parallel %d%s", sys.pid(), opts.state_dir,
           opts.jobs_dir, d.max_parallel, n > 0 and (", %d dead run(s) marked interrupted"):format(n) or "")
     d:log("%d scheduled job(s)", d:load_jobs())
+    -- runs found dead since yesterday (here, or by any command that opened
+    -- the state first) that nobody was told of: a power loss mid-backup
+    for _, e in ipairs(st:unnotified_interrupted(state_mod.timestamp(d.now() - 86400))) do
+      d:recorded_outcome(e.job, e.id)
+    end
     d:loop()
   end)
   if not ok then

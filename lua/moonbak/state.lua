@@ -403,6 +403,24 @@ function State:last_finished(job_name, statuses)
                        job_name, table.unpack(statuses))[1]
 end
 
+-- Executions of the job that have ended, the latest due first (reports,
+-- trends).  An execution is due at its fire time (scheduled_for) when the
+-- daemon claimed it, else when it started.  opts.statuses: a list (default:
+-- every final status); opts.since: only those due at or after this time
+-- (ISO 8601 UTC); opts.limit: at most this many (default 50).
+function State:finished_executions(job_name, opts)
+  opts = opts or {}
+  local statuses = opts.statuses or M.final_statuses
+  local marks = ("?,"):rep(#statuses):sub(1, -2)
+  local args = { job_name, table.unpack(statuses) }
+  args[#args + 1] = opts.since or ""
+  args[#args + 1] = opts.limit or 50
+  return self.db:query(([[SELECT * FROM executions WHERE job = ? AND finished_at IS NOT NULL
+                          AND status IN (%s) AND coalesce(scheduled_for, started_at) >= ?
+                          ORDER BY coalesce(scheduled_for, started_at) DESC, id DESC LIMIT ?]]):format(marks),
+                       table.unpack(args))
+end
+
 -- What the catalog holds of the job: { backups = the number of backups
 -- (on any storage), newest = { backup_id, size, logical_size } or nil }.
 function State:catalog_summary(job_name)
@@ -429,6 +447,15 @@ function State:add_delivery(execution_id, r)
                   attempts, seconds, answer, error) VALUES (?,?,?,?,?,?,?,?,?,?,?)]],
               execution_id, M.timestamp(), r.notifier, r.type, r.event, r.sent and "sent" or "failed",
               r.code, r.attempts, r.seconds, r.answer, r.error)
+end
+
+-- Executions found dead (interrupted) since `since` (ISO UTC) that no
+-- notifier was told of: a machine that lost power during a run.
+function State:unnotified_interrupted(since)
+  return self.db:query([[SELECT id, job FROM executions e WHERE status = 'interrupted'
+                           AND finished_at >= ?
+                           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.execution_id = e.id)
+                         ORDER BY id]], since)
 end
 
 function State:deliveries(execution_id)

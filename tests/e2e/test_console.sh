@@ -32,7 +32,7 @@ twice(x)
 -- a comment alone is a statement too
 
 =mb.cron.next("0 3 * * *", { after = 0 })[1]
-=type(mb.cron)
+print(type(mb.cron))
 LUA
 console ok.lua
 check "statements that all succeed: exit 0 (got $status)" [ "$status" -eq 0 ] || show_err

@@ -111,20 +111,26 @@ check "status says no daemon runs any more" grep -q "daemon: not running on $D/s
 
 # --- kill -9 of the daemon (and its run), then a restart: one catch-up ---
 D=$T/crash
-job "$D" slow "* * * * *" "exec sleep 100000"
+NOTIFIED="notify = { function(e)
+    local f = assert(io.open('$D/notified-' .. e.execution .. '-' .. e.status, 'w'))
+    f:write(e.event, ' ', e.error or '') f:close() end },"
+job "$D" slow "* * * * *" "exec sleep 100000" "$NOTIFIED"
 start "$D" "@2026-03-02 10:00:10 $SPEED"
 wait_for "the run to start" counted "$D" "status = 'running'" -eq 1
 RUN=$(sql "$D" "SELECT pid FROM executions WHERE status = 'running'")
 kill -KILL "$RUN" "$DPID" # a power loss: nothing gets to clean up
 wait "$WRAPPER"
 # the job no longer sleeps; the clock is 29 minutes on
-job "$D" slow "* * * * *" "echo quick"
+job "$D" slow "* * * * *" "echo quick" "$NOTIFIED"
 start "$D" "@2026-03-02 10:30:30 $SPEED"
 wait_for "the catch-up run" counted "$D" "status = 'success'" -ge 1
 stop "$D"
 check "the run killed with the daemon is marked interrupted" \
     [ "$(sql "$D" "SELECT status FROM executions WHERE scheduled_for = '2026-03-02T10:01:00Z'")" = interrupted ]
 check "...and the restarted daemon said it did so" grep -q "1 dead run(s) marked interrupted" "$D/log"
+dead=$(sql "$D" "SELECT id FROM executions WHERE scheduled_for = '2026-03-02T10:01:00Z'")
+check "...and notified it as a failure, before the fire times it skipped (stop waits for the notifier)" \
+    grep -q "^failure the process running it ended unexpectedly" "$D/notified-$dead-interrupted"
 check "one catch-up run for the downtime: the newest missed fire time" \
     [ "$(sql "$D" "SELECT group_concat(scheduled_for) FROM executions WHERE status = 'success'
                    AND scheduled_for < '2026-03-02T10:31:00Z'")" = 2026-03-02T10:30:00Z ]

@@ -147,6 +147,84 @@ T.test("deliver shares its budget: a hanging notifier leaves the next one its re
   assert(mb.sys.monotonic() - started < 60, "within a bounded time")
 end)
 
+T.test("a Lua notifier that catches the deadline's error (a retry loop) is still stopped", function()
+  -- Each pcall catches one error; without a hook that keeps raising, the
+  -- loop would go on for its 30 s and return.
+  local escaped = false
+  local retrying = { type = "lua", fn = function()
+    local t0 = mb.sys.monotonic()
+    while mb.sys.monotonic() - t0 < 30 do
+      pcall(function() for _ = 1, 1e6 do end end)
+    end
+    escaped = true
+    return "escaped"
+  end }
+  local results = mb.notify.deliver({ retrying }, { event = "failure", status = "failed", job = "x" },
+                                    { budget = 1 })
+  T.eq(results[1].sent, false, "stopped, not returned")
+  T.matches(results[1].error, "did not return within")
+  T.eq(escaped, false)
+  -- a __tostring of the answer is the notifier's code, under its deadline too
+  local slow_answer = { type = "lua", fn = function()
+    return setmetatable({}, { __tostring = function()
+      local t0 = mb.sys.monotonic()
+      while mb.sys.monotonic() - t0 < 30 do end
+      return "late"
+    end })
+  end }
+  results = mb.notify.deliver({ slow_answer }, { event = "failure", status = "failed", job = "x" },
+                              { budget = 1 })
+  T.eq(results[1].sent, false)
+  T.matches(results[1].error, "did not return within")
+end)
+
+T.test("what a Lua notifier sends itself gets no more than the time it has left", function()
+  local inner_result
+  local outer = { type = "lua", fn = function(e)
+    -- 30 s of work, given the default budget unless the outer deadline bounds it
+    inner_result = mb.notify.send(function()
+      local t0 = mb.sys.monotonic()
+      while mb.sys.monotonic() - t0 < 30 do end
+      return "finished"
+    end, e)
+    return "outer"
+  end }
+  mb.notify.deliver({ outer }, { event = "failure", status = "failed", job = "x" }, { budget = 1 })
+  T.eq(inner_result.sent, false, "the inner notifier was stopped by the outer deadline")
+  T.matches(inner_result.error, "did not return within")
+end)
+
+T.test("a Lua notifier that says it failed is recorded failed, not sent", function()
+  local event = { event = "failure", status = "failed", job = "x" }
+  local function one(fn) return mb.notify.deliver({ { type = "lua", fn = fn } }, event, { budget = 5 })[1] end
+  -- passing on what a built-in notifier answered (here one whose secret is missing)
+  local r = one(function(e) return mb.notify.send({ type = "webhook", url = mb.ref.env("MOONBAK_REVIEW_NO_SUCH_VARIABLE") }, e) end)
+  T.eq(r.sent, false, "a notify.send result that was not sent")
+  T.matches(r.error, "^lua notifier: ")
+  r = one(function() return nil, "refused by the relay" end)
+  T.eq(r.sent, false, "nil and a reason")
+  T.eq(r.error, "lua notifier: refused by the relay")
+  r = one(function() return false end)
+  T.eq(r.sent, false, "false")
+  r = one(function() return { sent = true, answer = "HTTP 204" } end)
+  T.eq(r.sent, true)
+  T.eq(r.answer, "HTTP 204")
+  r = one(function() end)
+  T.eq(r.sent, true, "returning nothing is sent")
+  T.eq(r.answer, "returned")
+end)
+
+T.test("credentials in a notifier's URL path and its auth headers are hidden from messages", function()
+  local redactor = mb.ref.redactor()
+  local r = mb.notify.send({ type = "webhook", url = "http://127.0.0.1:1/hooks/tok3n-in-path", retries = 0,
+                             headers = { Authorization = "Bearer s3kr1t-bearer", ["X-Team"] = "dbteam" } },
+                           { event = "failure", job = "shop" }, { redactor = redactor, seconds = 5 })
+  T.eq(r.sent, false, "nothing listens on port 1")
+  T.eq(redactor.redact("at /hooks/tok3n-in-path"), "at ***", "the URL's path")
+  T.eq(redactor.redact("echo: s3kr1t-bearer"), "echo: ***", "the bearer token")
+  T.eq(redactor.redact("team dbteam"), "team dbteam", "an ordinary header stays readable")
+end)
+
 T.test("job files: notify entries validate from the adapters' schemas and `on`", function()
   local function load(notify)
     return mb.job.validate({ name = "x", source = { type = "sqlite", path = "/x" },

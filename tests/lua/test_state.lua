@@ -101,4 +101,34 @@ T.test("a resolved password is redacted in every common spelling", function()
   T.eq(redacted, "*** | *** | *** | *** | *** | Basic *** | *** | *** | \"***\"")
 end)
 
+T.test("finished_executions: ended runs by status, due since a time (fire time, else start), latest first", function()
+  local _, st = fixture("report")
+  local function add(status, started_at, scheduled_for)
+    local e = st:start_execution("report", "manual")
+    st:finish_execution(e.id, status, nil, { size = e.id })
+    st.db:run("UPDATE executions SET started_at = ?, scheduled_for = ? WHERE id = ?", started_at, scheduled_for, e.id)
+    return e.id
+  end
+  local old = add("success", "2026-03-01T03:00:00.000Z")
+  local late = add("skipped", "2026-03-20T12:00:00.000Z", "2026-03-02T03:00:00Z") -- recorded late, due early
+  local failed = add("failed", "2026-03-10T03:00:00.000Z")
+  local newest = add("success", "2026-03-11T03:00:00.000Z")
+  st:start_execution("report", "manual") -- still running: not listed
+  add("success", "2026-03-12T03:00:00.000Z")
+  st.db:run("UPDATE executions SET job = 'other' WHERE id = (SELECT max(id) FROM executions)")
+  local function ids(list)
+    local out = {}
+    for i, e in ipairs(list) do out[i] = e.id end
+    return table.concat(out, ",")
+  end
+  T.eq(ids(st:finished_executions("report")), ("%d,%d,%d,%d"):format(newest, failed, late, old))
+  T.eq(ids(st:finished_executions("report", { statuses = { "success" } })), ("%d,%d"):format(newest, old))
+  T.eq(ids(st:finished_executions("report", { statuses = { "success" }, limit = 1 })), tostring(newest))
+  T.eq(ids(st:finished_executions("report", { since = "2026-03-02T00:00:00.000Z" })),
+       ("%d,%d,%d"):format(newest, failed, late))
+  T.eq(ids(st:finished_executions("report", { since = "2026-03-05T00:00:00.000Z",
+                                              statuses = { "skipped", "failed" } })), tostring(failed))
+  st:close()
+end)
+
 return T.done()

@@ -139,10 +139,55 @@ static void plain_text(void)
     mb_config_free(&fields);
 }
 
+static int add_tail(struct mb_buf *b, const void *text, size_t max_chars)
+{
+    return mb_text_add_tail(b, text, max_chars);
+}
+
+/* A limit in bytes over the functions that count characters. */
+static void fit_bytes(void)
+{
+    struct mb_buf log = { 0 };
+    for (int i = 1; i <= 2000; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "línea %04d: ☕☕☕ ünïcödé\n", i);
+        mb_buf_add_str(&log, line);
+    }
+    struct mb_buf b = { 0 };
+    mb_buf_add_str(&b, "kept: ");
+    int rc = mb_text_fit_bytes(&b, 4096, add_tail, log.data);
+    char *s = mb_buf_take(&b);
+    size_t made = strlen(s) - strlen("kept: ");
+    CHECK(rc == 0 && made <= 4096 && made > 3800, "multi-byte text fits the byte limit, nearly filling it (%zu)", made);
+    CHECK(strncmp(s, "kept: ", 6) == 0 && valid_utf8(s), "what was there stays, and the text is whole UTF-8");
+    CHECK(strstr(s, "línea 2000") != NULL && strstr(s, "earlier lines cut]") != NULL,
+          "the newest lines are kept, the cut said");
+    free(s);
+    mb_text_fit_bytes(&b, 10, add_tail, log.data);
+    s = mb_buf_take(&b);
+    CHECK(strlen(s) <= 10, "a limit too small for anything useful gives at most that (%zu bytes)", strlen(s));
+    free(s);
+    mb_buf_free(&log);
+}
+
+/* Messages name a URL's host, never its path or query. */
+static void url_host(void)
+{
+    char host[64];
+    mb_url_host_of("https://discord.com/api/webhooks/123/TOKEN?wait=true", host, sizeof host);
+    CHECK(strcmp(host, "discord.com") == 0, "the host of a webhook URL (%s)", host);
+    mb_url_host_of("http://user:pw@127.0.0.1:8080/x", host, sizeof host);
+    CHECK(strcmp(host, "127.0.0.1") == 0, "without user, password or port (%s)", host);
+    mb_url_host_of("not a url", host, sizeof host);
+    CHECK(strcmp(host, "?") == 0, "\"?\" when there is none (%s)", host);
+}
+
 int main(void)
 {
     heads();
     tails();
     plain_text();
+    fit_bytes();
+    url_host();
     return check_done();
 }

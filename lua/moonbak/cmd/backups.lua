@@ -2,9 +2,15 @@
 local mb = require "moonbak"
 local lib = require "moonbak.clilib"
 
+-- The backups of job name (on its storage storage_name, or on all) ->
+-- list, problems (storages or sidecars that could not be read).
+local function list_backups(cfg, name, storage_name)
+  local job = lib.load_resolved_job(cfg, name, true)
+  return mb.backups.list(job, storage_name)
+end
+
 local function run(cfg, args, opts)
-  local job = lib.load_resolved_job(cfg, args[1], true)
-  local list, problems = mb.backups.list(job, opts.storage)
+  local list, problems = list_backups(cfg, args[1], opts.storage)
   for _, p in ipairs(problems) do lib.eprint("warning: %s", p) end
   if opts.json then lib.json_out(list) return 0 end
   local rows = {}
@@ -28,4 +34,5 @@ first; a storage that cannot be listed is a warning on stderr.]],
   max_args = 1,
   exit = "0 success, 1 a reference (env, secret) cannot be resolved, 2 bad usage or a bad job file",
   run = run,
+  list = list_backups,
 }

@@ -1,9 +1,14 @@
 -- moonbak history [JOB]: executions, newest first.
 local lib = require "moonbak.clilib"
 
-local function run(cfg, args, opts)
+-- The last 100 executions of job_name (nil: of every job), newest first.
+local function executions(cfg, job_name)
   local st <close> = lib.open_state(cfg)
-  local list = st:history(args[1], 100)
+  return st:history(job_name, 100)
+end
+
+local function run(cfg, args, opts)
+  local list = executions(cfg, args[1])
   if opts.json then
     for i, e in ipairs(list) do list[i] = lib.execution_json(e) end
     lib.json_out(list)
@@ -24,4 +29,5 @@ return {
   max_args = 1,
   exit = "0 success, 1 the state database cannot be read, 2 bad usage",
   run = run,
+  executions = executions,
 }

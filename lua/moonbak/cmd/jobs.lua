@@ -2,14 +2,18 @@
 local mb = require "moonbak"
 local lib = require "moonbak.clilib"
 
-local function run(cfg, _, opts)
+-- The jobs of cfg.jobs_dir with their state -> list, broken, known
+-- (known: the state database could be read; when not, a warning is on
+-- stderr and the last results are unknown); nil, message when the jobs
+-- directory cannot be read.  The console's jobs() is this too.
+local function collect(cfg)
   local jobs, broken = mb.job.load_dir(cfg.jobs_dir)
-  if not jobs then lib.eprint("moonbak: %s", broken); return 2 end
+  if not jobs then return nil, broken end
   -- the jobs are listed from their files even when the state database
   -- that knows their last results cannot be opened
   local st <close>, serr = mb.state.open(cfg.state_dir)
   if st then st:mark_interrupted() else lib.eprint("moonbak: warning: %s", serr) end
-  local rows, list = {}, {}
+  local list = {}
   local now = os.time()
   for _, job in ipairs(jobs) do
     local last = st and st:last_execution(job.name)
@@ -19,13 +23,22 @@ local function run(cfg, _, opts)
     list[#list + 1] = { name = job.name, file = job.file, schedule = job.schedule, timezone = job.timezone,
                         next_run = next_run, state = state, paused_reason = reason,
                         last_status = last and last.status, last_started_at = last and last.started_at }
-    rows[#rows + 1] = { job.name, job.schedule or "(manual)",
-                        last and last.status or (st and "never run" or "unknown"), last and last.started_at,
-                        next_run or (state ~= "manual" and state or nil), job.file }
   end
+  return list, broken, st ~= nil
+end
+
+local function run(cfg, _, opts)
+  local list, broken, known = collect(cfg)
+  if not list then lib.eprint("moonbak: %s", broken); return 2 end
   if opts.json then
     lib.json_out { jobs = list, broken = broken }
   else
+    local rows = {}
+    for _, j in ipairs(list) do
+      rows[#rows + 1] = { j.name, j.schedule or "(manual)",
+                          j.last_status or (known and "never run" or "unknown"), j.last_started_at,
+                          j.next_run or (j.state ~= "manual" and j.state or nil), j.file }
+    end
     lib.print_table({ "JOB", "SCHEDULE", "LAST RESULT", "LAST RUN", "NEXT RUN", "FILE" }, rows)
     for _, b in ipairs(broken) do lib.eprint("broken job file: %s", b.error) end
   end
@@ -42,4 +55,5 @@ still listed.]],
   max_args = 0,
   exit = "0 all job files are good, 2 a job file is broken (or bad usage)",
   run = run,
+  collect = collect,
 }

@@ -25,6 +25,21 @@ end
 -- day of missed per-minute fire times is one message's worth of news).
 local PER_JOB = 5
 
+-- The notifiers of list that the run itself has not told of its outcome:
+-- a run killed while it was notifying (past its time limit) told some of
+-- them already, and the daemon, which records it, sends the rest.
+local function not_yet_told(st, e, list)
+  local told = {}
+  for _, d in ipairs(st:deliveries(e.id)) do
+    if d.status == "sent" and d.event ~= "start" then told[d.notifier] = true end
+  end
+  local out = {}
+  for _, n in ipairs(list or {}) do
+    if not told[type(n) == "table" and (n.name or n.type) or "lua"] then out[#out + 1] = n end
+  end
+  return out
+end
+
 local function send(cfg, ids, opts)
   local st <close> = lib.open_state(cfg)
   local by_job, order = {}, {}
@@ -39,7 +54,11 @@ local function send(cfg, ids, opts)
   local failed = 0
   for _, name in ipairs(order) do
     local list = by_job[name]
-    table.sort(list, function(a, b) return a.id > b.id end)
+    -- a run that failed before a fire time that was skipped, newest first
+    table.sort(list, function(a, b)
+      if (a.status == "skipped") ~= (b.status == "skipped") then return b.status == "skipped" end
+      return a.id > b.id
+    end)
     local job, err = mb.job.open(name, cfg.jobs_dir)
     if not job then
       lib.eprint("moonbak: cannot notify %d execution(s) of %s: %s", #list, name, err)
@@ -50,7 +69,7 @@ local function send(cfg, ids, opts)
       end
       for i = 1, math.min(#list, PER_JOB) do
         local e = list[i]
-        local results = notify.deliver(job.notify, notify.execution_event(st, e), {
+        local results = notify.deliver(not_yet_told(st, e, job.notify), notify.execution_event(st, e), {
           state = st,
           record = function(_, r) st:add_delivery(e.id, r) end,
         })
@@ -84,7 +103,8 @@ kind "test" and prints what each answered; nothing is recorded.  send
 builds the event of each execution from the state database and sends it to
 the notifiers of its job whose `on` wants it, recording each delivery (the
 daemon uses it for the fire times it skipped and the runs it had to stop);
-at most 5 executions of one job are sent at a time, the newest.]],
+at most 5 executions of one job are sent at a time: runs before skipped fire
+times, the newest first.]],
   options = { lib.JSON, lib.QUIET },
   exit = "0 every notifier accepted, 1 one did not (or no such execution/notifiers), 2 bad usage",
   run = run,

@@ -4,13 +4,16 @@ local mb = require "moonbak"
 local sys = require "moonbak.sys"
 local lib = require "moonbak.clilib"
 
-local function run(cfg, args, opts)
+-- Restores backup id (nil: the newest not dated in the future) of job name
+-- into opts.output (a file; opts.force replaces it) or opts.to (a database
+-- of the job's server; opts.create makes it) -> { backup_id, storage, into,
+-- size, sha256 } | nil, message.  Bad usage raises (lib.usage_error).
+local function restore(cfg, name, id, opts)
   if opts.output and opts.to then lib.usage_error("restore: --output and --to exclude each other: give one") end
-  sys.catch_interrupts() -- an interrupted restore leaves nothing behind
-  local job = lib.load_resolved_job(cfg, args[1], true)
+  local job = lib.load_resolved_job(cfg, name, true)
   if not opts.output and not opts.to then lib.usage_error("restore: --output FILE or --to DATABASE is required") end
-  local meta, err = mb.backups.find(job, args[2], opts.storage)
-  if not meta then lib.eprint("moonbak: %s", err); return 1 end
+  local meta, err = mb.backups.find(job, id, opts.storage)
+  if not meta then return nil, err end
   local keys = lib.backup_keys(job, opts)
   local progress = lib.progress_label(opts, "restore " .. meta.backup_id)
   local result, rerr, where
@@ -26,9 +29,22 @@ local function run(cfg, args, opts)
     result, rerr = mb.backups.restore_to_file(job, meta, opts.output, opts.force, keys, progress)
     where = opts.output
   end
-  if not result then lib.eprint("moonbak: restore failed: %s", rerr); return 1 end
-  print(("restored backup %s from %s into %s (%s, sha256 %s)"):format(meta.backup_id, meta.storage,
-    where, lib.human_size(result.bytes_out), result.sha256_out))
+  if not result then return nil, "restore failed: " .. lib.redact(rerr) end
+  return { backup_id = meta.backup_id, storage = meta.storage, into = where, size = result.bytes_out,
+           sha256 = result.sha256_out }
+end
+
+-- A restore's result as the command prints it.
+local function summary(r)
+  return ("restored backup %s from %s into %s (%s, sha256 %s)"):format(r.backup_id, r.storage,
+    r.into, lib.human_size(r.size), r.sha256)
+end
+
+local function run(cfg, args, opts)
+  sys.catch_interrupts() -- an interrupted restore leaves nothing behind
+  local r, err = restore(cfg, args[1], args[2], opts)
+  if not r then lib.eprint("moonbak: %s", err); return 1 end
+  print(summary(r))
   return 0
 end
 
@@ -54,4 +70,6 @@ the database is written; an interrupted restore leaves nothing behind.]],
   max_args = 2,
   exit = "0 restored, 1 the restore failed (nothing is left behind), 2 bad usage or a bad job file",
   run = run,
+  restore = restore,
+  summary = summary,
 }
