@@ -33,7 +33,9 @@ static void note_interrupt(int sig)
 {
     int saved_errno = errno;
     int count = atomic_fetch_add(&interrupts_received, 1) + 1;
-    mb_cancel_set(&process_cancel, sig); /* the first signal stays the reason */
+    mb_cancel_set(&process_cancel, sig); /* the first signal stays the reason, */
+    if (sig != SIGALRM && process_cancel.reason == SIGALRM)
+        process_cancel.reason = sig; /* but an operator's beats the time limit */
     mb_signal_children(count == 1 ? SIGTERM : SIGKILL);
     if (count == 2) {
         restore_default(SIGINT);
@@ -100,5 +102,25 @@ int mb_interrupt_after(double seconds)
         if (t.it_value.tv_sec == 0 && t.it_value.tv_nsec == 0)
             t.it_value.tv_nsec = 1;
     }
-    return timer_settime(limit_timer, 0, &t, NULL);
+    if (timer_settime(limit_timer, 0, &t, NULL) != 0)
+        return -1;
+    if (seconds <= 0 && catching) {
+        /* Disarmed: a limit that fired alone is forgotten, so that what
+         * comes next in this process (another run, the console's next
+         * statement) is not cancelled by it, and the next Ctrl-C is a first
+         * one again.  A Ctrl-C or SIGTERM, if one came, stays. */
+        sigset_t block, old;
+        sigemptyset(&block);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGTERM);
+        sigaddset(&block, SIGALRM);
+        pthread_sigmask(SIG_BLOCK, &block, &old);
+        if (process_cancel.reason == SIGALRM) {
+            mb_cancel_clear(&process_cancel);
+            atomic_store(&interrupts_received, 0);
+            mb_interrupts_catch(); /* the handlers, if alarms restored the default */
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    return 0;
 }

@@ -24,7 +24,10 @@ void mb_interrupts_reset(void);
 
 /* Cancels the token with reason SIGALRM once seconds have passed on the
  * monotonic clock (a run's timeout), as a first SIGTERM would; 0 disarms
- * it.  After mb_interrupts_catch.  0, or -1 with errno. */
+ * it and, if it fired, forgets it (the next run of the process, the
+ * console's next statement are not cancelled by it).  A SIGINT or SIGTERM
+ * becomes the reason even after the limit fired, and stays.  After
+ * mb_interrupts_catch.  0, or -1 with errno. */
 int mb_interrupt_after(double seconds);
 
 #endif

@@ -195,7 +195,8 @@ static int sys_catch_interrupts(lua_State *L)
 }
 
 /* sys.cancel_after(seconds): the run's time limit; it cancels as a first
- * SIGTERM would, with the reason SIGALRM (sys.interrupted); 0 disarms. */
+ * SIGTERM would, with the reason SIGALRM (sys.interrupted); 0 disarms it
+ * and forgets it if it fired. */
 static int sys_cancel_after(lua_State *L)
 {
     if (mb_interrupt_after(luaL_checknumber(L, 1)) != 0)

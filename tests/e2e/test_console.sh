@@ -74,6 +74,20 @@ console syntax.lua
 check "a syntax error fails the script (exit $status) and the rest still runs" \
     bash -c "[ $status -eq 1 ] && grep -qx last out && grep -q '^stdin:3: ' err" || show_err
 
+# A job's time limit fails its run only: a second run in the same statement
+# (the first one's command hangs, the second's ends at once) is not
+# cancelled by the limit the first one hit.
+cat > slowfirst.lua <<JOB
+return { name = "slowfirst", timeout = 5, compression = { type = "none" },
+         source = { type = "command", argv = { "sh", "-c",
+           "if [ -e '$T/first.done' ]; then echo second; else touch '$T/first.done'; sleep 60; fi" } },
+         storage = { { type = "local", path = "$T/store" } } }
+JOB
+printf 'for i = 1, 2 do print(run("%s", { quiet = true }).status) end\n' "$T/slowfirst.lua" > twice.lua
+console twice.lua
+check "a run past its time limit fails, and the next run of the statement succeeds (exit $status)" \
+    bash -c "[ $status -eq 0 ] && [ \"\$(cat '$T/out')\" = \"\$(printf 'failed\nsuccess')\" ]" || { show_err; sed 's/^/# /' out; }
+
 printf 'print(arg[0], arg[1], ...)\nreturn 7\n' > script.lua
 mb script script.lua one two
 check "moonbak script FILE.lua ARGS still runs the file with arg and ... (exit 7)" \

@@ -66,4 +66,30 @@ T.test("sys.reset_interrupts: not interrupted any more, and every next SIGINT is
   end
 end)
 
+-- A run's time limit, once disarmed, is forgotten: the console's next run
+-- (or next statement) is not cancelled by it, nor is its next Ctrl-C a
+-- second one.  But a Ctrl-C after the limit fired is the reason, and stays.
+T.test("sys.cancel_after(0) forgets a limit that fired; an operator's signal beats it and stays", function()
+  local function wait_for_alarm()
+    local give_up = sys.monotonic() + 60 -- only against a hang: the alarm is the event
+    while sys.interrupted() == nil and sys.monotonic() < give_up do sys.sleep(0.001) end
+  end
+  sys.catch_interrupts()
+  for round = 1, 3 do
+    assert(sys.cancel_after(0.001))
+    wait_for_alarm()
+    T.eq(sys.interrupted(), 14, "the limit cancels, round " .. round)
+    assert(sys.cancel_after(0))
+    T.eq(sys.interrupted(), nil, "disarmed: forgotten, round " .. round)
+  end
+  assert(sys.cancel_after(0.001))
+  wait_for_alarm()
+  io.popen("kill -INT " .. sys.pid()):close()
+  T.eq(sys.interrupted(), 2, "a Ctrl-C after the limit fired is the reason")
+  assert(sys.cancel_after(0))
+  T.eq(sys.interrupted(), 2, "...and stays once the limit is disarmed")
+  sys.reset_interrupts()
+  T.eq(sys.interrupted(), nil, "until the reset")
+end)
+
 return T.done()
