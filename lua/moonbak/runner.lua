@@ -259,17 +259,23 @@ end
 -- database cannot record it) returns false with ctx.status = "refused".
 function M.run(job, opts)
   opts = opts or {}
+  -- The caller's hook (the console's, which stops a statement on Ctrl-C)
+  -- is set aside from the start, before the execution is recorded running
+  -- (raising after that would leave it so): the steps have their own, and
+  -- completion runs to its end.
+  local caller_hook = table.pack(debug.gethook())
+  debug.sethook()
+  local function restore_caller_hook()
+    if type(caller_hook[1]) == "function" then debug.sethook(table.unpack(caller_hook, 1, 3)) end
+  end
   local ctx = new_context(job, opts)
   local started, why = start(ctx)
   if not started then
     ctx.status, ctx.error = "refused", why
+    restore_caller_hook()
     return false, ctx
   end
   ctx.started_at = ctx.execution.started_at
-  -- The caller's hook (the console's, which stops a statement on Ctrl-C)
-  -- is set aside: the steps have their own, and completion runs to its end.
-  local caller_hook = table.pack(debug.gethook())
-  debug.sethook()
   local allow_exit = forbid_exit(ctx)
   if job.timeout then
     sys.catch_interrupts()
@@ -292,7 +298,7 @@ function M.run(job, opts)
   record_outcome(ctx)
   if ctx.lock then ctx.lock:release() end
   update_metrics(ctx, opts.jobs_dir)
-  if type(caller_hook[1]) == "function" then debug.sethook(table.unpack(caller_hook, 1, 3)) end
+  restore_caller_hook()
   return ctx.status == "success", ctx
 end
 

@@ -200,4 +200,22 @@ T.test("a secret inside a longer secret is hidden whole", function()
   T.eq(r.redact("key s3cr3t-key-9 and s3cr"), "key *** and ***")
 end)
 
+-- The console's hook (it raises once Ctrl-C is pressed) is set aside before
+-- the execution is recorded running: raising between the two would leave
+-- the execution "running" under a live console, for good.
+T.test("the caller's hook cannot raise once the execution is recorded running", function()
+  local _, st, job = fixture()
+  local function running()
+    return #st.db:query("SELECT id FROM executions WHERE status = 'running'") > 0
+  end
+  debug.sethook(function()
+    if running() then debug.sethook(); error("the caller's hook ran inside the run", 2) end
+  end, "", 1)
+  local ok, done, ctx = pcall(mb.runner.run, job(), { state = st })
+  debug.sethook()
+  assert(ok, done)
+  assert(done, ctx.error)
+  T.eq(running(), false, "no execution left running")
+end)
+
 return T.done()
