@@ -44,11 +44,7 @@ Daemon.__index = Daemon
 
 local function iso(t) return schedule.iso(math.floor(t)) end
 
-local function seconds(s)
-  if s < 60 then return ("%.1f s"):format(s) end
-  if s < 3600 then return ("%d min %d s"):format(s // 60, math.floor(s % 60)) end
-  return ("%d h %d min"):format(s // 3600, math.floor(s % 3600) // 60)
-end
+local seconds = require("moonbak.units").seconds
 
 function Daemon:log(fmt, ...)
   io.stderr:write(("moonbak daemon: " .. fmt .. "\n"):format(...))

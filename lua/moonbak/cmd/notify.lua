@@ -65,7 +65,8 @@ local function send(cfg, ids, opts)
       failed = failed + 1
     else
       if #list > PER_JOB then
-        lib.eprint("%s: %d more executions not notified (only the newest %d are)", name, #list - PER_JOB, PER_JOB)
+        lib.eprint("%s: %d more executions not notified (only %d are: runs before skipped fire times, newest first)",
+                   name, #list - PER_JOB, PER_JOB)
       end
       for i = 1, math.min(#list, PER_JOB) do
         local e = list[i]
