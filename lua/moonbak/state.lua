@@ -76,6 +76,18 @@ local migrations = {
     seconds REAL, answer TEXT, error TEXT);
   CREATE INDEX deliveries_by_execution ON deliveries (execution_id, id);
   ]],
+  -- recovery: what an execution did (a backup run, a restore drill, a
+  -- scheduled verification), each kind with fire times of its own; and a
+  -- backup's lock as the catalog knows it (its sidecar is the truth)
+  [[
+  ALTER TABLE executions ADD COLUMN kind TEXT NOT NULL DEFAULT 'backup'
+    CHECK (kind IN ('backup', 'drill', 'verify'));
+  DROP INDEX executions_by_fire_time;
+  CREATE UNIQUE INDEX executions_by_fire_time ON executions (job, kind, scheduled_for, attempt)
+    WHERE scheduled_for IS NOT NULL;
+  ALTER TABLE catalog ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE catalog ADD COLUMN lock_reason TEXT;
+  ]],
 }
 
 M.schema_version = #migrations
@@ -248,15 +260,16 @@ end
 function State:dead_backup_ids(job_name)
   local ids = {}
   for _, row in ipairs(self.db:query([[SELECT backup_id FROM executions WHERE job = ? AND backup_id IS NOT NULL
-                                       AND status IN ('interrupted', 'failed', 'cancelled')]], job_name)) do
+                                       AND kind = 'backup' AND status IN ('interrupted', 'failed', 'cancelled')]], job_name)) do
     ids[row.backup_id] = true
   end
   return ids
 end
 
-function State:running_execution(job_name)
-  return self.db:query([[SELECT * FROM executions WHERE job = ? AND status = 'running'
-                         ORDER BY id DESC LIMIT 1]], job_name)[1]
+-- The job's backup run in progress (kind: another kind), or nil.
+function State:running_execution(job_name, kind)
+  return self.db:query([[SELECT * FROM executions WHERE job = ? AND status = 'running' AND kind = ?
+                         ORDER BY id DESC LIMIT 1]], job_name, kind or "backup")[1]
 end
 
 function State:remember_job(job)
@@ -266,27 +279,29 @@ function State:remember_job(job)
               job.name, job.file, job.schedule, M.timestamp())
 end
 
-function State:start_execution(job_name, trigger)
-  local _, id = self.db:run([[INSERT INTO executions (job, status, trigger, pid, pid_start, host, started_at)
-                              VALUES (?, 'running', ?, ?, ?, ?, ?)]],
+-- kind: "backup" (the default), "drill" or "verify".
+function State:start_execution(job_name, trigger, kind)
+  local _, id = self.db:run([[INSERT INTO executions (job, status, trigger, pid, pid_start, host, started_at, kind)
+                              VALUES (?, 'running', ?, ?, ?, ?, ?, ?)]],
                             job_name, trigger or "manual", sys.pid(), sys.process_start_time(sys.pid()),
-                            sys.hostname(), M.timestamp())
+                            sys.hostname(), M.timestamp(), kind or "backup")
   return self:execution(id)
 end
 
 -- The scheduler's claim on one fire time of a job (scheduled_for, ISO
 -- UTC), made atomically by the unique index: the execution (status
 -- "pending", trigger "schedule") or nil when that fire time (that attempt)
--- was claimed before, by this daemon or another.  opts: attempt, retry_of.
+-- was claimed before, by this daemon or another.  opts: attempt, retry_of,
+-- kind (default "backup": each kind has fire times of its own).
 function State:claim(job_name, scheduled_for, opts)
   opts = opts or {}
   local changes, id = self.db:run([[INSERT INTO executions (job, status, trigger, pid, pid_start,
-                                      host, started_at, scheduled_for, attempt, retry_of)
-                                    VALUES (?, 'pending', 'schedule', ?, ?, ?, ?, ?, ?, ?)
+                                      host, started_at, scheduled_for, attempt, retry_of, kind)
+                                    VALUES (?, 'pending', 'schedule', ?, ?, ?, ?, ?, ?, ?, ?)
                                     ON CONFLICT DO NOTHING]],
                                   job_name, sys.pid(), sys.process_start_time(sys.pid()),
                                   sys.hostname(), M.timestamp(), scheduled_for,
-                                  opts.attempt or 1, opts.retry_of)
+                                  opts.attempt or 1, opts.retry_of, opts.kind or "backup")
   if changes ~= 1 then return nil end
   return self:execution(id)
 end
@@ -383,39 +398,42 @@ end
 -- The statuses an execution ends with (running and pending have not ended).
 M.final_statuses = { "success", "partial", "failed", "cancelled", "interrupted", "skipped" }
 
--- How many executions of the job ended with each status: { status = n }.
-function State:runs_by_status(job_name)
+-- How many backup runs (kind: executions of another kind) of the job ended
+-- with each status: { status = n }.
+function State:runs_by_status(job_name, kind)
   local counts = {}
-  for _, row in ipairs(self.db:query([[SELECT status, count(*) AS n FROM executions
-                                       WHERE job = ? AND finished_at IS NOT NULL GROUP BY status]], job_name)) do
+  for _, row in ipairs(self.db:query([[SELECT status, count(*) AS n FROM executions WHERE job = ?
+                                       AND kind = ? AND finished_at IS NOT NULL GROUP BY status]],
+                                     job_name, kind or "backup")) do
     counts[row.status] = row.n
   end
   return counts
 end
 
--- The execution of the job that ended last with one of statuses (a list;
--- nil: any), or nil.
-function State:last_finished(job_name, statuses)
+-- The backup run (kind: execution of another kind) of the job that ended
+-- last with one of statuses (a list; nil: any), or nil.
+function State:last_finished(job_name, statuses, kind)
   statuses = statuses or M.final_statuses
   local marks = ("?,"):rep(#statuses):sub(1, -2)
-  return self.db:query(([[SELECT * FROM executions WHERE job = ? AND finished_at IS NOT NULL
+  return self.db:query(([[SELECT * FROM executions WHERE job = ? AND kind = ? AND finished_at IS NOT NULL
                           AND status IN (%s) ORDER BY finished_at DESC, id DESC LIMIT 1]]):format(marks),
-                       job_name, table.unpack(statuses))[1]
+                       job_name, kind or "backup", table.unpack(statuses))[1]
 end
 
--- Executions of the job that have ended, the latest due first (reports,
+-- Backup runs of the job that have ended, the latest due first (reports,
 -- trends).  An execution is due at its fire time (scheduled_for) when the
 -- daemon claimed it, else when it started.  opts.statuses: a list (default:
 -- every final status); opts.since: only those due at or after this time
--- (ISO 8601 UTC); opts.limit: at most this many (default 50).
+-- (ISO 8601 UTC); opts.limit: at most this many (default 50); opts.kind:
+-- executions of another kind ("drill", "verify").
 function State:finished_executions(job_name, opts)
   opts = opts or {}
   local statuses = opts.statuses or M.final_statuses
   local marks = ("?,"):rep(#statuses):sub(1, -2)
-  local args = { job_name, table.unpack(statuses) }
+  local args = { job_name, opts.kind or "backup", table.unpack(statuses) }
   args[#args + 1] = opts.since or ""
   args[#args + 1] = opts.limit or 50
-  return self.db:query(([[SELECT * FROM executions WHERE job = ? AND finished_at IS NOT NULL
+  return self.db:query(([[SELECT * FROM executions WHERE job = ? AND kind = ? AND finished_at IS NOT NULL
                           AND status IN (%s) AND coalesce(scheduled_for, started_at) >= ?
                           ORDER BY coalesce(scheduled_for, started_at) DESC, id DESC LIMIT ?]]):format(marks),
                        table.unpack(args))
@@ -464,10 +482,11 @@ end
 
 function State:add_to_catalog(entry)
   self.db:run([[INSERT OR REPLACE INTO catalog (job, backup_id, storage, path, size, logical_size,
-                  sha256, plain_sha256, execution_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)]],
+                  sha256, plain_sha256, execution_id, created_at, locked, lock_reason)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?,?)]],
               entry.job, entry.backup_id, entry.storage, entry.path, entry.size,
               entry.logical_size, entry.sha256, entry.plain_sha256, entry.execution_id,
-              entry.created_at)
+              entry.created_at, entry.locked and 1 or 0, entry.lock_reason)
 end
 
 function State:catalog(job_name)
