@@ -46,6 +46,7 @@ function M.decode_sidecar(text, where, job_name)
   end
   for key, kind in pairs { source = "table", compression = "table", encryption = "table",
                            size = "number", logical_size = "number", locked = "boolean",
+                           lock_reason = "string", locked_at = "string",
                            finished_at = "string", started_at = "string" } do
     if not optional(meta, key, kind) then return bad("%s is not a %s", key, kind) end
   end
@@ -101,10 +102,11 @@ local function list_storage(job, spec, handle)
   return found, problems
 end
 
--- backups.list(job [, storage_name]) -> { meta, ... }, problems
--- Storages that cannot be listed are reported in problems, not fatal.
+-- backups.list(job [, storage_name]) -> { meta, ... }, problems, unreachable
+-- Storages that cannot be listed are reported in problems, not fatal, and
+-- named in unreachable (storage name -> that problem).
 function M.list(job, storage_name)
-  local all, problems = {}, {}
+  local all, problems, unreachable = {}, {}, {}
   for _, spec in ipairs(job.storage) do
     if not storage_name or spec.name == storage_name then
       local handle, err = storage.open(spec)
@@ -112,6 +114,7 @@ function M.list(job, storage_name)
       if handle then found, more = list_storage(job, spec, handle); handle:close() end
       if not found then
         problems[#problems + 1] = err or more
+        unreachable[spec.name] = err or more
       else
         table.move(found, 1, #found, #all + 1, all)
         table.move(more, 1, #more, #problems + 1, problems)
@@ -122,7 +125,7 @@ function M.list(job, storage_name)
     if a.backup_id ~= b.backup_id then return a.backup_id > b.backup_id end
     return a.storage < b.storage
   end)
-  return all, problems
+  return all, problems, unreachable
 end
 
 -- The backup with id (or the newest when id is nil), on the storage named
@@ -231,6 +234,86 @@ function M.restore_to_file(job, meta, output, force, keys, progress)
   local result, rerr = restore_stream(job, meta, { writer }, keys, progress)
   writer:close()
   return result, rerr
+end
+
+-- backups.catalog_entry(meta) -> the state catalog's row of a listed backup
+-- (State:add_to_catalog): what its sidecar says, lock included.
+function M.catalog_entry(meta)
+  return { job = meta.job, backup_id = meta.backup_id, storage = meta.storage, path = meta.path,
+           size = meta.size, logical_size = meta.logical_size, sha256 = meta.sha256,
+           plain_sha256 = meta.plain_sha256, execution_id = meta.execution_id,
+           created_at = meta.finished_at, locked = meta.locked == true, lock_reason = meta.lock_reason }
+end
+
+-- Replaces the sidecar name (whose text is old) with new.  put commits
+-- atomically (a temporary name renamed over the old one, or one PUT): the
+-- sidecar is the old one or the new one, never missing.  Should a storage
+-- fail half-way and lose it all the same, the old text is put back: an
+-- artifact without a sidecar is not a backup, and would be swept.
+local function rewrite_sidecar(handle, name, old, new)
+  local ok, err = handle:put(name, new)
+  if ok then return true end
+  if not handle:get(name, M.sidecar_max) then
+    local back, berr = handle:put(name, old)
+    if not back then
+      return nil, ("%s; the sidecar is missing now and could not be put back (%s): its text was %s")
+        :format(err, berr, old)
+    end
+  end
+  return nil, err
+end
+
+-- The sidecar of meta with the lock set -> new text, new meta | nil, message.
+-- The raw JSON is edited, not meta: fields this version does not know stay.
+local function locked_sidecar(job, meta, handle, lock)
+  local name = meta.path .. artifact.sidecar_suffix
+  local where = ("%s: sidecar %s"):format(meta.storage, name)
+  local old, err = handle:get(name, M.sidecar_max)
+  if not old then return nil, ("%s: unreadable: %s"):format(where, err) end
+  local ok, derr = M.decode_sidecar(old, where, job.name)
+  if not ok then return nil, derr end
+  local raw = cjson.decode(old)
+  raw.locked = lock.locked
+  raw.lock_reason = lock.locked and lock.reason or nil
+  raw.locked_at = lock.locked and lock.at or nil
+  local new = require("moonbak.json").encode(raw)
+  local fresh = assert(M.decode_sidecar(new, where, job.name))
+  fresh.storage, fresh.path = meta.storage, meta.path
+  return old, new, fresh, name
+end
+
+-- backups.set_lock(job, id, { locked =, reason =, at = timestamp })
+-- -> results | nil, message
+-- Rewrites the sidecar of backup id on every storage of the (resolved)
+-- job that holds it.  results: one { storage, ok, error, meta (the new
+-- sidecar) } per storage that holds it, and one { storage, ok = false,
+-- error } per storage that could not be listed (it may hold a copy that
+-- stays as it was).  nil, message when no storage holds the backup.
+function M.set_lock(job, id, lock)
+  local all, problems, unreachable = M.list(job)
+  local results = {}
+  for _, meta in ipairs(all) do
+    if meta.backup_id == id then
+      local handle, err = storage.open(spec_named(job, meta.storage))
+      local old, new, fresh, name
+      if handle then old, new, fresh, name = locked_sidecar(job, meta, handle, lock) end
+      local ok, rerr = nil, err or new
+      if old then ok, rerr = rewrite_sidecar(handle, name, old, new) end
+      if handle then handle:close() end
+      results[#results + 1] = { storage = meta.storage, ok = ok == true, error = not ok and rerr or nil,
+                                meta = ok and fresh or nil }
+    end
+  end
+  if #results == 0 then
+    local why = #problems > 0 and (" (" .. table.concat(problems, "; ") .. ")") or ""
+    return nil, ("job %s has no backup %s%s"):format(job.name, id, why)
+  end
+  for _, spec in ipairs(job.storage) do
+    if unreachable[spec.name] then
+      results[#results + 1] = { storage = spec.name, ok = false, error = unreachable[spec.name] }
+    end
+  end
+  return results
 end
 
 return M

@@ -4,26 +4,34 @@
 -- keep_last keeps the N newest backups.  Each period rule walks the backups
 -- from the newest and keeps the newest one of each period (UTC day, ISO
 -- week, month, year) until it holds N periods.  A backup kept by any rule
--- stays; a locked backup always stays.  Periods are counted in UTC.
+-- stays; a locked backup always stays, and so does the newest backup (a
+-- policy can never leave a job with nothing).  Periods are counted in UTC.
 local M = {}
 
 local backup_time = require("moonbak.artifact").backup_time
 M.backup_time = backup_time
 
-local period_formats = {
-  daily = "!%Y-%m-%d",
-  weekly = "!%G-W%V",
-  monthly = "!%Y-%m",
-  yearly = "!%Y",
+-- In the order reasons are listed.
+local period_rules = {
+  { "daily", "!%Y-%m-%d" },
+  { "weekly", "!%G-W%V" },
+  { "monthly", "!%Y-%m" },
+  { "yearly", "!%Y" },
 }
 
 -- retention.plan(backups, policy [, opts]) -> keep, remove (lists of the
--- same entries), and reasons[entry] = { "last", "daily", ... } for kept ones.
+-- same entries, newest first), and reasons[entry] = the list of why a kept
+-- entry stays, in this order: "undated" or "future", "locked", "current",
+-- "newest", "keep_last", "daily 2026-11-28", "weekly 2026-W48",
+-- "monthly 2026-11", "yearly 2026".
 -- backups: entries with backup_id (and locked), in any order.
 -- opts.now (seconds; default: now): a backup dated after it was made by a
 -- clock that was wrong; it is kept ("future") and not counted, so that it
 -- can never push out the backups made since.  opts.protect: the id of the
--- backup of the run applying the policy, which it never removes.
+-- backup of the run applying the policy, which it never removes.  The
+-- newest backup not dated in the future is kept whatever the policy says
+-- ("newest"): every backup in a storage is a complete one (its sidecar is
+-- written last), so it is the newest successful backup.
 function M.plan(backups, policy, opts)
   opts = opts or {}
   local now = opts.now or require("moonbak.sys").now()
@@ -48,18 +56,20 @@ function M.plan(backups, policy, opts)
     if b.locked then keep(b, "locked") end
     if opts.protect and b.backup_id == opts.protect then keep(b, "current") end
   end
+  if counted[1] then keep(counted[1], "newest") end
   for i, b in ipairs(counted) do
-    if i <= (policy.keep_last or 0) then keep(b, "last") end
+    if i <= (policy.keep_last or 0) then keep(b, "keep_last") end
   end
-  for rule, format in pairs(period_formats) do
-    local wanted, seen, count = policy[rule] or 0, {}, 0
+  for _, rule in ipairs(period_rules) do
+    local name, format = rule[1], rule[2]
+    local wanted, seen, count = policy[name] or 0, {}, 0
     for _, b in ipairs(counted) do
       if count >= wanted then break end
       local period = os.date(format, math.floor(backup_time(b.backup_id)))
       if not seen[period] then
         seen[period] = true
         count = count + 1
-        keep(b, rule)
+        keep(b, name .. " " .. period)
       end
     end
   end
@@ -80,20 +90,26 @@ function M.remove(handle, meta)
   return true
 end
 
--- retention.prune(job, { dry_run =, state =, log = fn, protect = id }) -> removed, failures
+-- retention.prune(job, { dry_run =, state =, log = fn, protect = id })
+-- -> removed, failures, decisions
 -- job must be resolved (storage credentials).  Each storage is pruned on
--- its own: a policy counts the backups that storage holds.
+-- its own: a policy counts the backups that storage holds.  The locks are
+-- the sidecars' (backups.list reads them).  decisions: for every backup
+-- listed, storage by storage and newest first, { backup_id, storage, path,
+-- keep = boolean, reasons = { ... } } (why it stays; empty when it goes).
 function M.prune(job, opts)
   opts = opts or {}
   local backups = require "moonbak.backups"
   local storage = require "moonbak.storage"
   local log = opts.log or function() end
-  local removed, failures = {}, {}
+  local removed, failures, decisions = {}, {}, {}
   for _, spec in ipairs(job.storage) do
     local list, problems = backups.list(job, spec.name)
     for _, p in ipairs(problems) do failures[#failures + 1] = p end
-    local _, drop, reasons = M.plan(list, job.retention, { protect = opts.protect })
+    local _, drop, reasons = M.plan(list, job.retention, { protect = opts.protect, now = opts.now })
     for _, meta in ipairs(list) do
+      decisions[#decisions + 1] = { backup_id = meta.backup_id, storage = spec.name, path = meta.path,
+                                    keep = reasons[meta] ~= nil, reasons = reasons[meta] or {} }
       for _, why in ipairs(reasons[meta] or {}) do
         if why == "future" then
           log("warning", ("backup %s on %s is dated after now (made while a clock was wrong?): kept, not counted")
@@ -123,7 +139,7 @@ function M.prune(job, opts)
       if handle then handle:close() end
     end
   end
-  return removed, failures
+  return removed, failures, decisions
 end
 
 return M

@@ -480,13 +480,47 @@ function State:deliveries(execution_id)
   return self.db:query("SELECT * FROM deliveries WHERE execution_id = ? ORDER BY id", execution_id)
 end
 
+-- An execution id this database does not hold for the job (a sidecar
+-- written on another machine, read by catalog rebuild) is stored as NULL.
 function State:add_to_catalog(entry)
   self.db:run([[INSERT OR REPLACE INTO catalog (job, backup_id, storage, path, size, logical_size,
                   sha256, plain_sha256, execution_id, created_at, locked, lock_reason)
-                VALUES (?,?,?,?,?,?,?,?,?,?,?,?)]],
+                VALUES (?,?,?,?,?,?,?,?,(SELECT id FROM executions WHERE id = ? AND job = ?),?,?,?)]],
               entry.job, entry.backup_id, entry.storage, entry.path, entry.size,
-              entry.logical_size, entry.sha256, entry.plain_sha256, entry.execution_id,
+              entry.logical_size, entry.sha256, entry.plain_sha256, entry.execution_id, entry.job,
               entry.created_at, entry.locked and 1 or 0, entry.lock_reason)
+end
+
+-- Makes the job's catalog what the storages hold, in one transaction:
+-- entries (catalog rows, as add_to_catalog takes them) are added or
+-- replaced, and every other row of the job is removed, except those of
+-- the storages named in keep (name -> true: storages that could not be
+-- listed, whose rows stay as they were).  -> added, removed (counts).
+function State:rebuild_catalog(job_name, entries, keep)
+  keep = keep or {}
+  local wanted = {}
+  for _, e in ipairs(entries) do wanted[e.backup_id .. "\0" .. e.storage] = true end
+  self.db:exec("BEGIN IMMEDIATE")
+  local ok, result = pcall(function()
+    local removed = 0
+    for _, row in ipairs(self.db:query("SELECT backup_id, storage FROM catalog WHERE job = ?", job_name)) do
+      if not keep[row.storage] and not wanted[row.backup_id .. "\0" .. row.storage] then
+        self:remove_from_catalog(job_name, row.backup_id, row.storage)
+        removed = removed + 1
+      end
+    end
+    for _, e in ipairs(entries) do
+      assert(e.job == job_name, "rebuild_catalog: an entry of another job")
+      self:add_to_catalog(e)
+    end
+    return removed
+  end)
+  if not ok then
+    self.db:exec("ROLLBACK")
+    error(result, 0)
+  end
+  self.db:exec("COMMIT")
+  return #entries, result
 end
 
 function State:catalog(job_name)

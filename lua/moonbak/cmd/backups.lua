@@ -15,10 +15,11 @@ local function run(cfg, args, opts)
   if opts.json then lib.json_out(list) return 0 end
   local rows = {}
   for _, b in ipairs(list) do
+    local lock = b.locked and ("locked" .. (b.lock_reason and (" (" .. b.lock_reason .. ")") or "")) or nil
     rows[#rows + 1] = { b.backup_id, b.storage, lib.human_size(b.size), lib.human_size(b.logical_size),
-                        b.finished_at, b.path }
+                        b.finished_at, b.path, lock }
   end
-  lib.print_table({ "BACKUP", "STORAGE", "SIZE", "DUMP SIZE", "FINISHED", "PATH" }, rows)
+  lib.print_table({ "BACKUP", "STORAGE", "SIZE", "DUMP SIZE", "FINISHED", "PATH", "LOCK" }, rows)
   return 0
 end
 
@@ -26,7 +27,8 @@ return {
   usage = { { "backups JOB", "backups on the job's storages (from their sidecars)" } },
   description = [[
 Lists what the storages hold, read from the sidecars (BACKUP.meta.json), newest
-first; a storage that cannot be listed is a warning on stderr.]],
+first, with their locks (moonbak lock); a storage that cannot be listed is a
+warning on stderr.]],
   options = {
     lib.JSON,
     { "storage", value = "NAME", help = "only the job's storage named NAME" },
