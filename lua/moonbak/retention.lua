@@ -35,9 +35,17 @@ local period_rules = {
 function M.plan(backups, policy, opts)
   opts = opts or {}
   local now = opts.now or require("moonbak.sys").now()
-  local sorted = {}
-  for _, b in ipairs(backups) do sorted[#sorted + 1] = b end
-  table.sort(sorted, function(a, b) return a.backup_id > b.backup_id end)
+  -- by time, newest first: ids of both forms sort as text only among
+  -- themselves ("...T030405Z" is older than "...T030405.250Z-...")
+  local sorted, times = {}, {}
+  for _, b in ipairs(backups) do
+    sorted[#sorted + 1] = b
+    times[b] = backup_time(b.backup_id) or math.huge -- undated first: kept anyway
+  end
+  table.sort(sorted, function(a, b)
+    if times[a] ~= times[b] then return times[a] > times[b] end
+    return a.backup_id > b.backup_id
+  end)
   local reasons = {}
   local function keep(b, why)
     reasons[b] = reasons[b] or {}
