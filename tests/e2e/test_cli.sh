@@ -124,9 +124,9 @@ status=$?
 check "an option of another command (run --dry-run) exits 2 and runs nothing" \
     bash -c "[ $status -eq 2 ] && ls '$T/backups/app' | cmp -s - '$T/before'"
 check "...naming the option and the command" grep -q 'run: unknown option --dry-run' "$T/err"
-mb --json --jobs "$jobs" prune app
+mb --json --jobs "$jobs" pause app
 check "...also when the option comes before the command" \
-    bash -c "[ $? -eq 2 ] && grep -q 'prune: unknown option --json' '$T/err'"
+    bash -c "[ $? -eq 2 ] && grep -q 'pause: unknown option --json' '$T/err'"
 mb keygen --identity "$T/k"
 check "...also for an option that takes a value" \
     bash -c "[ $? -eq 2 ] && grep -q 'keygen: unknown option --identity' '$T/err' && [ ! -e '$T/k' ]"
@@ -166,7 +166,7 @@ help_of backups "backups JOB" --json --storage
 help_of verify "verify JOB [BACKUP|--all] [--identity FILE]" --all --storage --identity --quiet
 help_of restore "restore JOB [BACKUP] --output FILE [--force] [--identity FILE]" \
     --output --to --force --create --identity --storage --quiet
-help_of prune "prune JOB [--dry-run]" --dry-run
+help_of prune "prune JOB [--dry-run] [--json]" --dry-run
 help_of keygen "keygen [--output FILE]" --output
 help_of secret "secret set NAME" --json
 help_of script "script FILE.lua [ARGS]"

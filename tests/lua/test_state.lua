@@ -159,4 +159,32 @@ T.test("executions of other kinds (drill, verify) have fire times of their own a
   st:close()
 end)
 
+T.test("rebuild_catalog replaces a job's rows in one transaction, keeping unreachable storages' rows", function()
+  local st = assert(mb.state.open(T.tempdir()))
+  local e = st:start_execution("shop", "manual")
+  local function row(id, storage, extra)
+    local r = { job = "shop", backup_id = id, storage = storage, path = "shop/" .. id, size = 1 }
+    for k, v in pairs(extra or {}) do r[k] = v end
+    return r
+  end
+  st:add_to_catalog(row("old", "a"))
+  st:add_to_catalog(row("old", "far"))
+  st:add_to_catalog { job = "other", backup_id = "x", storage = "a", path = "other/x" }
+  local added, removed = st:rebuild_catalog("shop", {
+    row("new", "a", { locked = true, lock_reason = "audit", execution_id = e.id }),
+    row("new2", "a", { execution_id = 999 }) }, { far = true })
+  T.eq(added, 2, "added")
+  T.eq(removed, 1, "removed: old on a")
+  local rows = {}
+  for _, r in ipairs(st:catalog("shop")) do rows[#rows + 1] = ("%s/%s/%d/%s/%s"):format(r.backup_id, r.storage,
+    r.locked, r.lock_reason or "-", tostring(r.execution_id)) end
+  T.eq(table.concat(rows, " "), ("old/far/0/-/nil new2/a/0/-/nil new/a/1/audit/%d"):format(e.id),
+       "an execution id this state does not know is stored as NULL")
+  T.eq(#st:catalog("other"), 1, "another job's rows stay")
+  local ok = pcall(st.rebuild_catalog, st, "shop", { row("z", "a"), { job = "shop" } })
+  T.eq(ok, false, "a bad entry fails the rebuild")
+  T.eq(#st:catalog("shop"), 3, "...and changes nothing")
+  st:close()
+end)
+
 return T.done()
