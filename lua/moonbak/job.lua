@@ -295,7 +295,8 @@ local function check_notifier(n, where)
   end
   for i, e in ipairs(n.on) do
     if not known[e] then
-      fail(("%s.on[%d]"):format(where, i), "unknown event %q (expected start, success, partial or failure)", e)
+      fail(("%s.on[%d]"):format(where, i), "unknown event %q (expected %s)", e,
+           table.concat(require("moonbak.notify").events, ", "))
     end
   end
 end
@@ -318,14 +319,9 @@ local function check_notify(job, where)
   job.notify = named
 end
 
--- Restore drills (moonbak drill, lua/moonbak/drill.lua): what each kind
--- of source checks after the restore.  SQL engines run queries, redis
--- commands; a file or a command's output is checked by a program.
-local drill_checks_of = {
-  sqlite = "sql", postgres = "sql", mysql = "sql", mariadb = "sql", redis = "redis",
-  file = "command", command = "command",
-}
-
+-- Restore drills (moonbak drill, lua/moonbak/drill.lua): SQL engines
+-- check with queries, redis with commands, a file or a command's output
+-- with a program (drill.check_kinds).
 local function plain_string(v) return type(v) == "string" and v ~= "" end
 
 local function check_drill_expect(v, where)
@@ -370,7 +366,7 @@ end
 local function check_drill(job, where)
   local d, src_type = job.drill, job.source.type
   check_fields(d, { schedule = "any", checks = "any", server = "any", command = "any" }, where)
-  local kind = drill_checks_of[src_type]
+  local kind = require("moonbak.drill").check_kinds[src_type]
   if not kind then
     fail(where, "restore drills are not available for %s sources (they are for sqlite, postgres, mysql, mariadb, redis, file and command)",
          src_type)
