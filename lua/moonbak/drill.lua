@@ -346,8 +346,9 @@ function M.run(job, opts)
   -- the command says how it ended: the log line is not an error of its own
   d.log("info", r.status == "success" and "drill passed" or ("drill %s: %s"):format(r.status, r.error))
   record(st, r, d)
+  local read, row = pcall(st.execution, st, r.execution)
   require("moonbak.notify").notify_drill(job, r, { state = st, redactor = redactor, log = d.log,
-                                                   execution = st:execution(r.execution) })
+                                                   execution = read and row or nil })
   if type(caller_hook[1]) == "function" then debug.sethook(table.unpack(caller_hook, 1, 3)) end
   return r.status == "success", r
 end
