@@ -101,3 +101,41 @@ struct mb_config *mb_lua_adapter_config(lua_State *L, int idx, const struct mb_o
     cfg->adapter_data = data;
     return cfg;
 }
+
+/* Strings of the list at idx (and NAME=value of the map at env_idx), kept
+ * alive by the Lua values they point into. */
+const char **mb_lua_string_list(lua_State *L, int idx, int as_env)
+{
+    size_t n = 0;
+    if (!lua_isnoneornil(L, idx)) {
+        luaL_checktype(L, idx, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            n++;
+            lua_pop(L, 1);
+        }
+    }
+    /* a userdata, so that a raise below frees it with the state */
+    const char **v = lua_newuserdatauv(L, (n + 1) * sizeof *v, 0);
+    size_t k = 0;
+    if (n && !as_env) {
+        for (lua_Integer i = 1; i <= (lua_Integer)n; i++) {
+            lua_geti(L, idx, i);
+            v[k++] = luaL_checkstring(L, -1);
+            lua_pop(L, 1); /* the list still holds the string */
+        }
+    } else if (n) {
+        int list = lua_gettop(L) + 1;
+        lua_newtable(L); /* keeps the "NAME=value" strings alive */
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            const char *name = luaL_checkstring(L, -2);
+            const char *value = luaL_checkstring(L, -1);
+            v[k] = lua_pushfstring(L, "%s=%s", name, value);
+            lua_rawseti(L, list, (lua_Integer)++k);
+            lua_pop(L, 1);
+        }
+    }
+    v[k] = NULL;
+    return v;
+}

@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdio.h>
 #include <string.h>
 
 #define SEAL_VERSION 1
@@ -144,6 +145,22 @@ static int crypto_unseal(lua_State *L)
     return 1;
 }
 
+/* crypto.sha256(text) -> 64 lowercase hex digits */
+static int crypto_sha256(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    unsigned char digest[32];
+    unsigned int digest_len = 0;
+    if (EVP_Digest(text, len, digest, &digest_len, EVP_sha256(), NULL) != 1 || digest_len != sizeof digest)
+        return luaL_error(L, "sha256: the digest failed");
+    char hex[2 * sizeof digest + 1];
+    for (size_t i = 0; i < sizeof digest; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    lua_pushlstring(L, hex, 2 * sizeof digest);
+    return 1;
+}
+
 int luaopen_moonbak_crypto(lua_State *L)
 {
     static const luaL_Reg functions[] = {
@@ -154,6 +171,7 @@ int luaopen_moonbak_crypto(lua_State *L)
         { "base64", crypto_base64 },
         { "seal", crypto_seal },
         { "unseal", crypto_unseal },
+        { "sha256", crypto_sha256 },
         { NULL, NULL },
     };
     luaL_newlib(L, functions);

@@ -11,6 +11,12 @@
 /* Expected failure: pushes nil, message and returns 2 (luaL_fileresult style). */
 int mb_lua_fail(lua_State *L, const struct mb_error *err);
 
+/* The strings of the list at idx (as_env: "NAME=value" of the map at idx;
+ * nil: none), NULL-ended, in an array that a userdata pushed on the stack
+ * owns; the strings are the Lua values' own (keep idx on the stack).
+ * Raises on a value that is not a string. */
+const char **mb_lua_string_list(lua_State *L, int idx, int as_env);
+
 /* Fills cfg from the string/number/boolean fields of the table at idx
  * (lists of strings are joined with newlines).  Raises on a value that is
  * not plain data, such as an unresolved secret reference; cfg is owned by a

@@ -1,5 +1,6 @@
 /* lsqlite.c — Lua module moonbak.sqlite: the thin SQLite binding under
  * moonbak.state.  Policy (schema, migrations, queries) lives in Lua. */
+#include "interrupt.h"
 #include "lmb.h"
 
 #include <sqlite3.h>
@@ -45,14 +46,32 @@ static sqlite3 *check_db(lua_State *L)
     return d->db;
 }
 
-/* sqlite.open(path) -> Db | nil, message */
+/* A long statement on a read-only database (a drill's check) stops when
+ * the process is interrupted (Ctrl-C, SIGTERM): non-zero interrupts it. */
+static int stop_when_interrupted(void *unused)
+{
+    (void)unused;
+    return mb_cancel_reason(mb_process_cancel()) != 0;
+}
+
+/* sqlite.open(path [, opts]) -> Db | nil, message
+ * opts.readonly: open an existing file read-only (nothing the statements
+ * do can change it), its statements interrupted with the process. */
 static int sqlite_open(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    int readonly = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        lua_getfield(L, 2, "readonly");
+        readonly = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
     struct lua_db *d = lua_newuserdatauv(L, sizeof *d, 0);
     d->db = NULL;
     luaL_setmetatable(L, DB_TYPE);
-    int rc = sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    int rc = sqlite3_open_v2(path, &d->db, flags, NULL);
     if (rc != SQLITE_OK) {
         lua_pushnil(L);
         lua_pushfstring(L, "state database %s: %s", path,
@@ -63,6 +82,8 @@ static int sqlite_open(lua_State *L)
     }
     sqlite3_busy_timeout(d->db, 10000);
     sqlite3_extended_result_codes(d->db, 1);
+    if (readonly)
+        sqlite3_progress_handler(d->db, 10000, stop_when_interrupted, NULL);
     return 1;
 }
 
@@ -184,10 +205,32 @@ static int db_run(lua_State *L)
     return 2;
 }
 
+/* db:value(sql, ...) -> the first column of the first row, true | nil,
+ * false when there is no row (the columns' order, which query's rows
+ * keyed by name lose) */
+static int db_value(lua_State *L)
+{
+    sqlite3 *db = check_db(L);
+    sqlite3_stmt *stmt = prepare(L, db);
+    int rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return step_error(L, db);
+    int found = rc == SQLITE_ROW && sqlite3_column_count(stmt) > 0;
+    if (found)
+        push_column(L, stmt, 0);
+    else
+        lua_pushnil(L);
+    lua_pushboolean(L, found);
+    lua_pushcfunction(L, stmt_close);
+    lua_pushvalue(L, 3);
+    lua_call(L, 1, 0);
+    return 2;
+}
+
 int luaopen_moonbak_sqlite(lua_State *L)
 {
     static const luaL_Reg db_methods[] = {
-        { "exec", db_exec }, { "query", db_query }, { "run", db_run },
+        { "exec", db_exec }, { "query", db_query }, { "run", db_run }, { "value", db_value },
         { "close", db_close }, { NULL, NULL },
     };
     static const luaL_Reg stmt_methods[] = { { NULL, NULL } };

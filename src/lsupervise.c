@@ -75,52 +75,14 @@ static int sup_open(lua_State *L)
     return 1;
 }
 
-/* Strings of the list at idx (and NAME=value of the map at env_idx), kept
- * alive by the Lua values they point into. */
-static const char **string_list(lua_State *L, int idx, int as_env)
-{
-    size_t n = 0;
-    if (!lua_isnoneornil(L, idx)) {
-        luaL_checktype(L, idx, LUA_TTABLE);
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {
-            n++;
-            lua_pop(L, 1);
-        }
-    }
-    /* a userdata, so that a raise below frees it with the state */
-    const char **v = lua_newuserdatauv(L, (n + 1) * sizeof *v, 0);
-    size_t k = 0;
-    if (n && !as_env) {
-        for (lua_Integer i = 1; i <= (lua_Integer)n; i++) {
-            lua_geti(L, idx, i);
-            v[k++] = luaL_checkstring(L, -1);
-            lua_pop(L, 1); /* the list still holds the string */
-        }
-    } else if (n) {
-        int list = lua_gettop(L) + 1;
-        lua_newtable(L); /* keeps the "NAME=value" strings alive */
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {
-            const char *name = luaL_checkstring(L, -2);
-            const char *value = luaL_checkstring(L, -1);
-            v[k] = lua_pushfstring(L, "%s=%s", name, value);
-            lua_rawseti(L, list, (lua_Integer)++k);
-            lua_pop(L, 1);
-        }
-    }
-    v[k] = NULL;
-    return v;
-}
-
 /* sup:spawn(argv [, env]) -> pid | nil, message: this binary, argv[1..] */
 static int sup_spawn(lua_State *L)
 {
     struct lua_supervisor *u = check_open(L);
-    const char **argv = string_list(L, 2, 0);
+    const char **argv = mb_lua_string_list(L, 2, 0);
     if (!argv[0])
         return luaL_argerror(L, 2, "empty argv");
-    const char **env = string_list(L, 3, 1);
+    const char **env = mb_lua_string_list(L, 3, 1);
     struct mb_error err = { { 0 } };
     pid_t pid = mb_supervisor_spawn(u->s, argv, env, &err);
     if (pid < 0)

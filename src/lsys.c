@@ -11,6 +11,7 @@
 #include <zstd.h>
 
 #include <dirent.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <errno.h>
 #include <signal.h>
@@ -315,6 +316,110 @@ static int sys_process_start_time(lua_State *L)
     return 1;
 }
 
+/* Removes one entry of the tree; nftw walks children before their
+ * directory (FTW_DEPTH) and never follows a symbolic link (FTW_PHYS). */
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return (flag == FTW_DP ? rmdir(path) : unlink(path)) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/* sys.remove_tree(path) -> true | nil, message: a directory and all it
+ * holds (a file: just it), links removed, never followed; a path that is
+ * not there is fine. */
+static int sys_remove_tree(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (lstat(path, &st) != 0 && errno == ENOENT) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return sys_fail_errno(L, "cannot remove", path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+#define RUN_OUTPUT_TAIL 4096
+
+/* Keeps the last RUN_OUTPUT_TAIL bytes of what the command said. */
+static void keep_tail(char *tail, size_t *len, const char *buf, size_t n)
+{
+    if (n >= RUN_OUTPUT_TAIL) {
+        memcpy(tail, buf + n - RUN_OUTPUT_TAIL, RUN_OUTPUT_TAIL);
+        *len = RUN_OUTPUT_TAIL;
+        return;
+    }
+    if (*len + n > RUN_OUTPUT_TAIL) {
+        size_t drop = *len + n - RUN_OUTPUT_TAIL;
+        memmove(tail, tail + drop, *len - drop);
+        *len -= drop;
+    }
+    memcpy(tail + *len, buf, n);
+    *len += n;
+}
+
+/* sys.run_command(argv [, env]) -> true, output | nil, message, output
+ * Runs a program (argv[1] looked up in PATH, no shell) to its end, its
+ * stdin /dev/null, its stdout and stderr together kept as output (their
+ * last 4 KiB); env: { NAME = value } added to its environment.  Like the
+ * dump tools it leads its own process group, gets SIGTERM on the first
+ * Ctrl-C or SIGTERM after sys.catch_interrupts, and dies with moonbak.  A
+ * status other than 0, a signal, or a program that cannot start: nil and
+ * why. */
+static int sys_run_command(lua_State *L)
+{
+    lua_settop(L, 2); /* the lists' arrays go above the arguments */
+    const char **argv = mb_lua_string_list(L, 1, 0);
+    if (!argv[0])
+        return luaL_argerror(L, 1, "empty argv");
+    const char **env = mb_lua_string_list(L, 2, 1);
+    const char *label = lua_pushfstring(L, "command %s", argv[0]);
+    char *tail = lua_newuserdatauv(L, RUN_OUTPUT_TAIL, 0);
+    size_t tail_len = 0;
+    struct mb_error err = { { 0 } };
+    struct mb_command cmd = { .argv = argv, .env = env, .label = label, .merge_stderr = 1 };
+    /* from here to r->close nothing raises */
+    struct mb_reader *r = mb_spawn_reader(&cmd, &err);
+    int rc = -1;
+    if (r) {
+        char buf[4096];
+        ssize_t n;
+        while ((n = r->read(r, buf, sizeof buf, &err)) > 0)
+            keep_tail(tail, &tail_len, buf, (size_t)n);
+        struct mb_error finish_err = { { 0 } };
+        rc = r->finish(r, &finish_err);
+        if (n >= 0 && rc != 0)
+            err = finish_err; /* a read error says more than the exit that follows it */
+        rc = n < 0 ? -1 : rc;
+        r->close(r);
+    }
+    if (rc == 0) {
+        lua_pushboolean(L, 1);
+        lua_pushlstring(L, tail, tail_len);
+        return 2;
+    }
+    /* its stderr went into output: the message's empty "last words" are
+     * output's last line */
+    size_t msg_len = strlen(err.msg);
+    if (msg_len >= 2 && strcmp(err.msg + msg_len - 2, ": ") == 0) {
+        size_t end = tail_len, start;
+        while (end && strchr("\n\r \t", tail[end - 1]))
+            end--;
+        for (start = end; start && tail[start - 1] != '\n'; start--)
+            ;
+        err.msg[msg_len - 2] = '\0';
+        if (end > start)
+            snprintf(err.msg + msg_len - 2, sizeof err.msg - (msg_len - 2), ": %.*s", (int)(end - start),
+                     tail + start);
+    }
+    mb_lua_fail(L, &err);
+    lua_pushlstring(L, tail, tail_len);
+    return 3;
+}
+
 int luaopen_moonbak_sys(lua_State *L)
 {
     static const luaL_Reg functions[] = {
@@ -328,6 +433,7 @@ int luaopen_moonbak_sys(lua_State *L)
         { "catch_interrupts", sys_catch_interrupts }, { "cancel_after", sys_cancel_after }, { "interrupted", sys_interrupted },
         { "reset_interrupts", sys_reset_interrupts }, { "process_alive", sys_process_alive },
         { "process_start_time", sys_process_start_time },
+        { "remove_tree", sys_remove_tree }, { "run_command", sys_run_command },
         { NULL, NULL },
     };
     luaL_newlib(L, functions);

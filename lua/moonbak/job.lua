@@ -43,7 +43,7 @@ local top = {
   source = "table!", compression = "table", encryption = "table", storage = "table!",
   retention = "table", notify = "table", steps = "table", spool = "boolean",
   enabled = "boolean", catchup = "any", retry = "table", timeout = "integer",
-  metrics = "string",
+  metrics = "string", drill = "table",
 }
 
 local retention_fields = { keep_last = "integer", daily = "integer", weekly = "integer",
@@ -295,7 +295,8 @@ local function check_notifier(n, where)
   end
   for i, e in ipairs(n.on) do
     if not known[e] then
-      fail(("%s.on[%d]"):format(where, i), "unknown event %q (expected start, success, partial or failure)", e)
+      fail(("%s.on[%d]"):format(where, i), "unknown event %q (expected %s)", e,
+           table.concat(require("moonbak.notify").events, ", "))
     end
   end
 end
@@ -316,6 +317,99 @@ local function check_notify(job, where)
   local named, i, err = require("moonbak.notify").normalize(list)
   if not named then fail(("%s[%d].name"):format(where, i), "%s", err) end
   job.notify = named
+end
+
+-- Restore drills (moonbak drill, lua/moonbak/drill.lua): SQL engines
+-- check with queries, redis with commands, a file or a command's output
+-- with a program (drill.check_kinds).
+local function plain_string(v) return type(v) == "string" and v ~= "" end
+
+local function check_drill_expect(v, where)
+  if v ~= nil and type(v) ~= "string" and type(v) ~= "number" and type(v) ~= "boolean" then
+    fail(where, "expected a string, a number or a boolean (the value the check must see), got %s", describe(v))
+  end
+end
+
+-- One entry of drill.checks: "SQL" or { sql =, expect =, name = } for SQL
+-- engines; "COMMAND" or { command = "DBSIZE" | { "GET", "k" }, expect =,
+-- name = } for redis.
+local function check_drill_check(c, kind, where)
+  local key = kind == "sql" and "sql" or "command"
+  if type(c) == "string" then
+    if c == "" or not c:match("%S") then fail(where, "expected a non-empty %s", kind == "sql" and "query" or "command") end
+    return
+  end
+  if type(c) ~= "table" or ref.is(c) then
+    fail(where, "expected a %s string or a table { %s = ..., expect = ... }, got %s",
+         kind == "sql" and "query" or "command", key, describe(c))
+  end
+  check_fields(c, { [key] = "any", expect = "any", name = "any" }, where)
+  local v = c[key]
+  if kind == "sql" and not plain_string(v) then
+    fail(where .. ".sql", "expected a query (a non-empty string), got %s", describe(v))
+  elseif kind == "redis" and not plain_string(v) and not (is_list_of_strings(v) and #v > 0) then
+    fail(where .. ".command", "expected a command: a string (\"DBSIZE\") or a list ({ \"GET\", \"key\" }), got %s",
+         describe(v))
+  end
+  if kind == "redis" and type(v) == "table" then
+    for i, item in ipairs(v) do
+      if ref.is(item) then fail(("%s.command[%d]"):format(where, i), "expected a plain string, got %s", describe(item)) end
+    end
+  end
+  check_drill_expect(c.expect, where .. ".expect")
+  if c.name ~= nil and not plain_string(c.name) then
+    fail(where .. ".name", "expected a non-empty string, got %s", describe(c.name))
+  end
+end
+
+-- drill = { schedule =, checks =, server =, command = }
+local function check_drill(job, where)
+  local d, src_type = job.drill, job.source.type
+  check_fields(d, { schedule = "any", checks = "any", server = "any", command = "any" }, where)
+  local kind = require("moonbak.drill").check_kinds[src_type]
+  if not kind then
+    fail(where, "restore drills are not available for %s sources (they are for sqlite, postgres, mysql, mariadb, redis, file and command)",
+         src_type)
+  end
+  if d.schedule ~= nil then check_schedule(d.schedule, where .. ".schedule") end
+  if d.checks ~= nil then
+    if kind == "command" then
+      fail(where .. ".checks", "a %s source is checked by a program: give drill.command (it gets the restored file)", src_type)
+    end
+    if type(d.checks) ~= "table" or ref.is(d.checks) then fail(where .. ".checks", "expected a list, got %s", describe(d.checks)) end
+    for k in pairs(d.checks) do
+      if math.type(k) ~= "integer" then fail(where .. ".checks", "expected a list, found key %q", tostring(k)) end
+    end
+    for i, c in ipairs(d.checks) do check_drill_check(c, kind, ("%s.checks[%d]"):format(where, i)) end
+  end
+  if d.command ~= nil then
+    if kind ~= "command" then
+      fail(where .. ".command", "is for file and command sources; a %s drill checks with drill.checks", src_type)
+    end
+    if not plain_string(d.command) and not (is_list_of_strings(d.command) and #d.command > 0) then
+      fail(where .. ".command", "expected a shell command (a string) or a program and its arguments (a list), got %s",
+           describe(d.command))
+    end
+    for i, a in ipairs(type(d.command) == "table" and d.command or {}) do
+      if ref.is(a) then
+        fail(("%s.command[%d]"):format(where, i), "%s would be visible in the process list as an argument", tostring(a))
+      end
+    end
+  end
+  if d.server ~= nil then
+    if kind ~= "sql" and kind ~= "redis" or src_type == "sqlite" then
+      fail(where .. ".server", "a %s drill restores into a scratch file: server is for database servers", src_type)
+    end
+    if type(d.server) ~= "table" or ref.is(d.server) then
+      fail(where .. ".server", "expected a %s source table (the server to restore into), got %s", src_type, describe(d.server))
+    end
+    if d.server.type == nil then d.server.type = src_type end
+    if d.server.type ~= src_type then
+      fail(where .. ".server.type", "expected %q, the type of the job's source, got %s", src_type, describe(d.server.type))
+    end
+    check_typed(d.server, M.sources, source_options, where .. ".server", "source", source.exists)
+    check_no_references_in_argv(d.server, where .. ".server")
+  end
 end
 
 local function validate_table(job, where)
@@ -365,6 +459,7 @@ local function validate_table(job, where)
   check_no_references_in_argv(job.source, where .. ".source")
   if job.notify then check_notify(job, where .. ".notify") end
   if job.steps then check_steps(job.steps, where .. ".steps") end
+  if job.drill then check_drill(job, where .. ".drill") end
 end
 
 -- Validates a job table in place (filling defaults).  Returns the job, or

@@ -8,12 +8,14 @@
 -- { sent =, code =, attempts =, answer =, error =, seconds = }.
 --
 -- The event, schema version 1 (README "Notifications" documents it):
---   version, event ("start" | "success" | "partial" | "failure" | "test"),
+--   version, event ("start" | "success" | "partial" | "failure" | "test" |
+--   "drill_success" | "drill_failed"), kind ("backup" | "drill"),
 --   job, execution, status, trigger, scheduled_for, attempt, started_at,
 --   finished_at, duration (seconds), bytes_dumped, bytes_stored, backup,
 --   storages = { { name, type, status ("stored" | "failed" | "not written"),
 --   error, bytes } }, error, log = { lines = { ... }, cut = N }, host,
---   moonbak_version, run_id, time.
+--   moonbak_version, run_id, time, drill = { storage, restore_seconds,
+--   bytes, checks = { { name, ok, detail } } } (drills only).
 local crypto = require "moonbak.crypto"
 local json = require "moonbak.json"
 local cjson = require "cjson"
@@ -27,7 +29,7 @@ local M = {}
 
 M.schema_version = 1
 -- The events a notifier's `on` may list.
-M.events = { "start", "success", "partial", "failure" }
+M.events = { "start", "success", "partial", "failure", "drill_success", "drill_failed" }
 -- Seconds all the notifiers of one event may take together, retries
 -- included: completion ends within it however the services behave.  The
 -- start event holds the backup back, so it gets less.
@@ -44,7 +46,10 @@ local event_of_status = {
   failed = "failure", cancelled = "failure", interrupted = "failure", skipped = "failure",
 }
 
-function M.event_name(status)
+-- kind: the execution's ("backup" by default; a drill's events are
+-- drill_success and drill_failed, a cancelled drill failed too).
+function M.event_name(status, kind)
+  if kind == "drill" then return status == "success" and "drill_success" or "drill_failed" end
   return event_of_status[status] or "failure"
 end
 
@@ -61,12 +66,23 @@ function M.default_on(n)
   return schema and schema.default_on or { "failure", "partial" }
 end
 
-function M.wants(n, event_name)
-  if event_name == "test" then return true end
-  for _, e in ipairs(n.on or M.default_on(n)) do
-    if e == event_name then return true end
+local function listed(list, name)
+  for _, e in ipairs(list) do
+    if e == name then return true end
   end
   return false
+end
+
+-- Without its own `on`, a notifier told of failures is told of failed
+-- drills too (a backup that does not restore is as bad as none), except
+-- healthchecks: its check is the backup job's dead man's switch, which a
+-- drill must neither trip nor reset unless the job says so.
+function M.wants(n, event_name)
+  if event_name == "test" then return true end
+  if n.on then return listed(n.on, event_name) end
+  local defaults = M.default_on(n)
+  if event_name == "drill_failed" and n.type ~= "healthchecks" then return listed(defaults, "failure") end
+  return listed(defaults, event_name)
 end
 
 -- A notify list as a job gives it: a function is a Lua notifier.  Each
@@ -162,6 +178,7 @@ function M.run_event(ctx, name)
   ctx.run_id = ctx.run_id or uuid()
   return base_event(name, {
     job = ctx.job.name,
+    kind = "backup",
     execution = ex.id ~= 0 and ex.id or nil,
     status = name == "start" and "running" or ctx.status,
     trigger = ex.trigger or ctx.trigger,
@@ -190,8 +207,9 @@ function M.execution_event(st, e)
       storages[#storages + 1] = { name = c.storage, status = "stored", bytes = c.size }
     end
   end
+  if e.kind == "drill" then return M.recorded_drill_event(st, e, m) end
   return base_event(M.event_name(e.status), {
-    job = e.job, execution = e.id, status = e.status, trigger = e.trigger,
+    job = e.job, kind = "backup", execution = e.id, status = e.status, trigger = e.trigger,
     scheduled_for = e.scheduled_for, attempt = e.attempt, started_at = e.started_at,
     finished_at = e.finished_at, duration = seconds_between(e.started_at, e.finished_at),
     bytes_dumped = type(m) == "table" and m.logical_size or nil,
@@ -200,6 +218,59 @@ function M.execution_event(st, e)
     log = M.log_tail(st:logs(e.id)),
     run_id = uuid(),
   })
+end
+
+-- The part of a drill's event that says what it did.
+local function drill_part(m)
+  if type(m) ~= "table" then return {} end
+  local checks = {}
+  for i, c in ipairs(type(m.checks) == "table" and m.checks or {}) do
+    checks[i] = { name = c.name, ok = c.ok, detail = c.detail }
+  end
+  return { storage = m.storage, restore_seconds = m.restore_seconds, bytes = m.bytes, checks = checks }
+end
+
+-- The event of a drill (its execution row e, recorded; m: its metadata,
+-- decoded), with the log of the state database.
+function M.recorded_drill_event(st, e, m)
+  return base_event(M.event_name(e.status, "drill"), {
+    job = e.job, kind = "drill", execution = e.id, status = e.status, trigger = e.trigger,
+    scheduled_for = e.scheduled_for, attempt = e.attempt, started_at = e.started_at,
+    finished_at = e.finished_at, duration = seconds_between(e.started_at, e.finished_at),
+    bytes_dumped = type(m) == "table" and m.bytes or nil, backup = e.backup_id, storages = {},
+    error = e.error, log = M.log_tail(st:logs(e.id)), run_id = uuid(), drill = drill_part(m),
+  })
+end
+
+-- A drill's result (drill.run's) to the job's notifiers, logged and
+-- recorded with its execution.  opts: state, redactor, log(level,
+-- message), execution (its row, recorded).  Never raises.
+function M.notify_drill(job, r, opts)
+  local list = job.notify
+  if not list or #list == 0 or not r.execution then return {} end
+  local ok, results = pcall(function()
+    local e = opts.execution
+    local event = base_event(M.event_name(r.status, "drill"), {
+      job = job.name, kind = "drill", execution = r.execution, status = r.status,
+      trigger = e and e.trigger, scheduled_for = e and e.scheduled_for, attempt = e and e.attempt,
+      started_at = e and e.started_at, finished_at = e and e.finished_at,
+      duration = e and seconds_between(e.started_at, e.finished_at),
+      bytes_dumped = r.bytes, backup = r.backup_id, storages = {}, error = r.error,
+      log = M.log_tail(r.logs), run_id = uuid(), drill = drill_part(r),
+    })
+    return M.deliver(list, event, {
+      state = opts.state, redactor = opts.redactor, log = opts.log,
+      record = opts.state and function(_, d)
+        local fine, err = pcall(opts.state.add_delivery, opts.state, r.execution, d)
+        if not fine and opts.log then opts.log("warning", opts.state:explain(err, "the delivery could not be recorded")) end
+      end,
+    })
+  end)
+  if not ok then
+    if opts.log then opts.log("warning", "notifications: " .. tostring(results)) end
+    return {}
+  end
+  return results
 end
 
 -- An event from what a script knows: notify.event{ event = "failure", job =
@@ -226,10 +297,10 @@ function M.test_event(job)
 end
 
 -- The documented keys a JSON body always has, null when unknown.
-local body_keys = { "version", "event", "job", "execution", "status", "trigger", "scheduled_for",
+local body_keys = { "version", "event", "kind", "job", "execution", "status", "trigger", "scheduled_for",
                     "attempt", "started_at", "finished_at", "duration", "bytes_dumped",
                     "bytes_stored", "backup", "storages", "error", "log", "host",
-                    "moonbak_version", "run_id", "time" }
+                    "moonbak_version", "run_id", "time", "drill" }
 
 function M.json(event)
   local body = {}
@@ -244,6 +315,7 @@ end
 -- The event in words.
 local title_word = {
   start = "started", success = "succeeded", partial = "partly stored", test = "test",
+  drill_success = "restore drill passed", drill_failed = "restore drill failed",
 }
 local status_word = { failed = "failed", cancelled = "cancelled", interrupted = "interrupted",
                       skipped = "skipped" }
@@ -256,7 +328,26 @@ local function stored_on(event, status)
   return table.concat(names, ", ")
 end
 
+-- A drill's checks in words: "3/4 checks passed".
+local function checks_text(drill)
+  local checks = drill and drill.checks or {}
+  local passed = 0
+  for _, c in ipairs(checks) do if c.ok then passed = passed + 1 end end
+  return ("%d/%d check%s passed"):format(passed, #checks, #checks == 1 and "" or "s")
+end
+
+local function drill_summary(e)
+  local d = e.drill or {}
+  if e.event == "drill_success" then
+    return ("%s: backup %s restored in %s from %s, %s."):format(e.job, e.backup or "-",
+      units.seconds(d.restore_seconds), d.storage or "-", checks_text(d))
+  end
+  return ("%s: the restore drill of backup %s %s: %s"):format(e.job, e.backup or "-",
+    status_word[e.status] or "failed", e.error or "no reason was recorded")
+end
+
 local function summary(e)
+  if e.kind == "drill" then return drill_summary(e) end
   if e.event == "start" then
     return ("%s started on %s (%s)."):format(e.job, e.host, e.trigger or "manual")
   elseif e.event == "test" then
@@ -286,6 +377,10 @@ local function fields(e)
   if e.bytes_dumped then add("Dumped", units.size(e.bytes_dumped)) end
   if e.bytes_stored then add("Stored", units.size(e.bytes_stored)) end
   add("Backup", e.backup)
+  if e.kind == "drill" and type(e.drill) == "table" then
+    if e.drill.restore_seconds then add("Restore time", units.seconds(e.drill.restore_seconds)) end
+    add("Checks", checks_text(e.drill))
+  end
   local st = {}
   for _, s in ipairs(e.storages or {}) do st[#st + 1] = s.name .. ": " .. s.status end
   add("Storages", table.concat(st, ", "))
@@ -306,6 +401,7 @@ end
 
 function M.notice(e)
   local word = title_word[e.event] or status_word[e.status] or "failed"
+  if e.event == "drill_failed" and e.status == "cancelled" then word = "restore drill cancelled" end
   return {
     event = e.event, status = e.status, job = e.job,
     title = ("[moonbak] %s: %s"):format(e.job, word),

@@ -319,13 +319,22 @@ function State:skip(job_name, scheduled_for, reason)
 end
 
 -- The run process takes over the execution the daemon claimed for it:
--- true, or nil and why (it is not pending any more).
-function State:take_claim(id, job_name)
+-- the execution, or nil and why (it is not pending any more, or it was
+-- claimed for another kind of execution).  kind: "backup" (the default),
+-- "drill" or "verify", what the process taking it does.
+function State:take_claim(id, job_name, kind)
+  kind = kind or "backup"
   local changes = self.db:run([[UPDATE executions SET status = 'running', pid = ?, pid_start = ?,
-                                  started_at = ? WHERE id = ? AND status = 'pending' AND job = ?]],
-                              sys.pid(), sys.process_start_time(sys.pid()), M.timestamp(), id, job_name)
+                                  started_at = ? WHERE id = ? AND status = 'pending' AND job = ?
+                                  AND kind = ?]],
+                              sys.pid(), sys.process_start_time(sys.pid()), M.timestamp(), id, job_name, kind)
   if changes ~= 1 then
     local e = self:execution(id)
+    if e and e.status == "pending" and e.kind ~= kind then
+      -- a drill's claim taken by a backup run (or the other way round)
+      -- would run the wrong thing for that fire time: left to its owner
+      return nil, ("execution %d was claimed for a %s, not a %s"):format(id, e.kind, kind)
+    end
     if e and e.status == "pending" then
       -- the job file now declares another job: its claim is not this run's
       local why = ("the job file now declares job %s, not %s"):format(job_name, e.job)

@@ -119,21 +119,25 @@ T.test("userdata and functions show as tostring does", function()
 end)
 
 local executions = {
-  { id = 12, job = "shop", status = "success", trigger = "schedule", started_at = "2026-03-29T01:00:00.250Z",
-    finished_at = "2026-03-29T01:02:05.750Z" },
-  { id = 3, job = "inventory", status = "failed", trigger = "manual", started_at = "2026-03-28T12:00:00.000Z",
+  { id = 14, job = "shop", status = "success", kind = "drill", trigger = "manual",
+    started_at = "2026-03-29T02:00:00.000Z", finished_at = "2026-03-29T02:00:03.000Z",
+    metadata = { restore_seconds = 2.5 } },
+  { id = 12, job = "shop", status = "success", kind = "backup", trigger = "schedule",
+    started_at = "2026-03-29T01:00:00.250Z", finished_at = "2026-03-29T01:02:05.750Z" },
+  { id = 3, job = "inventory", status = "failed", kind = "backup", trigger = "manual", started_at = "2026-03-28T12:00:00.000Z",
     finished_at = "2026-03-28T12:00:01.500Z", error = "sqlite /x.db: unable to open database file" },
 }
 
 T.test("a list of executions is an aligned table with times and durations for people", function()
   local text = show(show.mark("executions", executions))
   T.eq(text, table.concat({
-    "ID  JOB        STATUS   TRIGGER   STARTED (UTC)        TOOK       ERROR",
-    "12  shop       success  schedule  2026-03-29 01:00:00  2 min 6 s  -",
-    "3   inventory  failed   manual    2026-03-28 12:00:00  1.5 s      sqlite /x.db: unable to open database file" },
+    "ID  JOB        STATUS   KIND    TRIGGER   STARTED (UTC)        TOOK       RESTORE  ERROR",
+    "14  shop       success  drill   manual    2026-03-29 02:00:00  3.0 s      2.5 s    -",
+    "12  shop       success  backup  schedule  2026-03-29 01:00:00  2 min 6 s  -        -",
+    "3   inventory  failed   backup  manual    2026-03-28 12:00:00  1.5 s      -        sqlite /x.db: unable to open database file" },
     "\n"))
-  T.eq(#executions, 2, "a marked list is still a list")
-  T.eq(executions[1].id, 12)
+  T.eq(#executions, 3, "a marked list is still a list")
+  T.eq(executions[1].id, 14)
   T.eq(tostring(executions), text, "print() of a marked list shows it too")
 end)
 

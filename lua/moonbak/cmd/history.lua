@@ -7,6 +7,15 @@ local function executions(cfg, job_name)
   return st:history(job_name, 100)
 end
 
+-- How long a drill's restore took ("0.4s"), from its metadata; nil for
+-- other kinds.
+local function restore_time(e)
+  if e.kind ~= "drill" or not e.metadata then return nil end
+  local m = type(e.metadata) == "table" and e.metadata or require("cjson.safe").decode(e.metadata)
+  local seconds = type(m) == "table" and tonumber(m.restore_seconds)
+  return seconds and ("%.1fs"):format(seconds) or nil
+end
+
 local function run(cfg, args, opts)
   local list = executions(cfg, args[1])
   if opts.json then
@@ -16,18 +25,23 @@ local function run(cfg, args, opts)
   end
   local rows = {}
   for _, e in ipairs(list) do
-    rows[#rows + 1] = { e.id, e.job, e.status, e.trigger, e.started_at, lib.duration(e), e.error }
+    rows[#rows + 1] = { e.id, e.job, e.status, e.kind, e.trigger, e.started_at, lib.duration(e), restore_time(e),
+                        e.error }
   end
-  lib.print_table({ "ID", "JOB", "STATUS", "TRIGGER", "STARTED", "TOOK", "ERROR" }, rows)
+  lib.print_table({ "ID", "JOB", "STATUS", "KIND", "TRIGGER", "STARTED", "TOOK", "RESTORE", "ERROR" }, rows)
   return 0
 end
 
 return {
   usage = { { "history [JOB]", "executions, newest first" } },
-  description = "The last 100 executions (of JOB, or of every job) from the state database.",
+  description = [[
+The last 100 executions (of JOB, or of every job) from the state database:
+backup runs and restore drills (KIND), for a drill how long its restore took
+(RESTORE).  With --json each is its row, kind and metadata included.]],
   options = { lib.JSON },
   max_args = 1,
   exit = "0 success, 1 the state database cannot be read, 2 bad usage",
   run = run,
   executions = executions,
+  restore_time = restore_time,
 }

@@ -206,11 +206,13 @@ local function tabular(header, row)
   end
 end
 
-formats.executions = tabular({ "ID", "JOB", "STATUS", "TRIGGER", "STARTED (UTC)", "TOOK", "ERROR" }, function(e)
-  local took = lib.elapsed(e)
-  return { e.id, e.job, e.status, e.trigger, time_text(e.started_at), took and units.seconds(took),
-           first_line(e.error, 60) }
-end)
+formats.executions = tabular({ "ID", "JOB", "STATUS", "KIND", "TRIGGER", "STARTED (UTC)", "TOOK", "RESTORE", "ERROR" },
+  function(e)
+    local took = lib.elapsed(e)
+    local restore = e.kind == "drill" and type(e.metadata) == "table" and tonumber(e.metadata.restore_seconds) or nil
+    return { e.id, e.job, e.status, e.kind, e.trigger, time_text(e.started_at), took and units.seconds(took),
+             restore and units.seconds(restore), first_line(e.error, 60) }
+  end)
 
 formats.jobs = tabular({ "JOB", "SCHEDULE", "LAST RESULT", "LAST RUN (UTC)", "NEXT RUN (UTC)", "FILE" },
   function(j, list)
