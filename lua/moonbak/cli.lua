@@ -271,9 +271,9 @@ local function resolve(argv)
   if opts.version and not opts.help and not problem then return commands.version, {}, opts end
   if not spec then
     if problem then lib.usage_error("%s", problem) end
-    if opts.help or command == nil then
+    if command == nil then
       io.write(M.usage())
-      return nil, nil, nil, command == nil and not opts.help and 2 or 0
+      return nil, nil, nil, opts.help and 0 or 2
     end
     if not_yet[command] then
       lib.eprint("moonbak: %q is not implemented in this build yet", command)

@@ -29,11 +29,14 @@ end
 -- The places of job that still hold the placeholder, and the references
 -- it makes (as written: secret "x", never a value).
 local function survey(job)
-  local left, refs = {}, {}
+  local left, refs, seen = {}, {}, {}
   for key, value in pairs(job) do
     if key ~= "file" then
       each_value(value, key, function(where, v)
-        if mb.ref.is(v) then refs[#refs + 1] = tostring(v) end
+        if mb.ref.is(v) and not seen[tostring(v)] then
+          refs[#refs + 1] = tostring(v)
+          seen[tostring(v)] = true
+        end
         local text = mb.ref.is(v) and v.name or v
         if text:find(PLACEHOLDER, 1, true) then left[#left + 1] = where end
       end)
