@@ -23,7 +23,7 @@ end
 local function run(_, _, opts)
   local v = versions()
   if opts.json then lib.json_out(v) return 0 end
-  print("moonbak " .. v.moonbak)
+  print("moonbak " .. mb.version)
   for _, l in ipairs(LIBRARIES) do print(("%-8s %s"):format(l[2], v[l[1]])) end
   return 0
 end
