@@ -23,7 +23,7 @@ FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/test_fuzz_%)
 FUZZ_DEPS   := $(wildcard tests/fuzz/*.h src/*.h) src/main.c adapters/storage/webdav.c \
                adapters/storage/s3.c
 
-.PHONY: all deps demo check asan test test-fast unit fuzz bench bench-memory clean
+.PHONY: all deps demo check asan test test-fast unit fuzz bench bench-memory clean man
 
 all: $(BIN)
 
@@ -64,6 +64,16 @@ $(BUILD)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_DEPS)
 	    tests/fuzz/replay.c $(BUILD)/libmoonbak.a $(LDLIBS)
 
 unit: $(UNIT_BIN) $(FUZZ_REPLAY)
+
+# The man pages moonbak(1) and moonbak-job(5), made by the binary from the
+# tables its --help and job validation read (scripts/gen-man.lua).
+MAN_PAGES := $(BUILD)/man/moonbak.1 $(BUILD)/man/moonbak-job.5
+
+man: $(MAN_PAGES)
+
+$(MAN_PAGES) &: $(BIN) scripts/gen-man.lua
+	@echo "  MAN     $(BUILD)/man"
+	@./$(BIN) script scripts/gen-man.lua $(BUILD)/man >/dev/null
 
 # Installs what is missing (as root), once; idempotent.
 deps:

@@ -12,11 +12,12 @@ runtime="sqlite3 zstd age"
 # (Node.js, from npm, into build/npm), checks signatures with Debian's
 # botocore and reads back with the AWS CLI; the daemon's test speeds its
 # clock with faketime; the notifiers' test sends mail to aiosmtpd and
-# checks the metrics file with Prometheus' promtool
+# checks the metrics file with Prometheus' promtool; the help test reads the
+# man pages with man-db's man (and groff)
 test_only="postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
            openssh-server vsftpd nginx libnginx-mod-http-dav-ext
            nodejs npm python3-botocore awscli curl
-           faketime python3-aiosmtpd prometheus tmux"
+           faketime python3-aiosmtpd prometheus tmux man-db groff-base"
 # libFuzzer and the sanitizer runtimes come with Debian's clang
 fuzz_only="clang libclang-rt-14-dev"
 # A Node.js that brings its own npm (NodeSource's) conflicts with Debian's npm package.

@@ -6,6 +6,7 @@
 #include "process.h"
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 #include <zstd.h>
@@ -167,12 +168,12 @@ static int sys_replace_file(lua_State *L)
     return 1;
 }
 
-/* sys.library_versions() -> { lua =, sqlite =, curl =, openssl =, zstd = }:
- * the versions of the libraries this binary runs with (Lua's: the one it
- * was built with). */
+/* sys.library_versions() -> { lua =, sqlite =, curl =, openssl =, zstd =,
+ * jansson = }: the versions of the libraries this binary runs with (Lua's:
+ * the one it was built with).  libedit has no call that says its version. */
 static int sys_library_versions(lua_State *L)
 {
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 6);
     lua_pushstring(L, LUA_RELEASE);
     lua_setfield(L, -2, "lua");
     lua_pushstring(L, sqlite3_libversion());
@@ -183,6 +184,8 @@ static int sys_library_versions(lua_State *L)
     lua_setfield(L, -2, "openssl");
     lua_pushstring(L, ZSTD_versionString());
     lua_setfield(L, -2, "zstd");
+    lua_pushstring(L, jansson_version_str());
+    lua_setfield(L, -2, "jansson");
     return 1;
 }
 

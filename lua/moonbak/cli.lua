@@ -14,19 +14,27 @@
 --                           argument, even one that looks like an option
 --   exit     = "..."        its exit statuses, for --help
 --   description = "..."     (optional) more about it, for --help
+--   examples = { { "moonbak NAME ...", "what it does" }, ... }
+--              at least one, for --help and the man page
 --   run      = function(cfg, args, opts) ... return STATUS end
 --              cfg: { state_dir, jobs_dir }; args: the positional arguments
 --              after the command's name; opts: option name -> value or true
 -- Adding a command: write its file and put its name in M.names.
+-- --help, `moonbak help`, the man page (scripts/gen-man.lua) and the shell
+-- completion (moonbak __complete) are all made from these tables.
 local mb = require "moonbak"
 local lib = require "moonbak.clilib"
 
 local M = {}
 
 -- The commands, in the order the usage lists them.
-M.names = { "run", "daemon", "status", "jobs", "pause", "resume", "history", "log", "metrics", "backups",
-            "verify", "restore", "drill", "lock", "unlock", "prune", "catalog", "cron", "notify", "keygen", "secret",
-            "script", "console", "version", "help" }
+M.names = { "run", "daemon", "status", "jobs", "new", "check", "pause", "resume", "history", "log", "metrics",
+            "backups", "verify", "restore", "drill", "lock", "unlock", "prune", "catalog", "cron", "notify", "keygen",
+            "secret", "script", "console", "version", "help" }
+
+-- Commands that run but are not listed (the usage, the man page): the
+-- shell completion's helper.  name -> the module's name in moonbak.cmd.
+M.hidden = { __complete = "complete" }
 
 -- Named in the usage of the design, not in this build: said so, exit 2.
 local not_yet = {}
@@ -39,16 +47,37 @@ M.global_options = {
   { "lua-path", value = "DIR", in_main = true,
     help = "read the Lua files from DIR (a source tree) instead of the embedded copy" },
   { "help", short = "h", help = "print this help and exit 0" },
+  { "version", help = "print the version of moonbak and of its libraries, and exit 0" },
+}
+
+-- The environment variables moonbak reads, for the usage and the man page.
+M.environment = {
+  { "MOONBAK_STATE", "the state directory, when --state is not given (default: $XDG_STATE_HOME/moonbak, "
+                     .. "else ~/.local/state/moonbak, else /var/lib/moonbak)" },
+  { "MOONBAK_JOBS", "the jobs directory, when --jobs is not given (default: ./jobs)" },
+  { "MOONBAK_MASTER_KEY_FILE", "the key that seals the secret store (default: STATE/master.key, "
+                               .. "created with mode 0600 on first use)" },
+  { "MOONBAK_METRICS", "the Prometheus textfile of the jobs that name none (metrics = PATH), "
+                       .. "rewritten after each run; the daemon's --metrics comes first" },
+  { "MOONBAK_LUA_PATH", "as --lua-path: read the Lua files from this directory" },
+  { "MOONBAK_DEBUG", "when set, a failing step's log and a console error carry a Lua traceback" },
 }
 
 local commands = {}
 
 -- Loads every command file and checks its table: a mistake in one is an
 -- internal error naming the file, whatever command was asked for.
+-- The listed commands, then the hidden ones.
+local function all_names()
+  local all = table.move(M.names, 1, #M.names, 1, {})
+  for name in pairs(M.hidden) do all[#all + 1] = name end
+  return all
+end
+
 local function load_commands()
   if next(commands) then return end
-  for _, name in ipairs(M.names) do
-    local spec = require("moonbak.cmd." .. name)
+  for _, name in ipairs(all_names()) do
+    local spec = require("moonbak.cmd." .. (M.hidden[name] or name))
     local where = ("lua/moonbak/cmd/%s.lua"):format(name)
     assert(type(spec) == "table" and type(spec.run) == "function", where .. ": no run function")
     assert(type(spec.usage) == "table" and spec.usage[1], where .. ": no usage")
@@ -57,6 +86,8 @@ local function load_commands()
              where .. ": a usage line does not start with " .. name)
     end
     assert(type(spec.exit) == "string", where .. ": no exit statuses")
+    -- no examples is not fatal (a command still runs): test_help.sh fails on it
+    spec.examples = spec.examples or {}
     spec.options = spec.options or {}
     for _, o in ipairs(spec.options) do
       assert(type(o[1]) == "string" and type(o.help) == "string", where .. ": an option without a name or help")
@@ -85,7 +116,7 @@ local function option_tables(spec)
   for _, o in ipairs(M.global_options) do
     if not o.in_main then add(o, "the global options") end
   end
-  for _, name in ipairs(M.names) do
+  for _, name in ipairs(all_names()) do
     if not spec or commands[name] == spec then
       for _, o in ipairs(commands[name].options) do add(o, name) end
     end
@@ -167,8 +198,11 @@ function M.usage()
   end
   out[#out + 1] = ""
   out[#out + 1] = "JOB is a job name from the jobs directory or a path to a job file."
-  out[#out + 1] = "Listings take --json.  Environment: MOONBAK_STATE, MOONBAK_JOBS."
-  out[#out + 1] = "moonbak COMMAND --help (or moonbak help COMMAND): its options and exit status."
+  local names = {}
+  for i, e in ipairs(M.environment) do names[i] = e[1] end
+  out[#out + 1] = "Listings take --json.  Environment: " .. table.concat(names, ", ") .. "."
+  out[#out + 1] = "moonbak COMMAND --help (or moonbak help COMMAND): its options, exit status and examples."
+  out[#out + 1] = "First job: moonbak new TYPE NAME > jobs/NAME.lua, then moonbak check NAME.  man moonbak-job."
   return table.concat(out, "\n") .. "\n"
 end
 
@@ -210,7 +244,22 @@ function M.command_help(name)
   option_lines(out, M.global_options)
   out[#out + 1] = ""
   out[#out + 1] = column("exit status:", spec.exit, 14)
+  if #spec.examples > 0 then
+    out[#out + 1] = ""
+    out[#out + 1] = "examples:"
+    for _, e in ipairs(spec.examples) do
+      out[#out + 1] = "  " .. e[1]
+      out[#out + 1] = column("", e[2], 6)
+    end
+  end
   return table.concat(out, "\n") .. "\n"
+end
+
+-- The table of command name (a listed or a hidden one), nil for another
+-- name: what --help, the man page and the completion read.
+function M.command(name)
+  load_commands()
+  return commands[name]
 end
 
 -- The command, its arguments and options; exits 2 on bad usage.  Returns
@@ -219,11 +268,12 @@ local function resolve(argv)
   local args, opts, problem = parse(argv, option_tables())
   local command = args[1]
   local spec = commands[command]
+  if opts.version and not opts.help and not problem then return commands.version, {}, opts end
   if not spec then
     if problem then lib.usage_error("%s", problem) end
-    if opts.help or command == nil then
+    if command == nil then
       io.write(M.usage())
-      return nil, nil, nil, command == nil and not opts.help and 2 or 0
+      return nil, nil, nil, opts.help and 0 or 2
     end
     if not_yet[command] then
       lib.eprint("moonbak: %q is not implemented in this build yet", command)

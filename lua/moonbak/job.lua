@@ -46,6 +46,56 @@ local top = {
   metrics = "string", drill = "table",
 }
 
+-- What each top-level field is, for the man page moonbak-job(5) and the
+-- template of `moonbak new`: value (its form), summary (one line) and text
+-- (more; paragraphs apart by a blank line).  A field added to `top` needs
+-- an entry here: tests/e2e/test_help.sh fails on one without.  Entries for
+-- fields this build does not have are not shown.
+M.field_docs = {
+  name = { value = '"NAME"', summary = "the job's name: letters, digits, '.', '_' and '-', up to 100 (default: the file's name without .lua)",
+    text = [[It names the job's backups on the storages (PREFIX/NAME/BACKUP...), its executions and its metrics; two files of one jobs directory may not declare the same name.]] },
+  description = { value = '"TEXT"', summary = "what the job is, for people" },
+  schedule = { value = '"CRON"', summary = "when moonbak daemon runs the job: a 5-field cron expression or @hourly, @daily, @weekly, @monthly, @yearly",
+    text = [[Fields: minute (0-59), hour (0-23), day of month (1-31), month (1-12 or jan-dec), day of week (0-7 or sun-sat; 0 and 7 are Sunday), each a list of *, N, N-M, */S or N-M/S.  When both day fields are restricted, a day that matches either fires.  Without a schedule the job runs only by hand (moonbak run).  moonbak cron next EXPR prints the next fire times.
+
+Daylight saving follows Debian cron: a job whose minute and hour are both fixed runs at the jump when its time is skipped, and once when a time repeats; a job with a wildcard minute or hour follows the wall clock.]] },
+  timezone = { value = '"ZONE"', summary = "the IANA time zone the schedule is read in (default: the daemon's --timezone, UTC)" },
+  source = { value = "{ type = TYPE, ... }", summary = "what to back up: one source table (see SOURCES)" },
+  compression = { value = '{ type = "zstd", level = N, workers = N }', summary = 'zstd, level 1 to 19 (default 3), workers 0 to 64 threads (default: one per core); or { type = "none" }' },
+  encryption = { value = '{ type = "age", recipients = { "age1..." } }', summary = 'age encryption to public keys (moonbak keygen makes one), or passphrase = secret "NAME" (scrypt); default { type = "none" }',
+    text = [[The artifact is a standard age v1 file: age -d -i key.txt BACKUP.zst.age | zstd -d restores it without moonbak.  Give recipients or a passphrase, not both.  restore and verify take --identity FILE to decrypt.]] },
+  storage = { value = "{ { type = TYPE, ... }, ... }", summary = "where backups go: a list of one or more storage tables (see STORAGES), written at once",
+    text = [[Each storage may have a name (default: its type, then TYPE-2, TYPE-3 ...), which --storage selects.  When one storage stores a backup and another fails, the run ends partial.]] },
+  retention = { value = "{ keep_last = N, daily = N, weekly = N, monthly = N, yearly = N }", summary = "which backups stay on each storage after a successful run; the rest are removed (moonbak prune applies it by hand)",
+    text = [[The N newest backups, and the newest backup of each of the last N days, ISO weeks, months and years (UTC), stay; a backup kept by any rule stays.  At least one count must be positive.]] },
+  notify = { value = "{ { type = TYPE, on = { EVENT, ... }, ... }, function(event) ... end, ... }", summary = "who hears about runs: a list of notifier tables (see NOTIFIERS) or Lua functions",
+    text = [[on lists the events a notifier hears: "start", "success", "partial", "failure" (default { "failure", "partial" }; healthchecks: all).  Each notifier may have a name.  A notifier never changes a run's result; moonbak notify test JOB tries them.]] },
+  steps = { value = '{ "initialize", FUNCTION, "dump", "upload", "completion" }', summary = "the run's steps: the built-in ones by name, custom ones as Lua functions of the run context",
+    text = [[A custom step fails the run by raising an error; completion always runs.  See docs/lua-api.md for the context.]] },
+  spool = { value = "true", summary = "dump into a temporary file in the state directory first, then upload it (default false: stream straight to the storages)" },
+  enabled = { value = "false", summary = "keep the job off the schedule (default true); moonbak run still runs it" },
+  catchup = { value = "SECONDS | false", summary = "after downtime, run once if the newest missed fire time is this recent (default 86400, a day); false: never catch up" },
+  retry = { value = "{ attempts = N, delay = SECONDS, partial = true }", summary = "a failed scheduled run runs again, up to attempts runs in all (1 to 100), delay seconds apart; partial = true retries partial runs too" },
+  timeout = { value = "SECONDS", summary = "a run past this many seconds is cancelled and recorded failed; nothing of it is kept" },
+  metrics = { value = '"/PATH"', summary = "a Prometheus textfile (an absolute path), rewritten after each run (default: MOONBAK_METRICS, the daemon's --metrics)" },
+  verify = { value = '{ schedule = "CRON" }', summary = "the daemon re-reads the newest backup on this schedule and checks its checksums, as moonbak verify does" },
+  drill = { value = '{ schedule = "CRON", checks = { ... } }', summary = "the daemon restores a backup into a scratch target on this schedule, runs the checks and removes the target, as moonbak drill does" },
+  copy_to = { value = '{ "STORAGE", ... }', summary = "after a backup, its stored bytes are copied to these storages (by name), checked by sha256, as moonbak copy does" },
+}
+
+-- The order the man page and `moonbak new` show the fields in; a field
+-- not listed comes after these, in alphabetical order.
+M.field_order = { "name", "description", "schedule", "timezone", "source", "compression", "encryption",
+                  "storage", "retention", "notify", "enabled", "catchup", "retry", "timeout", "metrics",
+                  "verify", "drill", "copy_to", "steps", "spool" }
+
+-- The top-level fields: name -> kind (a copy).
+function M.fields()
+  local c = {}
+  for k, v in pairs(top) do c[k] = v end
+  return c
+end
+
 local retention_fields = { keep_last = "integer", daily = "integer", weekly = "integer",
                            monthly = "integer", yearly = "integer" }
 

@@ -5,6 +5,7 @@
 -- failure in any step must still be recorded.  Every step runs under a
 -- protected call; on the first error the remaining steps are skipped, but
 -- completion (cleanup, the final status) always runs.
+local preflight = require "moonbak.preflight"
 local ref = require "moonbak.ref"
 local state_mod = require "moonbak.state"
 local sys = require "moonbak.sys"
@@ -51,20 +52,10 @@ function Context:log_dump_stderr()
   end
 end
 
--- The source's options for the C adapter: resolved, with the run's private
--- temporary directory (option files with passwords go there) and the
--- command's env table as "NAME=value" lines.
+-- The source's options for the C adapter (moonbak.preflight.source_spec),
+-- with the run's private temporary directory.
 function Context:source_spec()
-  local spec = {}
-  for k, v in pairs(self.resolved.source) do spec[k] = v end
-  if type(spec.env) == "table" then
-    local lines = {}
-    for name, value in pairs(spec.env) do lines[#lines + 1] = name .. "=" .. tostring(value) end
-    table.sort(lines)
-    spec.env = lines
-  end
-  if self.state then spec.temp_dir = self.state:temp_dir() end
-  return spec
+  return preflight.source_spec(self.resolved.source, self.state and self.state:temp_dir())
 end
 
 -- Registers a function that completion calls, newest first, whatever happened.

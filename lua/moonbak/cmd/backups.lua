@@ -35,6 +35,11 @@ warning on stderr.]],
   },
   max_args = 1,
   exit = "0 success, 1 a reference (env, secret) cannot be resolved, 2 bad usage or a bad job file",
+  examples = {
+    { "moonbak backups shop",
+      "the backups of the job shop on all its storages, newest first" },
+    { "moonbak backups shop --storage s3 --json", "those on its storage named s3, as JSON" },
+  },
   run = run,
   list = list_backups,
 }

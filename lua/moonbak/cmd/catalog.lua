@@ -63,5 +63,9 @@ Sidecars that are invalid or have no artifact, and storages that cannot be
 listed, are reported on stderr; the rest is rebuilt all the same.]],
   max_args = 2,
   exit = "0 rebuilt, 1 something was reported (the rest is rebuilt), 2 bad usage or a bad job file",
+  examples = {
+    { "moonbak catalog rebuild", "on a new machine: the catalog of every job from its storages' sidecars" },
+    { "moonbak catalog rebuild shop", "one job's" },
+  },
   run = run,
 }

@@ -22,5 +22,11 @@ statement is reported on stderr with its line, and the rest still runs.]],
   exit = "0 the end of input (Ctrl-D) and, from a script, every statement ran without error; " ..
          "1 a statement of a script failed, or a signal (SIGTERM, or Ctrl-C in a script) ended the console, " ..
          "2 bad usage",
+  examples = {
+    { "moonbak console",
+      "a Lua prompt on the engine: jobs(), run \"shop\", history \"shop\" ..." },
+    { "moonbak console < checks.lua",
+      "run the statements of checks.lua, exit 1 if one failed" },
+  },
   run = function(cfg) return console.run(cfg) end,
 }

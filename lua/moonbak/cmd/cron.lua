@@ -63,6 +63,10 @@ strictly after TIME (YYYY-MM-DDTHH:MM:SSZ; default now), one a line.]],
     { "count", value = "N", help = "how many times to print, 1 to 1000 (default 1)" },
   },
   exit = "0 success, 2 a bad expression, zone, time or count (the message says which)",
+  examples = {
+    { "moonbak cron next \"30 2 * * *\" --timezone Europe/Berlin --count 3",
+      "the next three times 02:30 Berlin time comes, in UTC" },
+  },
   run = run,
   next_times = next_times,
 }

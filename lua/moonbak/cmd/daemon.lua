@@ -57,5 +57,10 @@ the metrics of every job without a metrics = PATH of its own go to that file
   },
   max_args = 0,
   exit = "0 stopped by SIGTERM or SIGINT, 1 the state could not be opened, 2 another daemon runs on this state (or bad usage)",
+  examples = {
+    { "moonbak daemon", "run every job of the jobs directory on its schedule, until SIGTERM" },
+    { "moonbak --state /var/lib/moonbak --jobs /etc/moonbak/jobs daemon --max-parallel 4",
+      "as the systemd unit runs it, with four runs at once" },
+  },
   run = run,
 }

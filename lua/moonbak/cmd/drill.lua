@@ -104,6 +104,10 @@ each check, and notified as drill_success or drill_failed.]],
   max_args = 2,
   exit = "0 the drill passed, 1 it failed (a check, the restore, the cleanup), was cancelled or refused, " ..
          "2 bad usage or a bad job file",
+  examples = {
+    { "moonbak drill shop", "restore the newest backup of shop into a scratch target, run its checks, remove it" },
+    { "moonbak drill shop 20261128T030000Z --identity key.txt --json", "drill one backup, the result as JSON" },
+  },
   run = run,
   summary = summary,
   check_line = check_line,

@@ -5,6 +5,10 @@ return {
   usage = { { "help [COMMAND]", "the commands, or the options of one" } },
   max_args = 1,
   exit = "0 success, 2 no such command",
+  examples = {
+    { "moonbak help restore",
+      "the usage, options, exit status and examples of restore (as moonbak restore --help)" },
+  },
   run = function(_, args)
     local cli = require "moonbak.cli" -- loaded by now: it is what runs this
     if not args[1] then

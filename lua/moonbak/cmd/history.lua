@@ -41,6 +41,10 @@ backup runs and restore drills (KIND), for a drill how long its restore took
   options = { lib.JSON },
   max_args = 1,
   exit = "0 success, 1 the state database cannot be read, 2 bad usage",
+  examples = {
+    { "moonbak history shop", "the last executions of the job shop" },
+    { "moonbak history --json", "every job's, as JSON" },
+  },
   run = run,
   executions = executions,
   restore_time = restore_time,

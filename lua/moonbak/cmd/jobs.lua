@@ -54,6 +54,10 @@ still listed.]],
   options = { lib.JSON },
   max_args = 0,
   exit = "0 all job files are good, 2 a job file is broken (or bad usage)",
+  examples = {
+    { "moonbak jobs",
+      "every job, its schedule, its last result and next run; broken files on stderr" },
+  },
   run = run,
   collect = collect,
 }

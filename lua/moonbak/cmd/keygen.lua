@@ -29,5 +29,9 @@ into a new FILE (mode 0600) and prints the public key to stderr.]],
   },
   max_args = 0,
   exit = "0 success, 1 FILE cannot be created, 2 bad usage",
+  examples = {
+    { "moonbak keygen --output /root/moonbak.key",
+      "a new identity in a file of mode 0600; its public key on stderr" },
+  },
   run = run,
 }

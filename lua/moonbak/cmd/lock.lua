@@ -50,6 +50,9 @@ rule removes a locked backup; `moonbak unlock JOB BACKUP` undoes it.]],
   max_args = 2,
   exit = "0 locked on every storage that holds it, 1 not on one of them (or no such backup), " ..
          "2 bad usage or a bad job file",
+  examples = {
+    { "moonbak lock shop 20261128T030000Z --reason 'audit 2026'", "keep that backup until it is unlocked" },
+  },
   run = set_lock(true),
 }
 
@@ -62,6 +65,9 @@ that holds it (the reason goes), and into the catalog.]],
   max_args = 2,
   exit = "0 unlocked on every storage that holds it, 1 not on one of them (or no such backup), " ..
          "2 bad usage or a bad job file",
+  examples = {
+    { "moonbak unlock shop 20261128T030000Z", "let the retention remove it again" },
+  },
   run = set_lock(false),
 }
 

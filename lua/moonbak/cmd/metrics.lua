@@ -21,5 +21,8 @@ the daemon's --metrics) holds after each run, there for the jobs that go to
 that file.  A broken job file is named on stderr and left out.]],
   max_args = 0,
   exit = "0 success, 1 the state database cannot be opened, 2 no jobs directory (or bad usage)",
+  examples = {
+    { "moonbak metrics", "every job's metrics, to scrape or to check with promtool" },
+  },
   run = run,
 }

@@ -108,5 +108,9 @@ at most 5 executions of one job are sent at a time: runs before skipped fire
 times, the newest first.]],
   options = { lib.JSON, lib.QUIET },
   exit = "0 every notifier accepted, 1 one did not (or no such execution/notifiers), 2 bad usage",
+  examples = {
+    { "moonbak notify test shop", "send a test event through every notifier of the job shop" },
+    { "moonbak notify send 41 42", "send the notifications of executions 41 and 42" },
+  },
   run = run,
 }

@@ -18,5 +18,9 @@ time, so it follows at once.  `moonbak run JOB` still runs a paused job.]],
   options = { { "reason", value = "TEXT", help = "why, shown by jobs and status" } },
   max_args = 1,
   exit = "0 paused, 1 the state could not be written, 2 bad usage or a bad job file",
+  examples = {
+    { "moonbak pause shop --reason \"disk swap\"",
+      "keep the job shop off the schedule until moonbak resume shop" },
+  },
   run = run,
 }

@@ -80,5 +80,9 @@ locked, newest, future, ...); the newest backup and locked ones always stay.]],
   },
   max_args = 1,
   exit = "0 success, 1 something could not be removed or listed, 2 bad usage or a bad job file",
+  examples = {
+    { "moonbak prune shop --dry-run", "what the job's retention would remove now" },
+    { "moonbak prune shop", "remove it" },
+  },
   run = run,
 }

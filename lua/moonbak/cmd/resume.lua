@@ -19,5 +19,8 @@ Fire times that went by while the job was paused are not caught up: it runs
 from its next fire time.]],
   max_args = 1,
   exit = "0 resumed (or was not paused), 1 the state could not be written, 2 bad usage or a bad job file",
+  examples = {
+    { "moonbak resume shop", "put the job shop back on the schedule" },
+  },
   run = run,
 }

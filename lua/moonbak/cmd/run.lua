@@ -96,6 +96,11 @@ errors are always printed.  Ctrl-C or SIGTERM cancels cleanly.]],
   max_args = 1,
   exit = "0 success, 1 the run failed, was partial, cancelled or refused (the job is running), " ..
          "2 bad usage or a bad job file",
+  examples = {
+    { "moonbak run shop", "back up the job in jobs/shop.lua now" },
+    { "moonbak run /etc/moonbak/jobs/shop.lua --quiet",
+      "a job file by path, printing only the outcome" },
+  },
   run = run,
   run_now = run_now,
   outcome = outcome,

@@ -26,5 +26,9 @@ even one that looks like an option.]],
   passthrough = 1,
   exit = "the integer the script returns (0 when it returns none), 1 it raised an error, " ..
          "2 it cannot be loaded (or bad usage)",
+  examples = {
+    { "moonbak script report.lua --days 7",
+      "run report.lua with the moonbak API; it gets --days 7 as arguments" },
+  },
   run = run,
 }

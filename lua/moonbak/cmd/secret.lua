@@ -50,5 +50,11 @@ echoed on a terminal).]],
   options = { lib.JSON },
   max_args = 2,
   exit = "0 success, 1 no such secret (or the state database cannot be written), 2 bad usage",
+  examples = {
+    { "moonbak secret set shop-db",
+      "store the secret shop-db, typed without echo (a job says secret \"shop-db\")" },
+    { "printf %s \"$PW\" | moonbak secret set shop-db", "the same from a script" },
+    { "moonbak secret list", "the names of the stored secrets, never their values" },
+  },
   run = run,
 }

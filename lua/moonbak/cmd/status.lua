@@ -74,5 +74,9 @@ return {
   options = { lib.JSON },
   max_args = 0,
   exit = "0 shown (whether a daemon runs or not), 1 the state could not be opened, 2 bad usage",
+  examples = {
+    { "moonbak status", "is a daemon running, what runs now, what runs next" },
+    { "moonbak status --json", "the same, for a script" },
+  },
   run = run,
 }

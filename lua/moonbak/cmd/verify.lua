@@ -74,6 +74,11 @@ them, of the dump.]],
   max_args = 2,
   exit = "0 every backup checked is intact, 1 one is not (or cannot be read or found), " ..
          "2 bad usage or a bad job file",
+  examples = {
+    { "moonbak verify shop", "re-read the newest backup of shop and check its checksums" },
+    { "moonbak verify shop --all --identity key.txt",
+      "every backup, decrypting each to check the dump too" },
+  },
   run = run,
   prepare = prepare,
   check = check,

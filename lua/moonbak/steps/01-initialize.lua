@@ -3,18 +3,12 @@
 -- that every storage is reachable, before any byte moves.
 local leftovers = require "moonbak.leftovers"
 local notify = require "moonbak.notify"
-local ref = require "moonbak.ref"
-local source = require "moonbak.source"
-local storage = require "moonbak.storage"
+local preflight = require "moonbak.preflight"
 
 -- Notifiers resolve their own references when they send: a notifier
 -- whose secret is missing fails its deliveries, never the backup.
 local function resolve(ctx)
-  local job = {}
-  for k, v in pairs(ctx.job) do
-    if k ~= "notify" then job[k] = v end
-  end
-  local resolved, err = ref.resolve(job, ctx.state, ctx.redactor.add)
+  local resolved, err = preflight.resolve(ctx.job, ctx.state, ctx.redactor.add)
   if not resolved then error(err, 0) end
   ctx.resolved = resolved -- holds secret values: never logged, never stored
 end
@@ -22,14 +16,11 @@ end
 local function open_storages(ctx)
   ctx.storages = {}
   for _, spec in ipairs(ctx.resolved.storage) do
-    local handle, err = storage.open(spec)
-    local ok
-    if handle then ok, err = handle:check() end
-    if ok then
+    local handle, err = preflight.open_storage(spec)
+    if handle then
       ctx.storages[#ctx.storages + 1] = { name = spec.name, spec = spec, handle = handle }
       ctx:defer(function() handle:close() end)
     else
-      if handle then handle:close() end
       ctx.failures[#ctx.failures + 1] = { storage = spec.name, error = err }
       ctx:log("error", err)
     end
@@ -59,7 +50,7 @@ end
 return function(ctx)
   notify.notify_run(ctx, "start")
   resolve(ctx)
-  local ok, err = source.check(ctx:source_spec())
+  local ok, err = preflight.check_source(ctx.resolved.source, ctx.state and ctx.state:temp_dir())
   if not ok then error(err, 0) end
   ctx:log("info", ("source %s is reachable"):format(ctx.job.source.type))
   open_storages(ctx)
