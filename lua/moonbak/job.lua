@@ -43,7 +43,7 @@ local top = {
   source = "table!", compression = "table", encryption = "table", storage = "table!",
   retention = "table", notify = "table", steps = "table", spool = "boolean",
   enabled = "boolean", catchup = "any", retry = "table", timeout = "integer",
-  metrics = "string",
+  metrics = "string", verify = "table", drill = "table",
 }
 
 local retention_fields = { keep_last = "integer", daily = "integer", weekly = "integer",
@@ -295,7 +295,9 @@ local function check_notifier(n, where)
   end
   for i, e in ipairs(n.on) do
     if not known[e] then
-      fail(("%s.on[%d]"):format(where, i), "unknown event %q (expected start, success, partial or failure)", e)
+      local events = require("moonbak.notify").events
+      fail(("%s.on[%d]"):format(where, i), "unknown event %q (expected %s or %s)", e,
+           table.concat(events, ", ", 1, #events - 1), events[#events])
     end
   end
 end
@@ -318,6 +320,23 @@ local function check_notify(job, where)
   job.notify = named
 end
 
+-- verify = { schedule = "0 5 * * *", backups = "newest" | "all" }: the
+-- daemon re-reads the newest backup (or every one) on that schedule.
+local function check_verify(v, where)
+  check_fields(v, { schedule = "string!", backups = "string" }, where)
+  check_schedule(v.schedule, where .. ".schedule")
+  if v.backups ~= nil and v.backups ~= "newest" and v.backups ~= "all" then
+    fail(where .. ".backups", "expected \"newest\" or \"all\", got %s", describe(v.backups))
+  end
+  v.backups = v.backups or "newest"
+end
+
+-- drill = { schedule = ..., ... }: only the schedule is the daemon's to
+-- read here; the drill's own keys are the drill command's.
+local function check_drill_schedule(d, where)
+  if d.schedule ~= nil then check_schedule(d.schedule, where .. ".schedule") end
+end
+
 local function validate_table(job, where)
   check_fields(job, top, where)
   if job.name ~= nil and (type(job.name) ~= "string" or not job.name:match("^[%w][%w._-]*$")
@@ -326,6 +345,8 @@ local function validate_table(job, where)
   end
   if job.schedule then check_schedule(job.schedule, where .. ".schedule") end
   if job.timezone then check_timezone(job.timezone, where .. ".timezone") end
+  if job.verify then check_verify(job.verify, where .. ".verify") end
+  if job.drill then check_drill_schedule(job.drill, where .. ".drill") end
   if job.catchup ~= nil and job.catchup ~= false
      and not (math.type(job.catchup) == "integer" and job.catchup >= 0) then
     fail(where .. ".catchup", "expected false or a number of seconds (0 or more), got %s", describe(job.catchup))

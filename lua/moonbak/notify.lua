@@ -8,7 +8,8 @@
 -- { sent =, code =, attempts =, answer =, error =, seconds = }.
 --
 -- The event, schema version 1 (README "Notifications" documents it):
---   version, event ("start" | "success" | "partial" | "failure" | "test"),
+--   version, event ("start" | "success" | "partial" | "failure" |
+--   "verify_failed" | "test"),
 --   job, execution, status, trigger, scheduled_for, attempt, started_at,
 --   finished_at, duration (seconds), bytes_dumped, bytes_stored, backup,
 --   storages = { { name, type, status ("stored" | "failed" | "not written"),
@@ -27,7 +28,10 @@ local M = {}
 
 M.schema_version = 1
 -- The events a notifier's `on` may list.
-M.events = { "start", "success", "partial", "failure" }
+M.events = { "start", "success", "partial", "failure", "verify_failed" }
+-- The events a notifier hears of by default when it hears of failed runs:
+-- a backup that no longer reads back is as bad news as one not made.
+M.failure_events = { "verify_failed" }
 -- Seconds all the notifiers of one event may take together, retries
 -- included: completion ends within it however the services behave.  The
 -- start event holds the backup back, so it gets less.
@@ -38,14 +42,17 @@ M.log_lines = 40
 M.line_bytes = 500
 
 -- What each execution status is, as an event: the scheduler's skipped
--- fire times and the runs it had to kill are failures too.
+-- fire times and the runs it had to kill are failures too.  A
+-- verification (kind "verify") that did not succeed is "verify_failed".
 local event_of_status = {
   running = "start", pending = "start", success = "success", partial = "partial",
   failed = "failure", cancelled = "failure", interrupted = "failure", skipped = "failure",
 }
 
-function M.event_name(status)
-  return event_of_status[status] or "failure"
+function M.event_name(status, kind)
+  local name = event_of_status[status] or "failure"
+  if kind == "verify" and name ~= "start" and name ~= "success" then return "verify_failed" end
+  return name
 end
 
 -- The kinds a job's notify list may hold: the adapters' and "lua".
@@ -58,7 +65,12 @@ end
 -- The events notifier n is sent when its `on` says nothing.
 function M.default_on(n)
   local schema = n.type ~= "lua" and notifier.schema(n.type)
-  return schema and schema.default_on or { "failure", "partial" }
+  local given = schema and schema.default_on or { "failure", "partial" }
+  local list = table.move(given, 1, #given, 1, {})
+  for _, e in ipairs(list) do
+    if e == "failure" then return table.move(M.failure_events, 1, #M.failure_events, #list + 1, list) end
+  end
+  return list
 end
 
 function M.wants(n, event_name)
@@ -181,22 +193,27 @@ function M.run_event(ctx, name)
 end
 
 -- The event of an execution recorded in the state database (e: its row):
--- what the daemon skipped, or a run it had to kill.
+-- what the daemon skipped, or a run it had to kill; a verification (its
+-- backup: the one it checked, when it checked one).
 function M.execution_event(st, e)
   local m = e.metadata and require("cjson.safe").decode(e.metadata) or {}
+  if type(m) ~= "table" then m = {} end
+  local backup = e.backup_id
+  if e.kind == "verify" then
+    backup = type(m.backups) == "table" and #m.backups == 1 and m.backups[1].backup_id or nil
+  end
   local storages = {}
   for _, c in ipairs(st:catalog(e.job)) do
     if c.execution_id == e.id then
       storages[#storages + 1] = { name = c.storage, status = "stored", bytes = c.size }
     end
   end
-  return base_event(M.event_name(e.status), {
+  return base_event(M.event_name(e.status, e.kind), {
     job = e.job, execution = e.id, status = e.status, trigger = e.trigger,
     scheduled_for = e.scheduled_for, attempt = e.attempt, started_at = e.started_at,
     finished_at = e.finished_at, duration = seconds_between(e.started_at, e.finished_at),
-    bytes_dumped = type(m) == "table" and m.logical_size or nil,
-    bytes_stored = type(m) == "table" and m.size or nil,
-    backup = #storages > 0 and e.backup_id or nil, storages = storages, error = e.error,
+    bytes_dumped = m.logical_size, bytes_stored = m.size,
+    backup = (#storages > 0 or e.kind == "verify") and backup or nil, storages = storages, error = e.error,
     log = M.log_tail(st:logs(e.id)),
     run_id = uuid(),
   })
@@ -244,6 +261,7 @@ end
 -- The event in words.
 local title_word = {
   start = "started", success = "succeeded", partial = "partly stored", test = "test",
+  verify_failed = "verification failed",
 }
 local status_word = { failed = "failed", cancelled = "cancelled", interrupted = "interrupted",
                       skipped = "skipped" }
@@ -267,6 +285,12 @@ local function summary(e)
   elseif e.event == "partial" then
     return ("%s: backup %s stored on %s but not on %s.\n%s"):format(e.job, e.backup or "-",
       stored_on(e, "stored"), stored_on(e, "failed"), e.error or "")
+  elseif e.event == "verify_failed" and e.status == "skipped" then
+    return ("%s: the verification scheduled for %s was skipped: %s"):format(e.job, e.scheduled_for or "-",
+                                                                          e.error or "")
+  elseif e.event == "verify_failed" then
+    return ("%s: verification %s: %s"):format(e.job, status_word[e.status] or "failed",
+                                              e.error or "no reason was recorded")
   elseif e.status == "skipped" then
     return ("%s: the run scheduled for %s was skipped: %s"):format(e.job, e.scheduled_for or "-", e.error or "")
   end

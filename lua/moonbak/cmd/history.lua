@@ -16,9 +16,9 @@ local function run(cfg, args, opts)
   end
   local rows = {}
   for _, e in ipairs(list) do
-    rows[#rows + 1] = { e.id, e.job, e.status, e.trigger, e.started_at, lib.duration(e), e.error }
+    rows[#rows + 1] = { e.id, e.job, e.status, e.kind, e.trigger, e.started_at, lib.duration(e), e.error }
   end
-  lib.print_table({ "ID", "JOB", "STATUS", "TRIGGER", "STARTED", "TOOK", "ERROR" }, rows)
+  lib.print_table({ "ID", "JOB", "STATUS", "KIND", "TRIGGER", "STARTED", "TOOK", "ERROR" }, rows)
   return 0
 end
 
