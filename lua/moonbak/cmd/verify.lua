@@ -88,7 +88,11 @@ local function failure_text(results, problems, prepare_error)
   local parts = {}
   for _, p in ipairs(problems) do parts[#parts + 1] = p end
   for _, r in ipairs(results) do
-    if not r.ok then parts[#parts + 1] = ("backup %s on %s: %s"):format(r.backup_id, r.storage, r.error) end
+    if not r.ok then
+      -- verify's own messages name the backup already
+      local named = tostring(r.error):find(r.backup_id, 1, true)
+      parts[#parts + 1] = named and r.error or ("backup %s on %s: %s"):format(r.backup_id, r.storage, r.error)
+    end
   end
   return lib.redact(table.concat(parts, "; "))
 end
