@@ -49,11 +49,9 @@ end
 -- that cannot be opened or written does not stop a verification: verify
 -- says it could not record it and goes on (restore and verify work on a
 -- machine with the storages alone).
-local Record = {}
-Record.__index = Record
-
--- -> record, or nil and why; refused (true) when the daemon's claim cannot
--- be taken (it is not pending any more, or not a verification's).
+-- -> record { st, execution }, or nil and why; refused (true) when the
+-- daemon's claim cannot be taken (not pending any more, or not a
+-- verification's).
 local function open_record(cfg, job, claimed)
   local st, err = mb.state.open(cfg.state_dir)
   if not st then return nil, err end
@@ -66,7 +64,7 @@ local function open_record(cfg, job, claimed)
     st:close()
     return nil, message, ok and claimed ~= nil
   end
-  return setmetatable({ st = st, execution = ex, lines = {} }, Record)
+  return { st = st, execution = ex }
 end
 
 -- A log line: into the execution log (record may be nil: kept only for
