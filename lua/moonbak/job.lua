@@ -43,7 +43,7 @@ local top = {
   source = "table!", compression = "table", encryption = "table", storage = "table!",
   retention = "table", notify = "table", steps = "table", spool = "boolean",
   enabled = "boolean", catchup = "any", retry = "table", timeout = "integer",
-  metrics = "string", drill = "table",
+  metrics = "string", verify = "table", drill = "table",
 }
 
 -- What each top-level field is, for the man page moonbak-job(5) and the
@@ -345,8 +345,9 @@ local function check_notifier(n, where)
   end
   for i, e in ipairs(n.on) do
     if not known[e] then
-      fail(("%s.on[%d]"):format(where, i), "unknown event %q (expected %s)", e,
-           table.concat(require("moonbak.notify").events, ", "))
+      local events = require("moonbak.notify").events
+      fail(("%s.on[%d]"):format(where, i), "unknown event %q (expected %s or %s)", e,
+           table.concat(events, ", ", 1, #events - 1), events[#events])
     end
   end
 end
@@ -462,6 +463,17 @@ local function check_drill(job, where)
   end
 end
 
+-- verify = { schedule = "0 5 * * *", backups = "newest" | "all" }: the
+-- daemon re-reads the newest backup (or every one) on that schedule.
+local function check_verify(v, where)
+  check_fields(v, { schedule = "string!", backups = "string" }, where)
+  check_schedule(v.schedule, where .. ".schedule")
+  if v.backups ~= nil and v.backups ~= "newest" and v.backups ~= "all" then
+    fail(where .. ".backups", "expected \"newest\" or \"all\", got %s", describe(v.backups))
+  end
+  v.backups = v.backups or "newest"
+end
+
 local function validate_table(job, where)
   check_fields(job, top, where)
   if job.name ~= nil and (type(job.name) ~= "string" or not job.name:match("^[%w][%w._-]*$")
@@ -470,6 +482,7 @@ local function validate_table(job, where)
   end
   if job.schedule then check_schedule(job.schedule, where .. ".schedule") end
   if job.timezone then check_timezone(job.timezone, where .. ".timezone") end
+  if job.verify then check_verify(job.verify, where .. ".verify") end
   if job.catchup ~= nil and job.catchup ~= false
      and not (math.type(job.catchup) == "integer" and job.catchup >= 0) then
     fail(where .. ".catchup", "expected false or a number of seconds (0 or more), got %s", describe(job.catchup))

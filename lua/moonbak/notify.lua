@@ -9,7 +9,8 @@
 --
 -- The event, schema version 1 (README "Notifications" documents it):
 --   version, event ("start" | "success" | "partial" | "failure" | "test" |
---   "drill_success" | "drill_failed"), kind ("backup" | "drill"),
+--   "drill_success" | "drill_failed" | "verify_failed"), kind ("backup" |
+--   "drill" | "verify"),
 --   job, execution, status, trigger, scheduled_for, attempt, started_at,
 --   finished_at, duration (seconds), bytes_dumped, bytes_stored, backup,
 --   storages = { { name, type, status ("stored" | "failed" | "not written"),
@@ -29,7 +30,11 @@ local M = {}
 
 M.schema_version = 1
 -- The events a notifier's `on` may list.
-M.events = { "start", "success", "partial", "failure", "drill_success", "drill_failed" }
+M.events = { "start", "success", "partial", "failure", "drill_success", "drill_failed", "verify_failed" }
+-- The events a notifier hears of by default when it hears of failed runs:
+-- a backup that does not restore, or no longer reads back, is as bad news
+-- as one not made.
+M.failure_events = { "drill_failed", "verify_failed" }
 -- Seconds all the notifiers of one event may take together, retries
 -- included: completion ends within it however the services behave.  The
 -- start event holds the backup back, so it gets less.
@@ -40,17 +45,21 @@ M.log_lines = 40
 M.line_bytes = 500
 
 -- What each execution status is, as an event: the scheduler's skipped
--- fire times and the runs it had to kill are failures too.
+-- fire times and the runs it had to kill are failures too.  A
+-- verification (kind "verify") that did not succeed is "verify_failed".
 local event_of_status = {
   running = "start", pending = "start", success = "success", partial = "partial",
   failed = "failure", cancelled = "failure", interrupted = "failure", skipped = "failure",
 }
 
 -- kind: the execution's ("backup" by default; a drill's events are
--- drill_success and drill_failed, a cancelled drill failed too).
+-- drill_success and drill_failed, a cancelled drill failed too; a
+-- verification that did not succeed is verify_failed).
 function M.event_name(status, kind)
   if kind == "drill" then return status == "success" and "drill_success" or "drill_failed" end
-  return event_of_status[status] or "failure"
+  local name = event_of_status[status] or "failure"
+  if kind == "verify" and name ~= "start" and name ~= "success" then return "verify_failed" end
+  return name
 end
 
 -- The kinds a job's notify list may hold: the adapters' and "lua".
@@ -60,10 +69,20 @@ function M.types()
   return list
 end
 
--- The events notifier n is sent when its `on` says nothing.
+-- The events notifier n is sent when its `on` says nothing.  A notifier
+-- told of failed runs is told of failed drills and verifications too,
+-- except healthchecks: its check is the backup job's dead man's switch,
+-- which a drill or a verification must neither trip nor reset unless the
+-- job says so.
 function M.default_on(n)
   local schema = n.type ~= "lua" and notifier.schema(n.type)
-  return schema and schema.default_on or { "failure", "partial" }
+  local given = schema and schema.default_on or { "failure", "partial" }
+  local list = table.move(given, 1, #given, 1, {})
+  if n.type == "healthchecks" then return list end
+  for _, e in ipairs(list) do
+    if e == "failure" then return table.move(M.failure_events, 1, #M.failure_events, #list + 1, list) end
+  end
+  return list
 end
 
 local function listed(list, name)
@@ -73,16 +92,9 @@ local function listed(list, name)
   return false
 end
 
--- Without its own `on`, a notifier told of failures is told of failed
--- drills too (a backup that does not restore is as bad as none), except
--- healthchecks: its check is the backup job's dead man's switch, which a
--- drill must neither trip nor reset unless the job says so.
 function M.wants(n, event_name)
   if event_name == "test" then return true end
-  if n.on then return listed(n.on, event_name) end
-  local defaults = M.default_on(n)
-  if event_name == "drill_failed" and n.type ~= "healthchecks" then return listed(defaults, "failure") end
-  return listed(defaults, event_name)
+  return listed(n.on or M.default_on(n), event_name)
 end
 
 -- A notify list as a job gives it: a function is a Lua notifier.  Each
@@ -198,9 +210,15 @@ function M.run_event(ctx, name)
 end
 
 -- The event of an execution recorded in the state database (e: its row):
--- what the daemon skipped, or a run it had to kill.
+-- what the daemon skipped, or a run it had to kill; a verification (its
+-- backup: the one it checked, when it checked one).
 function M.execution_event(st, e)
   local m = e.metadata and require("cjson.safe").decode(e.metadata) or {}
+  if type(m) ~= "table" then m = {} end
+  local backup = e.backup_id
+  if e.kind == "verify" then
+    backup = type(m.backups) == "table" and #m.backups == 1 and m.backups[1].backup_id or nil
+  end
   local storages = {}
   for _, c in ipairs(st:catalog(e.job)) do
     if c.execution_id == e.id then
@@ -208,13 +226,12 @@ function M.execution_event(st, e)
     end
   end
   if e.kind == "drill" then return M.recorded_drill_event(st, e, m) end
-  return base_event(M.event_name(e.status), {
-    job = e.job, kind = "backup", execution = e.id, status = e.status, trigger = e.trigger,
+  return base_event(M.event_name(e.status, e.kind), {
+    job = e.job, kind = e.kind or "backup", execution = e.id, status = e.status, trigger = e.trigger,
     scheduled_for = e.scheduled_for, attempt = e.attempt, started_at = e.started_at,
     finished_at = e.finished_at, duration = seconds_between(e.started_at, e.finished_at),
-    bytes_dumped = type(m) == "table" and m.logical_size or nil,
-    bytes_stored = type(m) == "table" and m.size or nil,
-    backup = #storages > 0 and e.backup_id or nil, storages = storages, error = e.error,
+    bytes_dumped = m.logical_size, bytes_stored = m.size,
+    backup = (#storages > 0 or e.kind == "verify") and backup or nil, storages = storages, error = e.error,
     log = M.log_tail(st:logs(e.id)),
     run_id = uuid(),
   })
@@ -316,6 +333,7 @@ end
 local title_word = {
   start = "started", success = "succeeded", partial = "partly stored", test = "test",
   drill_success = "restore drill passed", drill_failed = "restore drill failed",
+  verify_failed = "verification failed",
 }
 local status_word = { failed = "failed", cancelled = "cancelled", interrupted = "interrupted",
                       skipped = "skipped" }
@@ -358,6 +376,12 @@ local function summary(e)
   elseif e.event == "partial" then
     return ("%s: backup %s stored on %s but not on %s.\n%s"):format(e.job, e.backup or "-",
       stored_on(e, "stored"), stored_on(e, "failed"), e.error or "")
+  elseif e.event == "verify_failed" and e.status == "skipped" then
+    return ("%s: the verification scheduled for %s was skipped: %s"):format(e.job, e.scheduled_for or "-",
+                                                                          e.error or "")
+  elseif e.event == "verify_failed" then
+    return ("%s: verification %s: %s"):format(e.job, status_word[e.status] or "failed",
+                                              e.error or "no reason was recorded")
   elseif e.status == "skipped" then
     return ("%s: the run scheduled for %s was skipped: %s"):format(e.job, e.scheduled_for or "-", e.error or "")
   end

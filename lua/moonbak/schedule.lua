@@ -5,23 +5,40 @@ local cron = require "moonbak.cron"
 
 local M = {}
 
+-- What the daemon runs on a job's schedules, in this order: its backup
+-- (schedule), its verification (verify.schedule), its restore drill
+-- (drill.schedule).  Each kind has fire times of its own.
+M.kinds = { "backup", "verify", "drill" }
+
+-- The cron expression of job's schedule of kind (default "backup"), or nil.
+function M.schedule_of(job, kind)
+  if kind == nil or kind == "backup" then return job.schedule end
+  local part = job[kind]
+  return type(part) == "table" and part.schedule or nil
+end
+
 -- The next fire instant of job (UTC epoch seconds) strictly after `after`
--- (default: now), its schedule read in its timezone (default_zone, else UTC,
--- when it names none).  nil for a job without a schedule; nil, message when
--- the schedule or the zone is refused.
-function M.next_run(job, after, default_zone)
-  if not job.schedule then return nil end
-  local times, err = cron.next(job.schedule, { after = after or os.time(),
-                                               timezone = job.timezone or default_zone or "UTC" })
+-- (default: now), its schedule (of kind, default "backup") read in its
+-- timezone (default_zone, else UTC, when it names none).  nil for a job
+-- without that schedule; nil, message when the schedule or the zone is
+-- refused.
+function M.next_run(job, after, default_zone, kind)
+  local expr = M.schedule_of(job, kind)
+  if not expr then return nil end
+  local times, err = cron.next(expr, { after = after or os.time(),
+                                       timezone = job.timezone or default_zone or "UTC" })
   if not times then return nil, err end
   return times[1]
 end
 
 -- What the daemon does with job: "active"; "paused" (moonbak pause, with
--- the reason given), "disabled" (enabled = false in its file) or "manual"
--- (no schedule): never run by the daemon.  st: the state database, or nil.
+-- the reason given: every kind is), "disabled" (enabled = false in its
+-- file) or "manual" (no schedule of any kind): never run by the daemon.
+-- st: the state database, or nil.
 function M.state_of(job, st)
-  if not job.schedule then return "manual" end
+  local scheduled = false
+  for _, kind in ipairs(M.kinds) do scheduled = scheduled or M.schedule_of(job, kind) ~= nil end
+  if not scheduled then return "manual" end
   if job.enabled == false then return "disabled" end
   local row = st and st:job_schedule(job.name)
   if row and row.paused_at then return "paused", row.pause_reason end

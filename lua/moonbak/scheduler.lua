@@ -13,6 +13,12 @@
 --    job the daemon never scheduled before waits for its next fire time;
 --  * every run is a child process (this binary: `moonbak run FILE`), at
 --    most max_parallel at once, the rest waiting in a FIFO queue;
+--  * beside its backup schedule a job may have a verify schedule (a child
+--    `moonbak verify FILE [--all]`) and a drill schedule (`moonbak drill
+--    FILE`): each kind has fire times of its own, claimed, skipped, caught
+--    up and kept from overlapping as above, but per (job, kind): a
+--    verification neither waits for nor holds back the job's backup.  A
+--    paused job runs none of them; max_parallel bounds them all;
 --  * retry = { attempts, delay } re-runs a failed run, timeout stops a run
 --    that takes too long (the run stops itself; the daemon steps in when
 --    it does not);
@@ -51,10 +57,8 @@ function Daemon:log(fmt, ...)
   io.stderr:flush()
 end
 
--- The fire times of e after `after`, up to and including `upto` (at most
--- limit), oldest first.
--- The fire times of e after `after`, up to and including `upto`, oldest
--- first, found a thousand at a time.
+-- The fire times of timer e (a schedule in a timezone) after `after`, up
+-- to and including `upto`, oldest first, found a thousand at a time.
 local function fires_between(e, after, upto)
   local list = {}
   local t = math.floor(after)
@@ -90,9 +94,10 @@ function M.new(opts)
     max_parallel = opts.max_parallel or M.defaults.max_parallel,
     grace = opts.grace or M.defaults.grace,
     now = opts.now or sys.now,
-    jobs = {},      -- name -> entry { job, file, schedule, timezone, next, catchup, ... }
-    running = {},   -- pid -> run { name, execution, started, deadline, attempt, first }
-    by_job = {},    -- name -> pid of its running run
+    jobs = {},      -- name -> entry { job, file, timezone, catchup, ..., timers = { kind -> timer } }
+                    -- timer: { kind, schedule, timezone, next }
+    running = {},   -- pid -> run { name, kind, execution, started, deadline, attempt, first }
+    by_job = {},    -- slot(name, kind) -> pid of its running run
     queue = {},     -- claimed executions waiting for a slot, FIFO
     retries = {},   -- { name, at, scheduled_for, attempt, first }
     to_notify = {}, -- execution ids whose outcome the daemon recorded
@@ -107,10 +112,36 @@ local function running_count(d)
   return n
 end
 
-local function queued(d, name)
+-- A job's runs of one kind never overlap; its kinds run side by side.
+local function slot(name, kind)
+  return kind .. " " .. name
+end
+
+local function queued(d, name, kind)
   for _, q in ipairs(d.queue) do
-    if q.name == name then return q end
+    if q.name == name and q.kind == kind then return q end
   end
+end
+
+-- How the log names a job's run of kind: "shop", "shop (verify)".
+local function label(name, kind)
+  if kind == nil or kind == "backup" then return name end
+  return ("%s (%s)"):format(name, kind)
+end
+
+-- What runs a job's fire time of kind, as the "still running" reason says it.
+local what_runs = { backup = "job", verify = "verification", drill = "drill" }
+
+-- The timers of job: one per kind it has a schedule of (none when it is
+-- disabled), each in zone.
+local function timers_of(job, zone)
+  local timers = {}
+  if job.enabled == false then return timers end
+  for _, kind in ipairs(schedule.kinds) do
+    local expr = schedule.schedule_of(job, kind)
+    if expr then timers[kind] = { kind = kind, schedule = expr, timezone = zone } end
+  end
+  return timers
 end
 
 -- (Re)reads the jobs directory: new jobs are scheduled, removed ones
@@ -123,34 +154,43 @@ function Daemon:load_jobs()
   local seen, count = {}, 0
   for _, job in ipairs(list) do
     local name = job.name
-    if job.schedule and job.enabled ~= false then
+    local zone = job.timezone or self.timezone
+    local timers = timers_of(job, zone)
+    if next(timers) then
       seen[name] = true
       count = count + 1
       local old = self.jobs[name]
-      local zone = job.timezone or self.timezone
       local e = {
-        job = job, file = job.file, name = name, schedule = job.schedule, timezone = zone,
+        job = job, file = job.file, name = name, timezone = zone, timers = timers,
         catchup = job.catchup, -- false: never; nil: the default window
         retry = job.retry, timeout = job.timeout,
       }
       if e.catchup == nil then e.catchup = M.defaults.catchup end
-      if old and old.schedule == e.schedule and old.timezone == e.timezone then
-        e.next = old.next
-      else
-        -- Where to count from: the newest fire time handled, else since
-        -- when this job is scheduled; a changed schedule starts from now.
-        local known = self.state:schedule_since(name, iso(now))
-        local from = now
-        if not old then
-          from = schedule.parse_iso(known.last_fire or known.since) or now
+      for _, kind in ipairs(schedule.kinds) do
+        local t, o = timers[kind], old and old.timers[kind]
+        if t and o and o.schedule == t.schedule and o.timezone == t.timezone then
+          t.next = o.next
+        elseif t then
+          -- Where to count from: the newest fire time handled, else since
+          -- when this schedule is known; a changed schedule starts from now.
+          local known = self.state:schedule_since(name, iso(now), kind)
+          local from = now
+          if not o then
+            from = schedule.parse_iso(known.last_fire or known.since) or now
+          end
+          t.next = next_fire(t, math.min(from, now))
+          if kind == "backup" then
+            self:log("job %s: schedule %q (%s), next run %s", name, t.schedule, zone,
+                     t.next and iso(t.next) or "never")
+          else
+            self:log("job %s: %s schedule %q (%s), next %s %s", name, kind, t.schedule, zone, kind,
+                     t.next and iso(t.next) or "never")
+          end
         end
-        e.next = next_fire(e, math.min(from, now))
-        self:log("job %s: schedule %q (%s), next run %s", name, e.schedule, zone,
-                 e.next and iso(e.next) or "never")
       end
       self.jobs[name] = e
     elseif self.jobs[name] then
-      self:log("job %s: no longer scheduled (%s)", name, job.schedule and "enabled = false" or "no schedule")
+      self:log("job %s: no longer scheduled (%s)", name, job.enabled == false and "enabled = false" or "no schedule")
     end
   end
   for name in pairs(self.jobs) do
@@ -174,10 +214,10 @@ function Daemon:recorded_outcome(name, id, notified)
   end
 end
 
-function Daemon:skip(name, fire, reason, short)
-  local id = self.state:skip(name, fire, reason)
+function Daemon:skip(name, fire, reason, short, kind)
+  local id = self.state:skip(name, fire, reason, kind)
   if id then
-    self:log("skipped %s at %s: %s", name, fire, short or reason)
+    self:log("skipped %s at %s: %s", label(name, kind), fire, short or reason)
     self:recorded_outcome(name, id)
   end
 end
@@ -205,64 +245,76 @@ function Daemon:send_notifications()
   end
 end
 
--- One fire time: claimed and queued, or recorded skipped with why.
-function Daemon:fire(e, t, why_late)
+-- One fire time t of e's timer of kind: claimed and queued, or recorded
+-- skipped with why.
+function Daemon:fire(e, kind, t, why_late)
   local name = e.name
   local paused = self.state:job_schedule(name)
   if paused and paused.paused_at then
-    self.state:set_last_fire(name, iso(t))
+    self.state:set_last_fire(name, iso(t), kind)
     return
   end
-  local busy = self.by_job[name] and self.running[self.by_job[name]]
-  local waiting = queued(self, name)
+  local pid = self.by_job[slot(name, kind)]
+  local busy = pid and self.running[pid]
+  local waiting = queued(self, name, kind)
   if busy or waiting then
-    local reason = busy and ("job still running (execution %d)"):format(busy.execution)
-                   or ("job still waiting for a free slot (execution %d)"):format(waiting.execution)
-    self:skip(name, iso(t), reason)
+    local reason = busy and ("%s still running (execution %d)"):format(what_runs[kind], busy.execution)
+                   or ("%s still waiting for a free slot (execution %d)"):format(what_runs[kind], waiting.execution)
+    self:skip(name, iso(t), reason, nil, kind)
   elseif why_late and e.catchup == false then
     local reason = why_late .. "; catchup = false"
-    self:skip(name, iso(t), reason)
+    self:skip(name, iso(t), reason, nil, kind)
   elseif why_late and self.now() - t > e.catchup then
     local reason = ("%s, more than the catch-up window (%d s) ago"):format(why_late, e.catchup)
-    self:skip(name, iso(t), reason)
+    self:skip(name, iso(t), reason, nil, kind)
   else
-    local ex = self.state:claim(name, iso(t))
+    local ex = self.state:claim(name, iso(t), { kind = kind })
     if not ex then
-      self:log("%s at %s was claimed before (another daemon, or before a restart): not run again", name, iso(t))
+      self:log("%s at %s was claimed before (another daemon, or before a restart): not run again",
+               label(name, kind), iso(t))
     else
-      self.queue[#self.queue + 1] = { name = name, execution = ex.id, scheduled_for = iso(t),
+      self.queue[#self.queue + 1] = { name = name, kind = kind, execution = ex.id, scheduled_for = iso(t),
                                       attempt = 1, first = ex.id, catchup = why_late ~= nil }
     end
   end
-  self.state:set_last_fire(name, iso(t))
+  self.state:set_last_fire(name, iso(t), kind)
 end
 
 -- Every fire time that has come: on time, or missed (downtime, a forward
 -- clock step): the newest missed one runs (catch-up), older ones skipped.
+-- One timer of job entry e whose fire time has come (see fire_due).
+function Daemon:fire_timer(e, timer, now)
+  local kind = timer.kind
+  -- Only the fire times of a recent window are looked at one by one
+  -- (after a year down, a per-minute job missed half a million): the
+  -- catch-up window, and at least a day for the record.
+  local window = math.max(e.catchup or 0, M.defaults.on_time, 86400)
+  local from = math.max(timer.next - 1, now - window)
+  local due = fires_between(timer, from, now)
+  if #due == 0 then due = { timer.next } end -- nothing recent: the last one known
+  local newest = due[#due]
+  local cut = math.max(0, #due - 1 - M.defaults.missed_max)
+  if from > timer.next - 1 or cut > 0 then
+    self:log("job %s: fire times were missed since %s; only the %d before %s are recorded one by one",
+             label(e.name, kind), iso(timer.next), math.min(#due - 1, M.defaults.missed_max), iso(newest))
+  end
+  for i = cut + 1, #due - 1 do
+    local reason = "missed (the daemon was down, the job file could not be loaded, or the clock jumped); a newer fire time was handled instead"
+    self:skip(e.name, iso(due[i]), reason, "missed", kind)
+  end
+  local late = now - newest > M.defaults.on_time
+  self:fire(e, kind, newest, late and ("missed by %s"):format(seconds(now - newest)) or nil)
+  timer.next = next_fire(timer, math.max(newest, now))
+  if timer.next then
+    self:log("job %s: next %s %s", e.name, kind == "backup" and "run" or kind, iso(timer.next))
+  end
+end
+
 function Daemon:fire_due(now)
   for _, e in pairs(self.jobs) do
-    if e.next and e.next <= now then
-      -- Only the fire times of a recent window are looked at one by one
-      -- (after a year down, a per-minute job missed half a million): the
-      -- catch-up window, and at least a day for the record.
-      local window = math.max(e.catchup or 0, M.defaults.on_time, 86400)
-      local from = math.max(e.next - 1, now - window)
-      local due = fires_between(e, from, now)
-      if #due == 0 then due = { e.next } end -- nothing recent: the last one known
-      local newest = due[#due]
-      local cut = math.max(0, #due - 1 - M.defaults.missed_max)
-      if from > e.next - 1 or cut > 0 then
-        self:log("job %s: fire times were missed since %s; only the %d before %s are recorded one by one",
-                 e.name, iso(e.next), math.min(#due - 1, M.defaults.missed_max), iso(newest))
-      end
-      for i = cut + 1, #due - 1 do
-        local reason = "missed (the daemon was down, the job file could not be loaded, or the clock jumped); a newer fire time was handled instead"
-        self:skip(e.name, iso(due[i]), reason, "missed")
-      end
-      local late = now - newest > M.defaults.on_time
-      self:fire(e, newest, late and ("missed by %s"):format(seconds(now - newest)) or nil)
-      e.next = next_fire(e, math.max(newest, now))
-      if e.next then self:log("job %s: next run %s", e.name, iso(e.next)) end
+    for _, kind in ipairs(schedule.kinds) do
+      local timer = e.timers[kind]
+      if timer and timer.next and timer.next <= now then self:fire_timer(e, timer, now) end
     end
   end
   for i = #self.retries, 1, -1 do
@@ -271,38 +323,55 @@ function Daemon:fire_due(now)
       table.remove(self.retries, i)
       local ex = self.state:claim(r.name, r.scheduled_for, { attempt = r.attempt, retry_of = r.first })
       if ex then
-        self.queue[#self.queue + 1] = { name = r.name, execution = ex.id, scheduled_for = r.scheduled_for,
-                                        attempt = r.attempt, first = r.first }
+        self.queue[#self.queue + 1] = { name = r.name, kind = "backup", execution = ex.id,
+                                        scheduled_for = r.scheduled_for, attempt = r.attempt, first = r.first }
       end
     end
   end
 end
 
+-- The command line of the child that runs e's fire time of kind: `run`
+-- for a backup, `verify` (the newest backup, or --all) or `drill`.  The
+-- child takes over the claimed execution (MOONBAK_EXECUTION).
+function Daemon:command(e, kind)
+  if kind == "backup" then
+    return { self.argv0, "--state", self.state_dir, "run", e.file }
+  end
+  local argv = { self.argv0, "--state", self.state_dir, "--jobs", self.jobs_dir, kind, e.file }
+  if kind == "verify" and e.job.verify.backups == "all" then argv[#argv + 1] = "--all" end
+  return argv
+end
+
 function Daemon:start_queued()
   while #self.queue > 0 and running_count(self) < self.max_parallel and not self.stopping do
     local q = table.remove(self.queue, 1)
+    local kind = q.kind or "backup"
     local e = self.jobs[q.name]
-    if self.by_job[q.name] then
-      local reason = ("job still running (execution %d)"):format(self.running[self.by_job[q.name]].execution)
+    local busy = self.by_job[slot(q.name, kind)]
+    if busy then
+      local reason = ("%s still running (execution %d)"):format(what_runs[kind], self.running[busy].execution)
       self:finish(q.name, q.execution, "skipped", reason)
-      self:log("skipped %s at %s: %s", q.name, q.scheduled_for, reason)
-    elseif not e then
-      self:finish(q.name, q.execution, "skipped", "the job file was removed before the run started")
+      self:log("skipped %s at %s: %s", label(q.name, kind), q.scheduled_for, reason)
+    elseif not e or not e.timers[kind] then
+      self:finish(q.name, q.execution, "skipped", not e and "the job file was removed before the run started"
+                  or ("the job's %s schedule was removed before the run started"):format(kind))
     else
-      local pid, err = self.sup:spawn({ self.argv0, "--state", self.state_dir, "run", e.file },
+      local pid, err = self.sup:spawn(self:command(e, kind),
                                       { MOONBAK_EXECUTION = tostring(q.execution),
                                         MOONBAK_JOBS = self.jobs_dir, MOONBAK_METRICS = self.metrics })
       if not pid then
         self:finish(q.name, q.execution, "failed", err)
-        self:log("run %s: %s", q.name, err)
+        self:log("run %s: %s", label(q.name, kind), err)
       else
-        local run = { name = q.name, pid = pid, execution = q.execution, started = sys.monotonic(),
+        -- a job's timeout and retries are its backup's
+        local backup = kind == "backup"
+        local run = { name = q.name, kind = kind, pid = pid, execution = q.execution, started = sys.monotonic(),
                       scheduled_for = q.scheduled_for, attempt = q.attempt, first = q.first,
-                      timeout = e.timeout, retry = e.retry }
+                      timeout = backup and e.timeout or nil, retry = backup and e.retry or nil }
         self.running[pid] = run
-        self.by_job[q.name] = pid
-        self:log("run %s: started execution %d (pid %d, scheduled for %s%s%s)", q.name, q.execution, pid,
-                 q.scheduled_for, q.catchup and ", catch-up" or "",
+        self.by_job[slot(q.name, kind)] = pid
+        self:log("run %s: started execution %d (pid %d, scheduled for %s%s%s)", label(q.name, kind), q.execution,
+                 pid, q.scheduled_for, q.catchup and ", catch-up" or "",
                  q.attempt > 1 and (", attempt %d"):format(q.attempt) or "")
       end
     end
@@ -327,7 +396,8 @@ function Daemon:on_exit(ev)
   if ex and (ex.status == "running" or ex.status == "pending") then
     local why = run.timed_out and ("timed out after %s and was killed"):format(seconds(run.timeout))
       or ev.signal and ("the run process was killed by SIG%s"):format(ev.signal)
-      or ("the run process exited with status %d before recording its result"):format(ev.code or -1)
+      or ("the %s process exited with status %d before recording its result")
+           :format(run.kind == "backup" and "run" or run.kind, ev.code or -1)
     self:finish(run.name, run.execution, run.timed_out and "failed" or "interrupted", why)
     ex = self.state:execution(run.execution)
   end
@@ -340,9 +410,9 @@ function Daemon:on_exit(ev)
   end
   -- recorded: the run is over (an error above keeps it, to try again)
   self.running[ev.pid] = nil
-  if self.by_job[run.name] == ev.pid then self.by_job[run.name] = nil end
+  if self.by_job[slot(run.name, run.kind)] == ev.pid then self.by_job[slot(run.name, run.kind)] = nil end
   local status = ex and ex.status or "unknown"
-  self:log("run %s: execution %d %s in %s", run.name, run.execution, status, seconds(took))
+  self:log("run %s: execution %d %s in %s", label(run.name, run.kind), run.execution, status, seconds(took))
   local retry = run.retry
   if status == "failed" or (status == "partial" and retry and retry.partial) then
     if retry and run.attempt < (retry.attempts or 1) and not self.stopping then
@@ -380,7 +450,9 @@ end
 function Daemon:wait_time(now)
   local t = M.defaults.poll
   for _, e in pairs(self.jobs) do
-    if e.next then t = math.min(t, e.next - now) end
+    for _, timer in pairs(e.timers) do
+      if timer.next then t = math.min(t, timer.next - now) end
+    end
   end
   for _, r in ipairs(self.retries) do t = math.min(t, r.at - now) end
   if next(self.running) then
@@ -432,13 +504,13 @@ function Daemon:drain()
     stopping.cancelled = true
     stopping.kill_at = mono + M.defaults.kill_after
     for pid, run in pairs(self.running) do
-      self:log("run %s: cancelling execution %d", run.name, run.execution)
+      self:log("run %s: cancelling execution %d", label(run.name, run.kind), run.execution)
       self.sup:kill(pid, "TERM")
     end
   elseif stopping.cancelled and not stopping.killed and mono >= stopping.kill_at then
     stopping.killed = true
     for pid, run in pairs(self.running) do
-      self:log("run %s: execution %d did not stop: killing it", run.name, run.execution)
+      self:log("run %s: execution %d did not stop: killing it", label(run.name, run.kind), run.execution)
       self.sup:kill(pid, "KILL")
     end
   end

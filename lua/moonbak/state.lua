@@ -88,6 +88,14 @@ local migrations = {
   ALTER TABLE catalog ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE catalog ADD COLUMN lock_reason TEXT;
   ]],
+  -- what the daemon remembers of a job's verify and drill schedules: since
+  -- when each is scheduled and the newest fire time it handled (a backup
+  -- schedule's stay in job_schedule, with the job's pause)
+  [[
+  CREATE TABLE kind_schedule (
+    job TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('drill', 'verify')),
+    since TEXT NOT NULL, last_fire TEXT, PRIMARY KEY (job, kind));
+  ]],
 }
 
 M.schema_version = #migrations
@@ -308,13 +316,14 @@ end
 
 -- A fire time that was not run: claimed and recorded "skipped" with why,
 -- in one statement: its execution id, or nil when it was claimed before.
-function State:skip(job_name, scheduled_for, reason)
+-- kind: whose fire time (default "backup").
+function State:skip(job_name, scheduled_for, reason, kind)
   local now = M.timestamp()
   local changes, id = self.db:run([[INSERT INTO executions (job, status, trigger, host, started_at,
-                                  finished_at, scheduled_for, error)
-                                VALUES (?, 'skipped', 'schedule', ?, ?, ?, ?, ?)
+                                  finished_at, scheduled_for, error, kind)
+                                VALUES (?, 'skipped', 'schedule', ?, ?, ?, ?, ?, ?)
                                 ON CONFLICT DO NOTHING]],
-                              job_name, sys.hostname(), now, now, scheduled_for, reason)
+                              job_name, sys.hostname(), now, now, scheduled_for, reason, kind or "backup")
   return changes == 1 and id or nil
 end
 
@@ -348,18 +357,33 @@ function State:take_claim(id, job_name, kind)
 end
 
 -- What the daemon remembers of a job: since when it schedules it, the
--- newest fire time it handled, and whether it is paused.
-function State:job_schedule(job_name)
+-- newest fire time it handled, and whether it is paused.  kind: of its
+-- verify or drill schedule instead (since and last_fire only; the pause
+-- is the job's).
+function State:job_schedule(job_name, kind)
+  if kind and kind ~= "backup" then
+    return self.db:query("SELECT * FROM kind_schedule WHERE job = ? AND kind = ?", job_name, kind)[1]
+  end
   return self.db:query("SELECT * FROM job_schedule WHERE job = ?", job_name)[1]
 end
 
-function State:schedule_since(job_name, since)
-  self.db:run("INSERT INTO job_schedule (job, since) VALUES (?, ?) ON CONFLICT DO NOTHING",
-              job_name, since)
-  return self:job_schedule(job_name)
+function State:schedule_since(job_name, since, kind)
+  if kind and kind ~= "backup" then
+    self.db:run("INSERT INTO kind_schedule (job, kind, since) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                job_name, kind, since)
+  else
+    self.db:run("INSERT INTO job_schedule (job, since) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                job_name, since)
+  end
+  return self:job_schedule(job_name, kind)
 end
 
-function State:set_last_fire(job_name, fire)
+function State:set_last_fire(job_name, fire, kind)
+  if kind and kind ~= "backup" then
+    self.db:run([[UPDATE kind_schedule SET last_fire = ?
+                  WHERE job = ? AND kind = ? AND (last_fire IS NULL OR last_fire < ?)]], fire, job_name, kind, fire)
+    return
+  end
   self.db:run([[UPDATE job_schedule SET last_fire = ?
                 WHERE job = ? AND (last_fire IS NULL OR last_fire < ?)]], fire, job_name, fire)
 end
@@ -378,6 +402,10 @@ function State:resume(job_name)
   local changes = self.db:run([[UPDATE job_schedule SET paused_at = NULL, pause_reason = NULL,
                                   last_fire = max(coalesce(last_fire, ''), ?)
                                 WHERE job = ? AND paused_at IS NOT NULL]], now, job_name)
+  if changes == 1 then
+    self.db:run("UPDATE kind_schedule SET last_fire = max(coalesce(last_fire, ''), ?) WHERE job = ?",
+                now, job_name)
+  end
   return changes == 1
 end
 

@@ -151,7 +151,7 @@ T.test("a notifier's on may list drill_success and drill_failed", function()
     notify = { { type = "webhook", url = "http://x", on = { "drill_failed", "drill_success" } } } }))
   local _, err = mb.job.validate({ source = sqlite, storage = { { type = "local", path = "/x" } },
     notify = { { type = "webhook", url = "http://x", on = { "drill_fail" } } } })
-  T.matches(err, 'unknown event "drill_fail" %(expected start, success, partial, failure, drill_success, drill_failed%)')
+  T.matches(err, 'unknown event "drill_fail" %(expected start, success, partial, failure, drill_success, drill_failed or verify_failed%)')
 end)
 
 T.test("a drill event is worded as such", function()

@@ -452,4 +452,31 @@ T.test("every job file in examples/ is valid", function()
   assert(n >= 3, "examples found: " .. n)
 end)
 
+-- verify = { schedule, backups }: the daemon's verification of the job
+local function with_verify(verify)
+  return ([[return { verify = %s, source = { type = "sqlite", path = "/x" },
+    storage = { { type = "local", path = "/y" } } }]]):format(verify)
+end
+
+T.test("verify: a cron schedule, backups newest (the default) or all; anything else refused", function()
+  local job = assert(mb.job.load(job_file("verifies", with_verify('{ schedule = "0 5 * * *" }'))))
+  T.eq(job.verify.backups, "newest", "backups defaults to the newest")
+  job = assert(mb.job.load(job_file("verifiesall", with_verify('{ schedule = "@daily", backups = "all" }'))))
+  T.eq(job.verify.backups, "all", "or every backup")
+  fails_with("verifykey", with_verify('{ schedule = "0 5 * * *", backup = "all" }'),
+             'verify: unknown key "backup" %(expected one of: backups, schedule%)')
+  fails_with("verifycron", with_verify('{ schedule = "0 25 * * *" }'),
+             'verify.schedule: hour field "25": 25 is out of range')
+  fails_with("verifywhich", with_verify('{ schedule = "0 5 * * *", backups = "oldest" }'),
+             'verify.backups: expected "newest" or "all", got string "oldest"')
+  fails_with("verifynone", with_verify('{ backups = "all" }'), 'verify: missing required key "schedule"')
+  fails_with("verifytype", with_verify('"0 5 * * *"'), "verify: expected a table")
+end)
+
+T.test("drill.schedule is read by the scheduler's parser too", function()
+  local job = assert(mb.job.load(job_file("drills", with_verify('nil, drill = { schedule = "0 6 * * 0" }'))))
+  T.eq(job.drill.schedule, "0 6 * * 0", "kept")
+  fails_with("drillcron", with_verify('nil, drill = { schedule = "every sunday" }'), "drill.schedule: expected 5 fields")
+end)
+
 return T.done()

@@ -245,4 +245,19 @@ T.test("job files: notify entries validate from the adapters' schemas and `on`",
   T.matches(err, 'duplicate notifier name "a"')
 end)
 
+T.test("a failed verification is the event verify_failed, which notifiers hear of where they hear of failures", function()
+  T.eq(mb.notify.event_name("failed", "verify"), "verify_failed", "a failed verification")
+  T.eq(mb.notify.event_name("skipped", "verify"), "verify_failed", "a verification the daemon skipped")
+  T.eq(mb.notify.event_name("failed"), "failure", "a failed backup is still a failure")
+  local function wants(n) return mb.notify.wants(n, "verify_failed") end
+  T.eq(wants { type = "webhook", url = "http://x" }, true, "webhook: by default")
+  T.eq(wants { type = "healthchecks", url = "http://x" }, false, "healthchecks: not by default (the backup job's dead man's switch)")
+  T.eq(wants { type = "webhook", url = "http://x", on = { "failure" } }, false, "not when `on` leaves it out")
+  T.eq(wants { type = "webhook", url = "http://x", on = { "verify_failed" } }, true, "`on` may list it")
+  local n = mb.notify.notice(mb.notify.event { event = "verify_failed", job = "shop", status = "failed",
+                                               error = "backup 20260302T100000Z on local: sha256 mismatch" })
+  T.eq(n.title, "[moonbak] shop: verification failed", "title")
+  T.eq(n.summary, "shop: verification failed: backup 20260302T100000Z on local: sha256 mismatch", "summary")
+end)
+
 T.done()

@@ -203,6 +203,117 @@ T.test("a paused job is not run; resumed, it runs from its next fire time", func
   T.eq(rows(st, "a")[1].scheduled_for, "2026-03-02T11:00:00Z", "from its next fire time, no catch-up")
 end)
 
+-- Verify and drill schedules: each kind has fire times of its own.
+
+T.test("a verify schedule is claimed once per fire time, kind verify, and runs `moonbak verify FILE`", function()
+  local dir = T.tempdir()
+  local d1, st, clock = daemon(dir, { a = 'schedule = "0 3 * * *", verify = { schedule = "30 * * * *" }' },
+                               "2026-03-02T10:00:00Z")
+  local d2 = daemon(dir, {}, "2026-03-02T10:00:00Z")
+  d2.now = d1.now
+  clock.t = at("2026-03-02T10:30:00Z")
+  tick(d1)
+  tick(d2)
+  local r = rows(st, "a")
+  T.eq(#r, 1, "one execution for 10:30, though two daemons saw it")
+  T.eq(r[1].kind .. " " .. r[1].trigger .. " " .. r[1].status .. " " .. r[1].scheduled_for,
+       "verify schedule pending 2026-03-02T10:30:00Z", "a verify fire time, claimed")
+  T.eq(#d1.sup.spawned + #d2.sup.spawned, 1, "one process")
+  local run = d1.sup.spawned[1]
+  T.eq(table.concat(run.argv, " ", 2), ("--state %s/state --jobs %s/jobs verify %s/jobs/a.lua"):format(dir, dir, dir),
+       "moonbak verify on the job file")
+  T.eq(run.env.MOONBAK_EXECUTION, tostring(r[1].id), "taking over the claimed execution")
+  T.eq(st:take_claim(r[1].id, "a"), nil, "a backup run cannot take a verification's claim")
+  T.matches(select(2, st:take_claim(r[1].id, "a")), "claimed for a verify, not a backup", "and says why")
+  T.eq(st:execution(r[1].id).status, "pending", "nor spoil it")
+  T.eq(st:take_claim(r[1].id, "a", "verify").status, "running", "verify can")
+end)
+
+T.test("backups = \"all\" verifies with --all; a drill schedule runs `moonbak drill FILE`", function()
+  local dir = T.tempdir()
+  local d, st, clock = daemon(dir, { a = 'verify = { schedule = "0 * * * *", backups = "all" }, drill = { schedule = "0 * * * *" }' },
+                              "2026-03-02T09:30:00Z")
+  clock.t = at("2026-03-02T10:00:00Z")
+  tick(d)
+  local r = rows(st, "a")
+  T.eq(#r, 2, "a job with no backup schedule: its verify and drill fire times still run")
+  local kinds = {}
+  for _, e in ipairs(r) do kinds[#kinds + 1] = e.kind end
+  table.sort(kinds)
+  T.eq(table.concat(kinds, ","), "drill,verify", "one of each kind")
+  local argv = {}
+  for _, p in ipairs(d.sup.spawned) do argv[#argv + 1] = table.concat(p.argv, " ", 6) end
+  table.sort(argv)
+  T.eq(table.concat(argv, " | "), ("drill %s/jobs/a.lua | verify %s/jobs/a.lua --all"):format(dir, dir), "their commands")
+end)
+
+T.test("a backup and a verification at the same fire time both run; each skips only its own kind's overlap", function()
+  local d, st, clock = daemon(T.tempdir(), { a = 'schedule = "0 * * * *", verify = { schedule = "0 * * * *" }' },
+                              "2026-03-02T09:30:00Z")
+  clock.t = at("2026-03-02T10:00:00Z")
+  tick(d)
+  T.eq(#d.sup.spawned, 2, "both started, neither waits for the other")
+  local first = {}
+  for _, e in ipairs(rows(st, "a")) do first[e.kind] = e.id end
+  clock.t = at("2026-03-02T11:00:00Z")
+  tick(d)
+  local skipped = st.db:query("SELECT kind, error FROM executions WHERE status = 'skipped' ORDER BY kind")
+  T.eq(#skipped, 2, "11:00 comes while both run: one skipped of each kind")
+  T.eq(skipped[1].kind .. ": " .. skipped[1].error, ("backup: job still running (execution %d)"):format(first.backup),
+       "the backup's names the running backup")
+  T.eq(skipped[2].kind .. ": " .. skipped[2].error, ("verify: verification still running (execution %d)"):format(first.verify),
+       "the verification's the running verification")
+  -- the verification ends; the backup goes on: the next verify fire time runs
+  local vpid
+  for pid, run in pairs(d.running) do if run.kind == "verify" then vpid = pid end end
+  st:finish_execution(first.verify, "success")
+  d:on_exit { pid = vpid, code = 0 }
+  clock.t = at("2026-03-02T12:00:00Z")
+  tick(d)
+  local noon = st.db:query("SELECT kind, status FROM executions WHERE scheduled_for = '2026-03-02T12:00:00Z' ORDER BY kind")
+  T.eq(noon[1].kind .. " " .. noon[1].status .. ", " .. noon[2].kind .. " " .. noon[2].status,
+       "backup skipped, verify pending", "a running backup does not hold back the verification")
+end)
+
+T.test("max_parallel bounds backups and verifications together", function()
+  local d, _, clock = daemon(T.tempdir(), { a = 'schedule = "0 * * * *", verify = { schedule = "0 * * * *" }',
+                                            b = 'schedule = "0 * * * *"' },
+                             "2026-03-02T09:30:00Z", { max_parallel = 2 })
+  clock.t = at("2026-03-02T10:00:00Z")
+  tick(d)
+  T.eq(#d.sup.spawned, 2, "two processes")
+  T.eq(#d.queue, 1, "the third waits")
+end)
+
+T.test("after downtime each kind catches up its own newest fire time; the older ones are skipped", function()
+  local dir = T.tempdir()
+  local _, st = daemon(dir, { a = 'schedule = "0 3 * * *", verify = { schedule = "0 * * * *" }' }, "2026-03-02T09:30:00Z")
+  st:close()
+  local d2, st2 = daemon(dir, {}, "2026-03-02T15:20:00Z")
+  tick(d2)
+  local r = st2.db:query("SELECT * FROM executions WHERE kind = 'verify' ORDER BY scheduled_for")
+  T.eq(#r, 6, "10:00 to 15:00")
+  for i = 1, 5 do T.eq(r[i].status, "skipped", "older missed verification " .. r[i].scheduled_for) end
+  T.eq(r[6].scheduled_for .. " " .. r[6].status, "2026-03-02T15:00:00Z pending", "the newest runs")
+  T.eq(#st2.db:query("SELECT * FROM executions WHERE kind = 'backup'"), 0, "the backup's 03:00 was not due")
+  T.eq(st2:job_schedule("a", "verify").last_fire, "2026-03-02T15:00:00Z", "the verify schedule's own bookkeeping")
+  T.eq(st2:job_schedule("a").last_fire, nil, "apart from the backup's")
+end)
+
+T.test("a paused job runs no verification; resumed, from its next fire time", function()
+  local d, st, clock = daemon(T.tempdir(), { a = 'verify = { schedule = "0 * * * *" }' }, "2026-03-02T09:30:00Z")
+  st:pause("a", "maintenance")
+  T.eq(mb.schedule.state_of(d.jobs.a.job, st), "paused", "a job with a verify schedule only is paused too")
+  clock.t = at("2026-03-02T10:00:00Z")
+  tick(d)
+  T.eq(#rows(st, "a"), 0, "not verified while paused")
+  st:resume("a")
+  clock.t = at("2026-03-02T11:00:00Z")
+  tick(d)
+  T.eq(#rows(st, "a"), 1, "verified again after resume")
+  T.eq(rows(st, "a")[1].scheduled_for, "2026-03-02T11:00:00Z", "from its next fire time, no catch-up")
+end)
+
 T.test("a state database of schema 3 migrates with its executions, logs and catalog", function()
   local dir = T.tempdir()
   os.execute("mkdir -p " .. dir .. "/state")

@@ -43,7 +43,10 @@ One daemon per state directory (a second one exits 2 naming the first).  Each
 fire time of each job is claimed in the state database and runs once, in a
 process of its own; a fire time that comes while the job still runs is
 recorded "skipped"; after downtime, each job runs once to catch up (within its
-catchup window).  SIGHUP or a change in the jobs directory reloads the jobs;
+catchup window).  A job's verify and drill schedules (verify = { schedule },
+drill = { schedule }) run moonbak verify and moonbak drill the same way, with
+fire times of their own: they neither wait for the job's backup nor hold it
+back.  SIGHUP or a change in the jobs directory reloads the jobs;
 SIGTERM or SIGINT lets running backups finish (up to --grace), then cancels
 them.  Logs one line per event on stderr.  With --metrics (or MOONBAK_METRICS),
 the metrics of every job without a metrics = PATH of its own go to that file

@@ -27,9 +27,18 @@ local function run(cfg, _, opts)
   for _, job in ipairs(jobs) do
     local state, reason = mb.schedule.state_of(job, st)
     local nxt = state == "active" and mb.schedule.next_run(job, now)
-    upcoming[#upcoming + 1] = { job = job.name, schedule = job.schedule, timezone = job.timezone,
-                                state = state, next_run = nxt and mb.schedule.iso(nxt) or nil,
-                                paused_reason = reason }
+    local u = { job = job.name, schedule = job.schedule, timezone = job.timezone,
+                state = state, next_run = nxt and mb.schedule.iso(nxt) or nil,
+                paused_reason = reason }
+    -- its verify and drill schedules: { schedule, next_run } each
+    for _, kind in ipairs(mb.schedule.kinds) do
+      local expr = kind ~= "backup" and mb.schedule.schedule_of(job, kind)
+      if expr then
+        local t = state == "active" and mb.schedule.next_run(job, now, nil, kind)
+        u[kind] = { schedule = expr, next_run = t and mb.schedule.iso(t) or nil }
+      end
+    end
+    upcoming[#upcoming + 1] = u
   end
   table.sort(upcoming, function(a, b)
     if (a.next_run ~= nil) ~= (b.next_run ~= nil) then return a.next_run ~= nil end
@@ -53,18 +62,22 @@ local function run(cfg, _, opts)
   else
     local rows = {}
     for _, e in ipairs(running) do
-      rows[#rows + 1] = { e.id, e.job, e.status, e.trigger, e.scheduled_for or "-", e.started_at, e.pid }
+      rows[#rows + 1] = { e.id, e.job, e.kind, e.status, e.trigger, e.scheduled_for or "-", e.started_at, e.pid }
     end
-    lib.print_table({ "EXECUTION", "JOB", "STATUS", "TRIGGER", "SCHEDULED FOR", "STARTED", "PID" }, rows)
+    lib.print_table({ "EXECUTION", "JOB", "KIND", "STATUS", "TRIGGER", "SCHEDULED FOR", "STARTED", "PID" }, rows)
   end
   print()
   local rows = {}
   for _, u in ipairs(upcoming) do
-    rows[#rows + 1] = { u.job, u.schedule or "(manual)", u.timezone or "UTC",
-                        u.state .. (u.paused_reason and (" (" .. u.paused_reason .. ")") or ""),
-                        u.next_run or "-" }
+    local state = u.state .. (u.paused_reason and (" (" .. u.paused_reason .. ")") or "")
+    rows[#rows + 1] = { u.job, "backup", u.schedule or "(manual)", u.timezone or "UTC", state, u.next_run or "-" }
+    for _, kind in ipairs(mb.schedule.kinds) do
+      if u[kind] and kind ~= "backup" then
+        rows[#rows + 1] = { u.job, kind, u[kind].schedule, u.timezone or "UTC", state, u[kind].next_run or "-" }
+      end
+    end
   end
-  lib.print_table({ "JOB", "SCHEDULE", "TIMEZONE", "STATE", "NEXT RUN" }, rows)
+  lib.print_table({ "JOB", "KIND", "SCHEDULE", "TIMEZONE", "STATE", "NEXT RUN" }, rows)
   for _, b in ipairs(broken) do lib.eprint("broken job file: %s", b.error) end
   return 0
 end
