@@ -190,7 +190,8 @@ static void pg_psql(struct mb_dbtool *t, const struct mb_config *cfg, const char
                     const char *sql)
 {
     *t = (struct mb_dbtool){ .tool = mb_tool_path(cfg, "psql", "psql"), .label = pg_label(cfg, "psql") };
-    static const char *const args[] = { "-X", "-w", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+    /* terse: the error is the last line (no LINE 1 / caret lines after it) */
+    static const char *const args[] = { "-X", "-w", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=terse",
                                         "-P", "null=NULL", "-F", FIELD_SEPARATOR,
                                         "-R", RECORD_SEPARATOR, "-c", NULL };
     for (size_t i = 0; args[i]; i++)

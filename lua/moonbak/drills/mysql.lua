@@ -5,8 +5,8 @@ return require("moonbak.drills.sql").engine {
   -- write into the server's real ones.  Only a one-database dump loads
   -- anywhere.
   refuse = function(meta)
-    local s = meta.source or {}
-    if s.format ~= "database" or type(s.databases) ~= "string" or s.databases:find("\n") then
+    local databases = require("moonbak.drills.scratch").databases(meta)
+    if (meta.source or {}).format ~= "database" or not databases or #databases ~= 1 then
       return "a backup of several databases (or of all) names them itself and cannot be loaded " ..
              "into one scratch database; drill a job that backs up one database"
     end

@@ -5,11 +5,11 @@ return require("moonbak.drills.sql").engine {
   -- into the server's real ones.  So it is refused, even when it holds
   -- one database (its script still names that database).
   refuse = function(meta, job_source)
-    local databases = meta.source and meta.source.databases
-    if type(databases) ~= "string" or databases == "" then
+    local databases = require("moonbak.drills.scratch").databases(meta)
+    if not databases or #databases == 0 then
       return "its sidecar does not say which database it holds"
     end
-    if databases:find("\n") or job_source.database == "*" then
+    if #databases > 1 or job_source.database == "*" then
       return "an all-databases (pg_dumpall) backup cannot be loaded into one scratch database; " ..
              "drill a job that backs up one database"
     end

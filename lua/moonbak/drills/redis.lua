@@ -162,7 +162,10 @@ local function read_record(dir)
   if not f then return nil end
   local record = cjson.decode(f:read("a") or "")
   f:close()
-  return type(record) == "table" and math.tointeger(record.pid) and record or nil
+  if type(record) ~= "table" then return nil end
+  local pid, port = math.tointeger(record.pid), math.tointeger(record.port) -- JSON numbers may be floats
+  if not pid or not port or type(record.start) ~= "string" or type(record.password) ~= "string" then return nil end
+  return { pid = pid, port = port, start = record.start, password = record.password }
 end
 
 -- The recorded server, when it still runs as that very process: same

@@ -54,6 +54,18 @@ function M.judge(value, expect, truthy)
   return value == tostring(expect), value
 end
 
+-- The databases a sidecar says its backup holds (meta.source.databases: a
+-- list, or older, a text one a line), as a list; nil when it says nothing.
+function M.databases(meta)
+  local v = meta.source and meta.source.databases
+  if type(v) == "string" then
+    local list = {}
+    for name in v:gmatch("[^\n]+") do list[#list + 1] = name end
+    return list
+  end
+  if type(v) == "table" then return v end
+end
+
 -- Removes dir and the files directly in it (a scratch directory is flat).
 function M.remove_dir(dir)
   local names = sys.listdir(dir)

@@ -27,7 +27,7 @@ function M.engine(engine)
     if why then return nil, ("backup %s: %s"):format(d.meta.backup_id, why) end
     local spec = copy(d.spec)
     -- loaded as the one database it holds, whatever the job says now
-    spec.database = d.meta.source.databases
+    spec.database = scratch.databases(d.meta)[1]
     d.scratch = { database = d.name }
     local result, err = backups.restore_to_database(d.job, d.meta, spec, d.name, true, d.keys)
     if not result then return nil, err end
