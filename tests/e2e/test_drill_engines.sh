@@ -29,7 +29,7 @@ HOST_HASH=$(printf %s "$(hostname)" | sha256sum | cut -c1-8)
 export HOST_HASH
 cd "$T"
 harness=$repo/tests/e2e/drill_engine.lua
-drill() { "$MOONBAK" script "$harness" "$@" >"$T/out" 2>"$T/err"; }
+drill() { "$MOONBAK" script "$harness" "$@" >"$T/out" 2>"$T/err"; cat "$T/err" >> "$T/all.err"; }
 ok_json() { json "$T/out" "$1" >/dev/null 2>&1; } # ok_json LUA-ASSERTIONS on $T/out
 
 # psql / mariadb / redis as the tests' own eyes on the servers
@@ -116,15 +116,32 @@ check "redis: ...nothing listens on its port" bash -c "! (exec 3<>/dev/tcp/127.0
 check "redis: ...and the scratch directory is removed" bash -c "[ -z \"\$(ls '$MOONBAK_STATE/tmp' | grep '^moonbak_drill_.*[0-9]\$')\" ]"
 check "redis: the password is in no argv of the server" bash -c "! grep -rq requirepass '$T/out'"
 
-# hold JOB TAG: a drill that starts and waits (in the background) on the fifo
-# go.TAG; what its start did is in held.TAG.  Sets HELD_PID.
+# hold JOB TAG: a drill that starts and waits (in the background) for a
+# line on the fifo go.TAG (release TAG sends it); what its start did is in
+# held.TAG ({"exited":true} when the drill ended before saying: a broken
+# drill fails the checks instead of hanging the test).  The test holds both
+# fifos open read-write, so no open blocks and no line is lost.  Sets
+# HELD_PID (the drill's moonbak process).
+declare -A GO_FD
 hold() {
+    local ready go
     mkfifo "$T/ready.$2" "$T/go.$2"
-    "$MOONBAK" script "$harness" hold "$1" "$T/ready.$2" "$T/go.$2" >"$T/held.$2.out" 2>"$T/held.$2.err" &
-    HELD_PID=$!
+    exec {ready}<>"$T/ready.$2" {go}<>"$T/go.$2"
+    GO_FD[$2]=$go
+    (
+        "$MOONBAK" script "$harness" hold "$1" "$T/ready.$2" "$T/go.$2" >"$T/held.$2.out" 2>"$T/held.$2.err" &
+        echo $! > "$T/pid.$2"
+        wait $!
+        echo '{"exited":true}' 1<>"$T/ready.$2"
+    ) &
+    timeout 300 head -n 1 <&$ready > "$T/held.$2"
+    exec {ready}<&-
+    HELD_PID=$(cat "$T/pid.$2")
     holders="$holders $HELD_PID"
-    timeout 300 cat "$T/ready.$2" > "$T/held.$2"
 }
+release() { echo go >&${GO_FD[$1]}; }
+# gone PID: waits until process PID has exited (bounded: 60 s)
+gone() { for _ in $(seq 600); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; return 1; }
 held() { json "$T/held.$1" "$2"; }
 
 # killed_and_live JOB LABEL HAS-FN: one drill killed with SIGKILL after its
@@ -132,7 +149,7 @@ held() { json "$T/held.$1" "$2"; }
 killed_and_live() {
     hold "$1.lua" "dead-$1"; dead=$HELD_PID
     hold "$1.lua" "live-$1"; live=$HELD_PID
-    kill -9 "$dead"; wait "$dead" 2>/dev/null
+    kill -9 "$dead"; gone "$dead"
     dead_name=$(held "dead-$1" "print(t.name)") live_name=$(held "live-$1" "print(t.name)")
     check "$2: a drill killed with SIGKILL leaves its scratch database" $3 "$dead_name"
     drill sweep "$1.lua"
@@ -140,7 +157,7 @@ killed_and_live() {
         ok_json "assert(#t.removed == 1 and t.removed[1] == '$dead_name' and #t.problems == 0)" || cat "$T/out" "$T/err"
     check "$2: ...it is gone from the server" bash -c "! $3 $dead_name"
     check "$2: ...and the live drill's is still there" $3 "$live_name"
-    echo go > "$T/go.live-$1"; wait "$live"
+    release "live-$1"; gone "$live"
     check "$2: the live drill then cleans up after itself" bash -c "! $3 $live_name"
 }
 export -f pg_has my_has pg my
@@ -154,7 +171,7 @@ hold cache.lua dead-redis; dead=$HELD_PID
 hold cache.lua live-redis; live=$HELD_PID
 dead_server=$(held dead-redis "print(t.scratch_pid)") live_port=$(held live-redis "print(t.scratch_port)")
 dead_name=$(held dead-redis "print(t.name)") live_name=$(held live-redis "print(t.name)")
-kill -9 "$dead"; wait "$dead" 2>/dev/null
+kill -9 "$dead"; gone "$dead"
 for _ in $(seq 600); do kill -0 "$dead_server" 2>/dev/null || break; sleep 0.1; done
 check "redis: a SIGKILLed drill's redis-server dies with it" bash -c "! kill -0 $dead_server 2>/dev/null"
 check "redis: ...and leaves its scratch directory" [ -d "$MOONBAK_STATE/tmp/$dead_name" ]
@@ -186,8 +203,9 @@ check "redis: sweep stops a dead drill's server still running, and removes its d
 for _ in $(seq 600); do kill -0 $fake_server 2>/dev/null || break; sleep 0.1; done
 check "redis: ...the server has exited" bash -c "! kill -0 $fake_server 2>/dev/null"
 check "redis: ...and the live drill's server was left alone" bash -c "redis-cli -p $live_port PING 2>&1 | grep -q NOAUTH"
-echo go > "$T/go.live-redis"; wait "$live"
+release live-redis; gone "$live"
 check "redis: the live drill then stops its server and removes its directory" \
     bash -c "! redis-cli -p $live_port PING >/dev/null 2>&1 && [ ! -e '$MOONBAK_STATE/tmp/$live_name' ]"
+check "no drill reported a sanitizer error (under make asan)" bash -c "! grep -q 'Sanitizer\|runtime error' '$T'/all.err '$T'/held.*.err"
 check "no password is in a drill's output" no_secret_in "$PG_PASSWORD" "$T"/out "$T"/err "$T"/held.*
 finish
