@@ -14,9 +14,12 @@
 #include "mb.h"
 #include "option.h"
 
-/* Version 2 added options, extension, extension_for and data.  The core
- * takes an adapter of this version or newer (newer fields come last). */
-#define MB_SOURCE_OPS_VERSION 2
+/* Version 2 added options, extension, extension_for and data; version 3
+ * query, drop_database and list_databases (restore drills).  The core takes
+ * an adapter of version 2 or newer (newer fields come last) and reads a
+ * field of version 3 only from an adapter that says it is version 3. */
+#define MB_SOURCE_OPS_VERSION 3
+#define MB_SOURCE_OPS_MIN_VERSION 2
 
 struct mb_source_ops {
     int version; /* MB_SOURCE_OPS_VERSION */
@@ -43,7 +46,26 @@ struct mb_source_ops {
     /* For an implementation that serves several types (mysql, mariadb):
      * the engine hands it to them as cfg->adapter_data. */
     const void *data;
+
+    /* Version 3, all optional (NULL: the engine cannot).  For restore
+     * drills, which load a backup into a scratch database and check it. */
+    /* Runs query on database (NULL: the one cfg names) and puts into out
+     * (truncated to cap - 1, NUL-ended) the first column of the first row;
+     * SQL engines take one string (query[0]), redis a command and its
+     * arguments, answering with the reply (an array's elements one a
+     * line).  Returns 0, 1 when there is no row (redis: a nil reply), -1
+     * with err saying why (the server's error). */
+    int (*query)(const struct mb_config *cfg, const char *database, const char *const *query,
+                 char *out, size_t cap, struct mb_error *err);
+    /* Drops database name when it exists, whoever is connected to it. */
+    int (*drop_database)(const struct mb_config *cfg, const char *name, struct mb_error *err);
+    /* The databases whose name starts with prefix ([A-Za-z0-9_] only), one
+     * a line: a malloc'd string, or NULL with err. */
+    char *(*list_databases)(const struct mb_config *cfg, const char *prefix, struct mb_error *err);
 };
+
+/* The version-3 operation op of a source, or NULL when it has none. */
+#define MB_SOURCE_OP(ops, op) ((ops)->version >= 3 ? (ops)->op : NULL)
 
 /* Version 2 added list_incomplete and remove_incomplete (optional).
  * Version 3: open returns a struct mb_storage, which the core counts

@@ -21,6 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -423,6 +426,185 @@ static int sys_run_command(lua_State *L)
     return 3;
 }
 
+/* ---- sys.spawn: a long-running child (process.h's service) ---------------- */
+
+#define PROCESS_TYPE "moonbak.Process"
+
+/* The handle exists before the child does (NULL inside): an error in
+ * between leaves nothing running that nobody holds. */
+static struct mb_service **check_process(lua_State *L)
+{
+    return luaL_checkudata(L, 1, PROCESS_TYPE);
+}
+
+/* Process:close() / __gc / __close: stops it when it still runs; idempotent. */
+static int process_close(lua_State *L)
+{
+    struct mb_service **s = check_process(L);
+    mb_service_free(*s);
+    *s = NULL;
+    return 0;
+}
+
+/* Process:pid() -> integer | nil once reaped */
+static int process_pid(lua_State *L)
+{
+    struct mb_service **s = check_process(L);
+    if (!*s || mb_service_pid(*s) <= 0)
+        return 0;
+    lua_pushinteger(L, mb_service_pid(*s));
+    return 1;
+}
+
+/* Process:running() -> true | false, how it ended */
+static int process_running(lua_State *L)
+{
+    struct mb_service **s = check_process(L);
+    struct mb_error err = { { 0 } };
+    if (*s && mb_service_running(*s, &err)) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, *s ? err.msg : "closed");
+    return 2;
+}
+
+/* Process:stop(): SIGTERM to its process group, SIGKILL after a short
+ * grace, reaped; the handle stays open (pid() is nil) */
+static int process_stop(lua_State *L)
+{
+    struct mb_service **s = check_process(L);
+    if (*s)
+        mb_service_stop(*s);
+    return 0;
+}
+
+/* Whether the table at idx holds strings only: its array part (argv) or
+ * NAME = value pairs (env). */
+static int strings_table_ok(lua_State *L, int idx, int pairs)
+{
+    int ok = 1;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (pairs ? lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1)
+                  : !lua_isinteger(L, -2) || !lua_isstring(L, -1))
+            ok = 0;
+        lua_pop(L, 1);
+    }
+    return ok;
+}
+
+/* Fills v from a table strings_table_ok accepted (raises nothing). */
+static void strings_from_table(lua_State *L, int idx, int pairs, struct mb_strv *v)
+{
+    if (!pairs) {
+        for (lua_Integer i = 1; lua_geti(L, idx, i) == LUA_TSTRING || lua_isnumber(L, -1); i++) {
+            mb_strv_push(v, lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        mb_strv_pushf(v, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+}
+
+/* sys.spawn(argv [, { env = { NAME = value }, output = FILE, label = TEXT }])
+ * -> Process | nil, message.  A long-running child: its own process
+ * group, stdin /dev/null, stdout and stderr appended to output, dying with
+ * moonbak (even by kill -9).  Secrets go in env or in files, never argv. */
+static int sys_spawn(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int has_options = !lua_isnoneornil(L, 2);
+    if (has_options)
+        luaL_checktype(L, 2, LUA_TTABLE);
+    struct mb_service **s = lua_newuserdatauv(L, sizeof *s, 0); /* at the top: closed */
+    *s = NULL;
+    luaL_setmetatable(L, PROCESS_TYPE);
+    int handle = lua_gettop(L);
+    const char *output = NULL, *label = NULL;
+    int env_idx = 0;
+    if (has_options) {
+        lua_getfield(L, 2, "output");
+        output = luaL_optstring(L, -1, NULL);
+        lua_getfield(L, 2, "label");
+        label = luaL_optstring(L, -1, NULL);
+        if (lua_getfield(L, 2, "env") == LUA_TTABLE)
+            env_idx = lua_gettop(L);
+    }
+    luaL_argcheck(L, strings_table_ok(L, 1, 0) && lua_rawlen(L, 1) > 0, 1,
+                  "expected a program and its arguments (strings)");
+    luaL_argcheck(L, !env_idx || strings_table_ok(L, env_idx, 1), 2,
+                  "env: expected NAME = value strings");
+    /* Nothing below raises: the lists are freed before any return. */
+    struct mb_strv argv = { 0 }, env = { 0 };
+    strings_from_table(L, 1, 0, &argv);
+    if (env_idx)
+        strings_from_table(L, env_idx, 1, &env);
+    struct mb_error err = { { 0 } };
+    if (argv.failed || env.failed) {
+        mb_error_set(&err, "out of memory");
+    } else {
+        struct mb_command cmd = { .argv = (const char *const *)argv.v,
+                                  .env = (const char *const *)env.v,
+                                  .label = label ? label : argv.v[0] };
+        *s = mb_spawn_service(&cmd, output, &err);
+    }
+    mb_strv_free(&argv);
+    mb_strv_free(&env);
+    if (!*s)
+        return mb_lua_fail(L, &err);
+    lua_pushvalue(L, handle);
+    return 1;
+}
+
+/* sys.free_port([host]) -> port | nil, message: a TCP port of host
+ * (default 127.0.0.1) that no one listens on now, chosen by the kernel.
+ * Someone may take it before the caller binds it: retry on
+ * "address already in use". */
+static int sys_free_port(lua_State *L)
+{
+    const char *host = luaL_optstring(L, 1, "127.0.0.1");
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = 0 };
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
+        return luaL_argerror(L, 1, "expected an IPv4 address");
+    socklen_t len = sizeof addr;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0
+        || getsockname(fd, (struct sockaddr *)&addr, &len) != 0) {
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
+        errno = saved;
+        return sys_fail_errno(L, "cannot find a free port on", host);
+    }
+    close(fd);
+    lua_pushinteger(L, ntohs(addr.sin_port));
+    return 1;
+}
+
+static void process_class(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        { "pid", process_pid }, { "running", process_running }, { "stop", process_stop },
+        { "close", process_close }, { NULL, NULL },
+    };
+    if (luaL_newmetatable(L, PROCESS_TYPE)) {
+        luaL_newlib(L, methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, process_close);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, process_close);
+        lua_setfield(L, -2, "__close");
+    }
+    lua_pop(L, 1);
+}
+
 int luaopen_moonbak_sys(lua_State *L)
 {
     static const luaL_Reg functions[] = {
@@ -437,8 +619,10 @@ int luaopen_moonbak_sys(lua_State *L)
         { "reset_interrupts", sys_reset_interrupts }, { "process_alive", sys_process_alive },
         { "process_start_time", sys_process_start_time },
         { "remove_tree", sys_remove_tree }, { "run_command", sys_run_command },
+        { "spawn", sys_spawn }, { "free_port", sys_free_port },
         { NULL, NULL },
     };
+    process_class(L);
     luaL_newlib(L, functions);
     lua_pushstring(L, MB_VERSION);
     lua_setfield(L, -2, "version");

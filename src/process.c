@@ -803,3 +803,69 @@ struct mb_writer *mb_spawn_writer(const struct mb_command *cmd, struct mb_error 
     }
     return &s->base;
 }
+
+/* ---- services: long-running children -------------------------------------- */
+
+struct mb_service {
+    struct child child;
+};
+
+struct mb_service *mb_spawn_service(const struct mb_command *cmd, const char *output,
+                                    struct mb_error *err)
+{
+    struct mb_service *s = calloc(1, sizeof *s);
+    if (!s) {
+        out_of_memory(cmd, err);
+        return NULL;
+    }
+    int out = -1, rc = -1;
+    if (child_init(&s->child, cmd, err) != 0) {
+        /* message set */
+    } else if ((out = open(output ? output : "/dev/null",
+                           O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+        mb_error_errno(err, "%s: cannot open %s", s->child.label, output);
+    } else {
+        rc = child_spawn(&s->child, cmd, -1, out, out, err);
+    }
+    if (out >= 0)
+        close(out);
+    if (rc != 0) {
+        mb_service_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+pid_t mb_service_pid(const struct mb_service *s)
+{
+    return s->child.pid;
+}
+
+int mb_service_running(struct mb_service *s, struct mb_error *err)
+{
+    struct child *c = &s->child;
+    if (c->pid > 0 && !child_exited(c))
+        return 1;
+    if (c->pid > 0)
+        child_reap(c);
+    if (child_verdict(c, err) == 0)
+        mb_error_set(err, "%s exited", c->label);
+    return 0;
+}
+
+void mb_service_stop(struct mb_service *s)
+{
+    if (s->child.pid > 0) {
+        child_kill(&s->child, SIGTERM);
+        child_reap(&s->child);
+    }
+}
+
+void mb_service_free(struct mb_service *s)
+{
+    if (!s)
+        return;
+    mb_service_stop(s);
+    child_free(&s->child);
+    free(s);
+}

@@ -32,6 +32,20 @@ struct mb_writer *mb_spawn_writer(const struct mb_command *cmd, struct mb_error 
 /* Runs to completion; stdout into out (truncated to cap - 1, NUL-ended). */
 int mb_run_capture(const struct mb_command *cmd, char *out, size_t cap, struct mb_error *err);
 
+/* A long-running child (a throwaway server for a restore drill): stdin
+ * /dev/null, stdout and stderr appended to output (a file, created 0600;
+ * NULL: /dev/null), its own process group, dying with moonbak like every
+ * child here, stopped with it on SIGINT/SIGTERM (mb_signal_children). */
+struct mb_service;
+struct mb_service *mb_spawn_service(const struct mb_command *cmd, const char *output,
+                                    struct mb_error *err);
+pid_t mb_service_pid(const struct mb_service *s); /* 0 once reaped */
+/* 1 while it runs; 0 once it has exited (then reaped, err saying how). */
+int mb_service_running(struct mb_service *s, struct mb_error *err);
+/* SIGTERM to its group, SIGKILL after a short grace; reaps it.  Idempotent. */
+void mb_service_stop(struct mb_service *s);
+void mb_service_free(struct mb_service *s); /* stops it first */
+
 /* Sends sig to the process group of every child not yet reaped.
  * Async-signal-safe: for the SIGINT/SIGTERM handler. */
 void mb_signal_children(int sig);

@@ -64,11 +64,12 @@ const struct mb_notify_ops *mb_notify_at(size_t i)
 }
 
 /* A table is usable when its layout is at least the one this core knows:
- * later versions only add fields at the end. */
+ * later versions only add fields at the end.  A source of version 2 is
+ * still one (its version-3 fields are read through MB_SOURCE_OP). */
 const struct mb_source_ops *mb_source_find(const char *type)
 {
     for (size_t i = 0; i < COUNT(sources); i++)
-        if (strcmp(sources[i]->type, type) == 0 && sources[i]->version >= MB_SOURCE_OPS_VERSION)
+        if (strcmp(sources[i]->type, type) == 0 && sources[i]->version >= MB_SOURCE_OPS_MIN_VERSION)
             return sources[i];
     return NULL;
 }

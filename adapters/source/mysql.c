@@ -148,6 +148,93 @@ static struct mb_writer *my_restore(const struct flavour *fl, const struct mb_co
     return mb_dbtool_writer(&t, err);
 }
 
+/* ---- restore drills ------------------------------------------------------ */
+
+/* Batch mode escapes tabs, newlines and backslashes in values: undone in
+ * place. */
+static void unescape_batch_value(char *s)
+{
+    char *out = s;
+    for (; *s; s++) {
+        if (*s == '\\' && s[1]) {
+            s++;
+            *out++ = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s == '0' ? '\0' : *s;
+            if (out[-1] == '\0')
+                break;
+        } else {
+            *out++ = *s;
+        }
+    }
+    *out = '\0';
+}
+
+static int my_first_value(const struct flavour *fl, const struct mb_config *cfg,
+                          const char *database, const char *const *query, char *out, size_t cap,
+                          struct mb_error *err)
+{
+    if (!query || !query[0]) {
+        mb_error_set(err, "%s: no query", fl->type);
+        return -1;
+    }
+    struct mb_dbtool t = my_tool(fl, cfg, mb_tool_path(cfg, fl->client, fl->client));
+    mb_strv_push(&t.args, "--batch");
+    mb_strv_push(&t.args, "--skip-column-names");
+    mb_strv_push(&t.args, "--connect-timeout=10");
+    mb_strv_push(&t.args, "-e");
+    mb_strv_push(&t.args, query[0]);
+    if (database)
+        mb_strv_pushf(&t.args, "--database=%s", database);
+    if (mb_dbtool_capture(&t, out, cap, err) != 0)
+        return -1;
+    if (!*out) /* no row (a row of "" prints its newline) */
+        return 1;
+    out[strcspn(out, "\t\n")] = '\0';
+    unescape_batch_value(out);
+    return 0;
+}
+
+static int my_drop_database(const struct flavour *fl, const struct mb_config *cfg,
+                            const char *name, struct mb_error *err)
+{
+    char *quoted = mb_quote_identifier(name, '`');
+    char *sql = quoted ? mb_strdup_printf("DROP DATABASE IF EXISTS %s", quoted) : NULL;
+    char ignored[256];
+    int rc = sql ? my_query(fl, cfg, sql, ignored, sizeof ignored, err) : -1;
+    if (!sql)
+        mb_error_set(err, "out of memory");
+    free(sql);
+    free(quoted);
+    return rc;
+}
+
+static char *my_list_databases(const struct flavour *fl, const struct mb_config *cfg,
+                               const char *prefix, struct mb_error *err)
+{
+    if (!prefix || strspn(prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+                       != strlen(prefix)) {
+        mb_error_set(err, "a database name prefix takes letters, digits and _ only");
+        return NULL;
+    }
+    char *sql = mb_strdup_printf("SELECT schema_name FROM information_schema.schemata"
+                                 " WHERE LEFT(schema_name, %zu) = '%s' ORDER BY 1",
+                                 strlen(prefix), prefix);
+    size_t cap = 65536;
+    char *out = sql ? malloc(cap) : NULL;
+    if (!out) {
+        free(sql);
+        mb_error_set(err, "out of memory");
+        return NULL;
+    }
+    int rc = my_query(fl, cfg, sql, out, cap, err);
+    free(sql);
+    if (rc != 0) {
+        free(out);
+        return NULL;
+    }
+    mb_chomp(out);
+    return out;
+}
+
 /* One implementation for both: each type's data is its flavour. */
 static const struct flavour *flavour_of(const struct mb_config *cfg)
 {
@@ -168,6 +255,23 @@ static struct mb_writer *flavour_restore(const struct mb_config *cfg, const char
                                          struct mb_error *err)
 {
     return my_restore(flavour_of(cfg), cfg, target, create, err);
+}
+
+static int flavour_query(const struct mb_config *cfg, const char *database,
+                         const char *const *query, char *out, size_t cap, struct mb_error *err)
+{
+    return my_first_value(flavour_of(cfg), cfg, database, query, out, cap, err);
+}
+
+static int flavour_drop_database(const struct mb_config *cfg, const char *name, struct mb_error *err)
+{
+    return my_drop_database(flavour_of(cfg), cfg, name, err);
+}
+
+static char *flavour_list_databases(const struct mb_config *cfg, const char *prefix,
+                                    struct mb_error *err)
+{
+    return my_list_databases(flavour_of(cfg), cfg, prefix, err);
 }
 
 static const struct mb_option my_options[] = {
@@ -191,6 +295,9 @@ const struct mb_source_ops mb_source_mariadb = {
     .restore = flavour_restore,
     .options = my_options,
     .extension = "sql",
+    .query = flavour_query,
+    .drop_database = flavour_drop_database,
+    .list_databases = flavour_list_databases,
     .data = &mariadb,
 };
 
@@ -202,5 +309,8 @@ const struct mb_source_ops mb_source_mysql = {
     .restore = flavour_restore,
     .options = my_options,
     .extension = "sql",
+    .query = flavour_query,
+    .drop_database = flavour_drop_database,
+    .list_databases = flavour_list_databases,
     .data = &mysql,
 };

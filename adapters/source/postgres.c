@@ -178,6 +178,98 @@ static struct mb_writer *pg_restore(const struct mb_config *cfg, const char *tar
     return mb_dbtool_writer(&t, err);
 }
 
+/* ---- restore drills ------------------------------------------------------ */
+
+/* The first field of the first record of psql's unaligned output with
+ * these separators (rare in data, unlike "|" and newlines). */
+#define FIELD_SEPARATOR "\x1f"
+#define RECORD_SEPARATOR "\x1e"
+
+/* Fills t with a psql run of sql (stopping at its first error) on dbname. */
+static void pg_psql(struct mb_dbtool *t, const struct mb_config *cfg, const char *dbname,
+                    const char *sql)
+{
+    *t = (struct mb_dbtool){ .tool = mb_tool_path(cfg, "psql", "psql"), .label = pg_label(cfg, "psql") };
+    /* terse: the error is the last line (no LINE 1 / caret lines after it) */
+    static const char *const args[] = { "-X", "-w", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=terse",
+                                        "-P", "null=NULL", "-F", FIELD_SEPARATOR,
+                                        "-R", RECORD_SEPARATOR, "-c", NULL };
+    for (size_t i = 0; args[i]; i++)
+        mb_strv_push(&t->args, args[i]);
+    mb_strv_push(&t->args, sql);
+    pg_environment(cfg, dbname, &t->env);
+}
+
+static int pg_first_value(const struct mb_config *cfg, const char *database,
+                          const char *const *query, char *out, size_t cap, struct mb_error *err)
+{
+    if (!query || !query[0]) {
+        mb_error_set(err, "postgres: no query");
+        return -1;
+    }
+    struct mb_dbtool t;
+    pg_psql(&t, cfg, database ? database : check_database(cfg), query[0]);
+    if (mb_dbtool_capture(&t, out, cap, err) != 0)
+        return -1;
+    if (!*out) /* no row: psql prints nothing at all (a row of "" prints its newline) */
+        return 1;
+    out[strcspn(out, FIELD_SEPARATOR RECORD_SEPARATOR "\n")] = '\0';
+    return 0;
+}
+
+/* WITH (FORCE) (PostgreSQL 13) ends the sessions still connected to it:
+ * a drill's own check may have left one. */
+static int pg_drop_database(const struct mb_config *cfg, const char *name, struct mb_error *err)
+{
+    char *quoted = mb_quote_identifier(name, '"');
+    char *sql = quoted ? mb_strdup_printf("DROP DATABASE IF EXISTS %s WITH (FORCE)", quoted) : NULL;
+    char ignored[256];
+    struct mb_dbtool t;
+    int rc = -1;
+    if (sql) {
+        pg_psql(&t, cfg, "postgres", sql);
+        rc = mb_dbtool_capture(&t, ignored, sizeof ignored, err);
+    } else {
+        mb_error_set(err, "out of memory");
+    }
+    free(sql);
+    free(quoted);
+    return rc;
+}
+
+/* A prefix that needs no quoting in a SQL string. */
+static int plain_prefix(const char *prefix, struct mb_error *err)
+{
+    if (prefix && strspn(prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+                      == strlen(prefix))
+        return 0;
+    mb_error_set(err, "a database name prefix takes letters, digits and _ only");
+    return -1;
+}
+
+static char *pg_list_databases(const struct mb_config *cfg, const char *prefix, struct mb_error *err)
+{
+    if (plain_prefix(prefix, err) != 0)
+        return NULL;
+    char *sql = mb_strdup_printf("SELECT datname FROM pg_database WHERE left(datname, %zu) = '%s' ORDER BY 1",
+                                 strlen(prefix), prefix);
+    size_t cap = 65536;
+    char *out = sql ? malloc(cap) : NULL;
+    if (!out) {
+        free(sql);
+        mb_error_set(err, "out of memory");
+        return NULL;
+    }
+    int rc = pg_query(cfg, "postgres", sql, out, cap, err);
+    free(sql);
+    if (rc != 0) {
+        free(out);
+        return NULL;
+    }
+    mb_chomp(out);
+    return out;
+}
+
 /* pg_dump's custom format is no SQL text. */
 static const char *pg_extension(const struct mb_config *cfg)
 {
@@ -209,4 +301,7 @@ const struct mb_source_ops mb_source_postgres = {
     .options = pg_options,
     .extension = "sql",
     .extension_for = pg_extension,
+    .query = pg_first_value,
+    .drop_database = pg_drop_database,
+    .list_databases = pg_list_databases,
 };

@@ -162,6 +162,7 @@ local types = {
   ["moonbak.Transform"] = registry_methods("moonbak.Transform"),
   ["moonbak.Db"] = registry_methods("moonbak.Db"),
   ["moonbak.Lock"] = registry_methods("moonbak.Lock"),
+  ["moonbak.Process"] = registry_methods("moonbak.Process"),
   ["moonbak.Supervisor"] = registry_methods("moonbak.Supervisor"),
   ["moonbak.Storage"] = function()
     -- a real one, so that the methods are those an open storage has
