@@ -25,7 +25,7 @@ local M = {}
 
 -- The commands, in the order the usage lists them.
 M.names = { "run", "daemon", "status", "jobs", "pause", "resume", "history", "log", "metrics", "backups",
-            "verify", "restore", "prune", "cron", "notify", "keygen", "secret", "script", "console", "version",
+            "verify", "restore", "copy", "prune", "cron", "notify", "keygen", "secret", "script", "console", "version",
             "help" }
 
 -- Named in the usage of the design, not in this build: said so, exit 2.

@@ -43,7 +43,7 @@ local top = {
   source = "table!", compression = "table", encryption = "table", storage = "table!",
   retention = "table", notify = "table", steps = "table", spool = "boolean",
   enabled = "boolean", catchup = "any", retry = "table", timeout = "integer",
-  metrics = "string",
+  metrics = "string", copy_to = "strings",
 }
 
 local retention_fields = { keep_last = "integer", daily = "integer", weekly = "integer",
@@ -285,6 +285,31 @@ local function name_storages(list, where)
   end
 end
 
+-- copy_to = { "offsite" }: storages of the job the run copies its backup
+-- to from the first storage that has it, instead of uploading to them; at
+-- least one storage is uploaded to.
+local function check_copy_to(job, where)
+  local list, named, seen = job.copy_to, {}, {}
+  for k in pairs(list) do
+    if math.type(k) ~= "integer" then fail(where, "expected a list of storage names, found key %q", tostring(k)) end
+  end
+  if #list == 0 then fail(where, "expected a non-empty list of storage names (or no copy_to)") end
+  local names = {}
+  for _, st in ipairs(job.storage) do named[st.name] = true; names[#names + 1] = st.name end
+  for i, name in ipairs(list) do
+    local w = ("%s[%d]"):format(where, i)
+    if type(name) ~= "string" then fail(w, "expected a storage name, got %s", describe(name)) end
+    if not named[name] then
+      fail(w, "no storage of the job is named %q (its storages: %s)", name, table.concat(names, ", "))
+    end
+    if seen[name] then fail(w, "storage %q is listed twice", name) end
+    seen[name] = true
+  end
+  if #list >= #job.storage then
+    fail(where, "names every storage of the job: at least one must be uploaded to (the copies are made from it)")
+  end
+end
+
 local function check_notifier(n, where)
   check_typed(n, M.notifiers, notifier_options, where, "notifier", nil, { on = true })
   if n.on == nil then return end
@@ -351,6 +376,7 @@ local function validate_table(job, where)
     check_typed(st, M.storages, storage_options, w, "storage", storage.exists)
   end)
   name_storages(job.storage, where .. ".storage")
+  if job.copy_to then check_copy_to(job, where .. ".copy_to") end
   if job.compression then check_compression(job.compression, where .. ".compression") end
   if job.encryption then check_encryption(job.encryption, where .. ".encryption") end
   if job.retention then
