@@ -58,6 +58,10 @@ local function copy_one(job, st, meta, to, sizes, opts)
     progress = lib.progress_label(opts, "copy " .. meta.backup_id) })
   local entry = { backup_id = meta.backup_id, from = meta.storage, to = to, sha256 = meta.sha256 }
   if not r then
+    local signal = sys.interrupted()
+    if signal and not err:find("interrupted by signal", 1, true) then
+      err = ("interrupted by signal %d: %s"):format(signal, err)
+    end
     entry.status, entry.error = "failed", lib.redact(err)
     return entry
   end
