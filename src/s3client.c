@@ -288,6 +288,9 @@ struct s3_call {
     struct s3_response *resp;     /* the ETag goes here; NULL: not kept */
     struct signed_request sreq;   /* the current attempt's */
     atomic_int *cancel;           /* borrowed; NULL: cannot be cancelled */
+    int stops_on_interrupt;       /* a read: the process's cancel (Ctrl-C,
+                                     SIGTERM) stops it too, as nothing is
+                                     left to clean up after one */
 };
 
 /* Keeps the ETag, which CompleteMultipartUpload needs for every part. */
@@ -308,11 +311,15 @@ static size_t collect_header(char *data, size_t size, size_t n, void *ud)
     return len;
 }
 
+/* Writes and deletes are stopped only by their own flag: after a Ctrl-C
+ * the abort of a multipart upload must still reach the server. */
 static int stop_if_cancelled(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
 {
     (void)a, (void)b, (void)c, (void)d;
-    atomic_int *cancel = ud;
-    return cancel && atomic_load(cancel) ? 1 : 0;
+    const struct s3_call *call = ud;
+    if (call->cancel && atomic_load(call->cancel))
+        return 1;
+    return call->stops_on_interrupt && mb_cancel_reason(call->c->cancel) ? 1 : 0;
 }
 
 /* A request with what every S3 transfer shares; the URL and the headers
@@ -330,7 +337,7 @@ static struct mb_curl_req *s3_request_new(struct s3_call *call, struct mb_error 
     curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(r->easy, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(r->easy, CURLOPT_XFERINFOFUNCTION, stop_if_cancelled);
-    curl_easy_setopt(r->easy, CURLOPT_XFERINFODATA, call->cancel);
+    curl_easy_setopt(r->easy, CURLOPT_XFERINFODATA, call); /* lives as long as the request */
     curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
     return r;
 }
@@ -386,7 +393,8 @@ static enum mb_curl_verdict call_judge(void *ud, const struct mb_curl_req *r)
     if (r->code == CURLE_OK && r->status >= 200 && r->status < 300)
         return MB_CURL_DONE;
     int retry = mb_curl_req_transient(r) || (r->code == CURLE_OK && s3_says_retry(r->body.data));
-    if (call->cancel && atomic_load(call->cancel))
+    if ((call->cancel && atomic_load(call->cancel))
+        || (call->stops_on_interrupt && mb_cancel_reason(call->c->cancel)))
         return MB_CURL_FAILED;
     return retry ? MB_CURL_RETRY : MB_CURL_FAILED;
 }
@@ -446,7 +454,8 @@ int s3_perform(struct s3_client *c, const struct s3_request *req, struct s3_resp
                struct mb_error *err)
 {
     memset(resp, 0, sizeof *resp);
-    struct s3_call call = { c, req, resp, { 0 }, req->cancel };
+    int is_read = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    struct s3_call call = { c, req, resp, { 0 }, req->cancel, is_read };
     struct mb_curl_req *r = s3_request_new(&call, err);
     if (!r)
         return -1;
@@ -535,7 +544,7 @@ struct mb_reader *s3_get_open(struct s3_client *c, const char *key, struct mb_er
     g->base.cancel = get_cancel;
     g->base.close = get_close;
     g->req = (struct s3_request){ "GET", g->key, NULL, 0, NULL, 0, NULL, "download", NULL };
-    g->call = (struct s3_call){ c, &g->req, NULL, { 0 }, &g->cancelled };
+    g->call = (struct s3_call){ c, &g->req, NULL, { 0 }, &g->cancelled, 1 };
     struct mb_curl_req *r = s3_request_new(&g->call, err);
     struct mb_curl_retry how = call_retry(&g->call);
     g->transfer = r ? mb_curl_reader_open_retry(r, &how, get_tell, err) : NULL;

@@ -170,6 +170,141 @@ local function replay(job, meta, transforms, writers, options)
   return result
 end
 
+-- ---- copies between storages ---------------------------------------------
+
+-- name -> size of what the open storage handle holds under "<job>/".
+function M.present(job, handle)
+  local entries, err = handle:list(job.name .. "/")
+  if not entries then return nil, err end
+  local sizes = {}
+  for _, e in ipairs(entries) do sizes[e.name] = e.size end
+  return sizes
+end
+
+-- What the storage to (an open handle named to_name; sizes: M.present of
+-- it) holds of the backup meta: "present" when its sidecar names the same
+-- stored bytes and its artifact has their size, "absent" when it has no
+-- sidecar of it, "damaged" when its sidecar names the same bytes but the
+-- artifact is missing or of another size (a copy to replace), or nil and a
+-- message when it holds something else under that name: never overwritten.
+local function copy_on(job, meta, to, to_name, sizes)
+  local sidecar_name = meta.path .. artifact.sidecar_suffix
+  if not sizes[sidecar_name] then return "absent" end
+  local where = ("%s: sidecar %s"):format(to_name, sidecar_name)
+  local text, err = to:get(sidecar_name, M.sidecar_max)
+  if not text then return nil, ("%s: unreadable: %s"):format(where, err) end
+  local theirs, derr = M.decode_sidecar(text, where, job.name)
+  if not theirs then return nil, derr .. " (not overwritten)" end
+  if theirs.sha256 ~= meta.sha256 then
+    return nil, ("%s names other stored bytes (sha256 %s, not %s): not overwritten")
+      :format(where, theirs.sha256, meta.sha256)
+  end
+  local size = meta.size or theirs.size
+  if sizes[meta.path] and (size == nil or sizes[meta.path] == size) then return "present" end
+  return "damaged"
+end
+
+-- The sidecar of meta as its own storage holds it, for the storage to_name:
+-- the same JSON (re-encoded as the upload step writes it), with storage
+-- naming the copy's and where it was copied from.
+local function sidecar_for_copy(job, meta, from, to_name)
+  local name = meta.path .. artifact.sidecar_suffix
+  local where = ("%s: sidecar %s"):format(meta.storage, name)
+  local text, err = from:get(name, M.sidecar_max)
+  if not text then return nil, ("%s: unreadable: %s"):format(where, err) end
+  local theirs, derr = M.decode_sidecar(text, where, job.name)
+  if not theirs then return nil, derr end
+  if theirs.sha256 ~= meta.sha256 then
+    return nil, ("%s changed while it was being copied"):format(where)
+  end
+  theirs.storage = to_name
+  theirs.copied_from = meta.storage
+  theirs.copied_at = require("moonbak.state").timestamp()
+  return require("cjson").encode(theirs)
+end
+
+-- The catalog entry of a copy; a catalog that cannot take it is a
+-- message, not a failure: the copy is stored and listed from its sidecar.
+local function catalog_copy(state, job, meta, to_name, execution_id)
+  local ok, err = pcall(function()
+    local id = execution_id or meta.execution_id
+    if math.type(id) ~= "integer" then id = math.tointeger(id) end
+    local known = id and state:execution(id)
+    state:add_to_catalog {
+      job = job.name, backup_id = meta.backup_id, storage = to_name, path = meta.path,
+      size = meta.size, logical_size = meta.logical_size, sha256 = meta.sha256,
+      plain_sha256 = meta.plain_sha256, execution_id = known and known.job == job.name and id or nil,
+      created_at = meta.finished_at, locked = meta.locked,
+    }
+  end)
+  if ok then return nil end
+  return state:explain(err, ("the catalog entry of backup %s on %s could not be recorded (the copy is stored)")
+    :format(meta.backup_id, to_name))
+end
+
+local function copy_bytes(job, meta, to, to_name, sidecar_text, progress)
+  local writer, werr = to:writer(meta.path)
+  if not writer then return nil, ("backup %s to %s: %s"):format(meta.backup_id, to_name, werr) end
+  -- no transforms: the stored bytes as they are, checked before the commit
+  local result, err = replay(job, meta, {}, { writer }, { expect_sha256_in = meta.sha256, progress = progress })
+  writer:close()
+  if not result then return nil, err end
+  if not result.sinks[1].ok then
+    return nil, ("backup %s to %s: %s"):format(meta.backup_id, to_name, result.sinks[1].error)
+  end
+  local ok, perr = to:put(meta.path .. artifact.sidecar_suffix, sidecar_text)
+  if not ok then
+    to:remove(meta.path) -- without its sidecar it is no backup
+    return nil, ("backup %s to %s: its sidecar: %s"):format(meta.backup_id, to_name, perr)
+  end
+  return result
+end
+
+-- backups.copy(job, meta, to_name [, opts]) -> result | nil, message
+-- Copies the stored bytes of backup meta (from backups.list or find) to
+-- the job's storage to_name, without decrypting them: the sha256 is
+-- checked against the sidecar before the copy's artifact is committed,
+-- then its sidecar is written.  result.status: "copied", or "present" when
+-- to_name holds it already (its sidecar names the same bytes, its artifact
+-- has their size).  opts: progress (a label), sizes (backups.present of
+-- to_name, to save a listing), state (the catalog gets the copy),
+-- execution_id (the catalog's; default the sidecar's when this state knows it).
+function M.copy(job, meta, to_name, opts)
+  opts = opts or {}
+  local spec = spec_named(job, to_name)
+  if not spec then return nil, ("job %s has no storage named %s"):format(job.name, to_name) end
+  if to_name == meta.storage then
+    return nil, ("backup %s is on %s already: copy it to another storage"):format(meta.backup_id, to_name)
+  end
+  local to <close>, err = storage.open(spec)
+  if not to then return nil, err end
+  local sizes = opts.sizes
+  if not sizes then
+    sizes, err = M.present(job, to)
+    if not sizes then return nil, err end
+  end
+  local on, why = copy_on(job, meta, to, to_name, sizes)
+  if not on then return nil, why end
+  local result = { status = "present", backup_id = meta.backup_id, size = meta.size, sha256 = meta.sha256 }
+  if on ~= "present" then
+    local from <close>, ferr = storage.open(spec_named(job, meta.storage))
+    if not from then return nil, ferr end
+    local text, terr = sidecar_for_copy(job, meta, from, to_name)
+    if not text then return nil, terr end
+    if on == "damaged" then
+      -- a sidecar of the same bytes whose artifact is gone or cut: replaced
+      local ok, rerr = to:remove(meta.path .. artifact.sidecar_suffix)
+      if ok and sizes[meta.path] then ok, rerr = to:remove(meta.path) end
+      if not ok then return nil, ("backup %s on %s: %s"):format(meta.backup_id, to_name, rerr) end
+    end
+    local pumped, perr = copy_bytes(job, meta, to, to_name, text, opts.progress)
+    if not pumped then return nil, perr end
+    result.status, result.size, result.seconds = "copied", pumped.bytes_in, pumped.seconds
+  end
+  if opts.state then result.catalog_error = catalog_copy(opts.state, job, meta, to_name, opts.execution_id) end
+  return result
+end
+
 local function restore_stream(job, meta, writers, keys, progress)
   local transforms, terr = artifact.reverse_transforms(meta, keys)
   if not transforms then return nil, terr end

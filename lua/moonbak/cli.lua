@@ -29,7 +29,7 @@ local M = {}
 
 -- The commands, in the order the usage lists them.
 M.names = { "run", "daemon", "status", "jobs", "new", "check", "pause", "resume", "history", "log", "metrics",
-            "backups", "verify", "restore", "drill", "lock", "unlock", "prune", "catalog", "cron", "notify", "keygen",
+            "backups", "verify", "restore", "drill", "copy", "lock", "unlock", "prune", "catalog", "cron", "notify", "keygen",
             "secret", "script", "console", "version", "help" }
 
 -- Commands that run but are not listed (the usage, the man page): the

@@ -43,7 +43,7 @@ local top = {
   source = "table!", compression = "table", encryption = "table", storage = "table!",
   retention = "table", notify = "table", steps = "table", spool = "boolean",
   enabled = "boolean", catchup = "any", retry = "table", timeout = "integer",
-  metrics = "string", verify = "table", drill = "table",
+  metrics = "string", verify = "table", drill = "table", copy_to = "strings",
 }
 
 -- What each top-level field is, for the man page moonbak-job(5) and the
@@ -78,9 +78,9 @@ Daylight saving follows Debian cron: a job whose minute and hour are both fixed 
   retry = { value = "{ attempts = N, delay = SECONDS, partial = true }", summary = "a failed scheduled run runs again, up to attempts runs in all (1 to 100), delay seconds apart; partial = true retries partial runs too" },
   timeout = { value = "SECONDS", summary = "a run past this many seconds is cancelled and recorded failed; nothing of it is kept" },
   metrics = { value = '"/PATH"', summary = "a Prometheus textfile (an absolute path), rewritten after each run (default: MOONBAK_METRICS, the daemon's --metrics)" },
-  verify = { value = '{ schedule = "CRON" }', summary = "the daemon re-reads the newest backup on this schedule and checks its checksums, as moonbak verify does" },
+  verify = { value = '{ schedule = "CRON", backups = "newest" | "all" }', summary = "the daemon re-reads the newest backup (or every one) on this schedule and checks its checksums, as moonbak verify does; recorded, and notified as verify_failed" },
   drill = { value = '{ schedule = "CRON", checks = { ... } }', summary = "the daemon restores a backup into a scratch target on this schedule, runs the checks and removes the target, as moonbak drill does" },
-  copy_to = { value = '{ "STORAGE", ... }', summary = "after a backup, its stored bytes are copied to these storages (by name), checked by sha256, as moonbak copy does" },
+  copy_to = { value = '{ "STORAGE", ... }', summary = "storages (by name) that are not uploaded to: each new backup's stored bytes are copied to them from the first storage that has it, checked by sha256, as moonbak copy does; a failed copy makes the run partial" },
 }
 
 -- The order the man page and `moonbak new` show the fields in; a field
@@ -335,6 +335,31 @@ local function name_storages(list, where)
   end
 end
 
+-- copy_to = { "offsite" }: storages of the job the run copies its backup
+-- to from the first storage that has it, instead of uploading to them; at
+-- least one storage is uploaded to.
+local function check_copy_to(job, where)
+  local list, named, seen = job.copy_to, {}, {}
+  for k in pairs(list) do
+    if math.type(k) ~= "integer" then fail(where, "expected a list of storage names, found key %q", tostring(k)) end
+  end
+  if #list == 0 then fail(where, "expected a non-empty list of storage names (or no copy_to)") end
+  local names = {}
+  for _, st in ipairs(job.storage) do named[st.name] = true; names[#names + 1] = st.name end
+  for i, name in ipairs(list) do
+    local w = ("%s[%d]"):format(where, i)
+    if type(name) ~= "string" then fail(w, "expected a storage name, got %s", describe(name)) end
+    if not named[name] then
+      fail(w, "no storage of the job is named %q (its storages: %s)", name, table.concat(names, ", "))
+    end
+    if seen[name] then fail(w, "storage %q is listed twice", name) end
+    seen[name] = true
+  end
+  if #list >= #job.storage then
+    fail(where, "names every storage of the job: at least one must be uploaded to (the copies are made from it)")
+  end
+end
+
 local function check_notifier(n, where)
   check_typed(n, M.notifiers, notifier_options, where, "notifier", nil, { on = true })
   if n.on == nil then return end
@@ -508,6 +533,7 @@ local function validate_table(job, where)
     check_typed(st, M.storages, storage_options, w, "storage", storage.exists)
   end)
   name_storages(job.storage, where .. ".storage")
+  if job.copy_to then check_copy_to(job, where .. ".copy_to") end
   if job.compression then check_compression(job.compression, where .. ".compression") end
   if job.encryption then check_encryption(job.encryption, where .. ".encryption") end
   if job.retention then

@@ -479,4 +479,40 @@ T.test("drill.schedule is read by the scheduler's parser too", function()
   fails_with("drillcron", with_verify('nil, drill = { schedule = "every sunday" }'), "drill.schedule: expected 5 fields")
 end)
 
+-- copy_to: storages the run copies its backup to instead of uploading.
+local function with_copy_to(copy_to)
+  return ([[return { name = "cp", source = { type = "sqlite", path = "/x" },
+    storage = { { type = "local", path = "/a" }, { type = "local", name = "offsite", path = "/b" },
+                { type = "local", name = "third", path = "/c" } },
+    copy_to = %s }]]):format(copy_to)
+end
+
+T.test("copy_to naming storages of the job loads as given", function()
+  local job = assert(mb.job.load(job_file("copyto", with_copy_to([[{ "offsite", "third" }]]))))
+  T.eq(job.copy_to[1], "offsite")
+  T.eq(job.copy_to[2], "third")
+  job = assert(mb.job.load(job_file("copyto_first", with_copy_to([[{ "local" }]]))))
+  T.eq(job.copy_to[1], "local", "the first storage may be copied to when another is uploaded to")
+end)
+
+T.test("copy_to naming no storage of the job is refused, with the job's storage names", function()
+  fails_with("copyto_unknown", with_copy_to([[{ "ofsite" }]]),
+             'copy_to%[1%]: no storage of the job is named "ofsite" %(its storages: local, offsite, third%)')
+end)
+
+T.test("copy_to naming every storage is refused: one must be uploaded to", function()
+  fails_with("copyto_all", with_copy_to([[{ "offsite", "local", "third" }]]),
+             "copy_to: names every storage of the job: at least one must be uploaded to")
+end)
+
+T.test("copy_to naming a storage twice is refused", function()
+  fails_with("copyto_twice", with_copy_to([[{ "offsite", "offsite" }]]), 'copy_to%[2%]: storage "offsite" is listed twice')
+end)
+
+T.test("copy_to must be a non-empty list of names", function()
+  fails_with("copyto_string", with_copy_to([["offsite"]]), "copy_to: expected a list of strings")
+  fails_with("copyto_empty", with_copy_to("{}"), "copy_to: expected a non%-empty list of storage names")
+  fails_with("copyto_keys", with_copy_to("{ to = \"offsite\" }"), "copy_to")
+end)
+
 return T.done()

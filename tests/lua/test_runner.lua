@@ -218,4 +218,48 @@ T.test("the caller's hook cannot raise once the execution is recorded running", 
   T.eq(running(), false, "no execution left running")
 end)
 
+-- copy_to: the storages named get the backup copied from the first that
+-- stored it, never uploaded to directly; a failed copy is a partial run.
+local function copy_job(dir, job)
+  return job { copy_to = { "offsite" },
+               storage = { { type = "local", path = dir .. "/backups" },
+                           { type = "local", name = "offsite", path = dir .. "/offsite" } } }
+end
+
+T.test("a run with copy_to copies its backup, checked, to the storage named, and catalogs both", function()
+  local dir, st, job = fixture()
+  local ok, ctx = mb.runner.run(copy_job(dir, job), { state = st })
+  assert(ok, ctx.error)
+  local here, there = files_under(dir .. "/backups"), files_under(dir .. "/offsite")
+  T.eq(#there, 2, "artifact and sidecar on offsite")
+  local function sha(path)
+    local p = io.popen("sha256sum < " .. path)
+    local out = p:read("a")
+    p:close()
+    return out:match("^%x+")
+  end
+  T.matches(here[1], "%.zst$")
+  T.matches(there[1], "%.zst$")
+  T.eq(sha(there[1]), sha(here[1]), "the same stored bytes")
+  T.eq(ctx.artifacts.offsite.sha256, ctx.artifacts["local"].sha256, "ctx.artifacts has the copy")
+  T.eq(#st:catalog("runner"), 2, "catalog entries: one per storage")
+  local copied = false
+  for _, l in ipairs(st:logs(ctx.execution.id)) do
+    if l.message:find("copied runner/.* from local to offsite") then copied = true end
+  end
+  assert(copied, "the log says it copied")
+end)
+
+T.test("a copy_to copy that fails makes the run partial and keeps the stored backup", function()
+  local dir, st, job = fixture()
+  T.sh(("mkdir -p %s/offsite && echo not-a-directory > %s/offsite/runner"):format(dir, dir))
+  local ok, ctx = mb.runner.run(copy_job(dir, job), { state = st })
+  assert(not ok, "the run is not a success")
+  T.eq(ctx.status, "partial")
+  T.matches(ctx.status_message, "offsite")
+  T.eq(#files_under(dir .. "/backups"), 2, "the backup stays on local")
+  T.eq(#files_under(dir .. "/offsite"), 1, "nothing more on offsite")
+end)
+
+
 return T.done()

@@ -1,25 +1,41 @@
 -- 03-upload: drive the stream into every storage at once, then write each
 -- storage's sidecar.  The sidecar is written only after its artifact is
--- complete: an artifact without a sidecar is not a backup.
+-- complete: an artifact without a sidecar is not a backup.  Then the
+-- storages of the job's copy_to get the backup copied, as stored, from the
+-- first storage that has it (they are not uploaded to directly).
 local artifact = require "moonbak.artifact"
+local backups = require "moonbak.backups"
 local cjson = require "cjson"
 local state_mod = require "moonbak.state"
 local sys = require "moonbak.sys"
 
+local function copied_to(job)
+  local set = {}
+  for _, name in ipairs(job.copy_to or {}) do set[name] = true end
+  return set
+end
+
 local function open_writers(ctx)
   local writers, targets = {}, {}
+  local copies = copied_to(ctx.job)
   for _, st in ipairs(ctx.storages) do
-    local w, err = st.handle:writer(ctx.artifact_path)
-    if w then
-      writers[#writers + 1] = w
-      targets[#targets + 1] = st
-      ctx:defer(function() w:close() end)
-    else
-      ctx.failures[#ctx.failures + 1] = { storage = st.name, error = err }
-      ctx:log("error", err)
+    if not copies[st.name] then -- those are copied to after the upload
+      local w, err = st.handle:writer(ctx.artifact_path)
+      if w then
+        writers[#writers + 1] = w
+        targets[#targets + 1] = st
+        ctx:defer(function() w:close() end)
+      else
+        ctx.failures[#ctx.failures + 1] = { storage = st.name, error = err }
+        ctx:log("error", err)
+      end
     end
   end
-  if #writers == 0 then error("no storage accepted the backup: " .. ctx.failures[1].error, 0) end
+  if #writers == 0 then
+    -- initialize found a storage reachable: it may be one of copy_to's
+    local first = ctx.failures[1] and ctx.failures[1].error or "every reachable storage is one of copy_to's"
+    error("no storage accepted the backup: " .. first, 0)
+  end
   return writers, targets
 end
 
@@ -85,6 +101,43 @@ local function write_sidecar(ctx, st, sink)
   return true
 end
 
+-- The backup as backups.list would give it on the storage st_name.
+local function stored_meta(ctx, st_name)
+  local a, m = ctx.artifacts[st_name], ctx.metadata
+  return { backup_id = ctx.backup_id, job = ctx.job.name, storage = st_name, path = a.path, size = a.size,
+           sha256 = a.sha256, plain_sha256 = m.plain_sha256, logical_size = m.logical_size,
+           finished_at = state_mod.timestamp(), execution_id = ctx.execution.id, locked = false }
+end
+
+-- Each storage of copy_to gets the backup from the first storage (in the
+-- job's order) that has it; a copy that fails makes the run partial and
+-- deletes nothing.  One initialize found unreachable has failed already.
+local function copy_to_storages(ctx)
+  local reachable = {}
+  for _, st in ipairs(ctx.storages) do reachable[st.name] = true end
+  for _, name in ipairs(ctx.job.copy_to or {}) do
+    if reachable[name] then
+      local from
+      for _, spec in ipairs(ctx.job.storage) do
+        if ctx.artifacts[spec.name] then from = spec.name break end
+      end
+      local meta = stored_meta(ctx, from)
+      local r, err = backups.copy(ctx.resolved, meta, name, { state = ctx.state, execution_id = ctx.execution.id,
+                                                             progress = ctx.progress_label })
+      if r then
+        ctx.artifacts[name] = { path = meta.path, size = r.size, sha256 = meta.sha256 }
+        ctx:log("info", ("copied %s from %s to %s"):format(meta.path, from, name))
+        if r.catalog_error then ctx:log("warning", r.catalog_error) end
+      elseif sys.interrupted() then
+        error(err, 0) -- the run is cancelled, not partial
+      else
+        ctx.failures[#ctx.failures + 1] = { storage = name, error = err }
+        ctx:log("error", ("copy to %s failed: %s"):format(name, err))
+      end
+    end
+  end
+end
+
 return function(ctx)
   local writers, targets = open_writers(ctx)
   local result, err, partial = ctx.stream:pump(writers, { progress = ctx.progress_label })
@@ -112,4 +165,5 @@ return function(ctx)
     end
   end
   if stored == 0 then error("the backup could not be stored anywhere: " .. ctx.failures[1].error, 0) end
+  copy_to_storages(ctx)
 end
