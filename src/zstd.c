@@ -124,26 +124,32 @@ static void zstd_destroy(struct mb_transform *t)
     free(z);
 }
 
-/* ---- parallel compression: independent frames on a pool of threads ----- */
+/* ---- a pool of threads for independent frames -------------------------- */
 
-/* A chunk's trip: the caller fills it, a worker compresses it, the caller
- * emits the frame and reuses the slot.  Slots are taken in sequence order,
- * seq % n_jobs, so frames leave in the order their input came in. */
+/* A frame's trip: the caller fills a job, a worker runs it, the caller emits
+ * its output and reuses the slot.  Slots are taken in sequence order,
+ * seq % n_jobs, so frames leave in the order their input came in.  Buffers
+ * grow on the caller's thread only. */
 struct zjob {
     uint8_t *in, *out;
-    size_t in_len, out_len;
+    size_t in_len, in_cap, out_len, out_cap;
+    size_t want; /* decompression: the frame's content size */
     size_t code; /* libzstd's error code, or 0 */
     int done;
 };
 
-struct zstd_pool {
-    struct mb_transform base; /* first: the pipeline only sees this */
+/* Runs on a worker with its own context: fills j->out, returns its length
+ * or a libzstd error code. */
+typedef size_t zjob_fn(void *ctx, struct zjob *j);
+
+struct zpool {
     pthread_mutex_t mu;
     pthread_cond_t queued, done;
     pthread_t *threads;
-    ZSTD_CCtx **cctxs;
+    void **ctxs; /* one per worker, NULL-terminated; freed by the owner */
+    zjob_fn *run;
     int n_threads, started, stop;
-    size_t chunk, out_cap, n_jobs;
+    size_t n_jobs;
     struct zjob *jobs;
     /* Sequence numbers: jobs below `filled` are queued (the one at `filled`
      * is being filled), below `taken` a worker has them, below `emitted`
@@ -153,9 +159,9 @@ struct zstd_pool {
 
 static void *pool_worker(void *arg)
 {
-    struct zstd_pool *p = arg;
+    struct zpool *p = arg;
     pthread_mutex_lock(&p->mu);
-    ZSTD_CCtx *cctx = p->cctxs[p->started++];
+    void *ctx = p->ctxs[p->started++];
     for (;;) {
         while (!p->stop && p->taken == p->filled)
             pthread_cond_wait(&p->queued, &p->mu);
@@ -163,7 +169,7 @@ static void *pool_worker(void *arg)
             break;
         struct zjob *j = &p->jobs[p->taken++ % p->n_jobs];
         pthread_mutex_unlock(&p->mu);
-        size_t n = ZSTD_compress2(cctx, j->out, p->out_cap, j->in, j->in_len);
+        size_t n = p->run(ctx, j);
         pthread_mutex_lock(&p->mu);
         j->code = ZSTD_isError(n) ? n : 0;
         j->out_len = ZSTD_isError(n) ? 0 : n;
@@ -174,7 +180,18 @@ static void *pool_worker(void *arg)
     return NULL;
 }
 
-static void pool_queue(struct zstd_pool *p)
+/* The job being filled: the caller's to write into until it is queued. */
+static struct zjob *pool_filling(struct zpool *p)
+{
+    return &p->jobs[p->filled % p->n_jobs];
+}
+
+static int pool_full(const struct zpool *p)
+{
+    return p->filled - p->emitted == p->n_jobs;
+}
+
+static void pool_queue(struct zpool *p)
 {
     pthread_mutex_lock(&p->mu);
     p->filled++;
@@ -182,9 +199,11 @@ static void pool_queue(struct zstd_pool *p)
     pthread_mutex_unlock(&p->mu);
 }
 
-/* Emits finished frames in order.  With `wait`, first waits for the oldest
- * queued one (the caller needs its slot, or is flushing). */
-static int pool_emit(struct zstd_pool *p, int wait, struct mb_error *err)
+/* Emits finished jobs' output in order through t.  With `wait`, first
+ * waits for the oldest queued one (the caller needs its slot, or is
+ * flushing).  A failed job fails with `what` and libzstd's words. */
+static int pool_emit(struct zpool *p, struct mb_transform *t, int wait, const char *what,
+                     struct mb_error *err)
 {
     while (p->emitted < p->filled) {
         struct zjob *j = &p->jobs[p->emitted % p->n_jobs];
@@ -196,8 +215,8 @@ static int pool_emit(struct zstd_pool *p, int wait, struct mb_error *err)
         if (!done)
             return 0;
         if (j->code)
-            return zstd_fail(err, "compression failed", j->code);
-        if (mb_transform_emit(&p->base, j->out, j->out_len, err) != 0)
+            return zstd_fail(err, what, j->code);
+        if (mb_transform_emit(t, j->out, j->out_len, err) != 0)
             return -1;
         j->done = 0; /* no worker looks at a job below `taken` again */
         j->in_len = 0;
@@ -207,69 +226,20 @@ static int pool_emit(struct zstd_pool *p, int wait, struct mb_error *err)
     return 0;
 }
 
-static int pool_write(struct mb_transform *t, const uint8_t *buf, size_t len,
+/* Emits everything queued, waiting for it. */
+static int pool_drain(struct zpool *p, struct mb_transform *t, const char *what,
                       struct mb_error *err)
 {
-    struct zstd_pool *p = (struct zstd_pool *)t;
-    while (len) {
-        if (p->filled - p->emitted == p->n_jobs && pool_emit(p, 1, err) != 0)
-            return -1;
-        struct zjob *j = &p->jobs[p->filled % p->n_jobs];
-        size_t n = p->chunk - j->in_len;
-        if (n > len)
-            n = len;
-        memcpy(j->in + j->in_len, buf, n);
-        j->in_len += n;
-        buf += n;
-        len -= n;
-        if (j->in_len == p->chunk) {
-            pool_queue(p);
-            if (pool_emit(p, 0, err) != 0)
-                return -1;
-        }
-    }
-    return 0;
-}
-
-/* A whole chunk from the caller: swapped with the empty slot's buffer
- * instead of copied into it. */
-static int pool_take(struct mb_transform *t, uint8_t **buf, size_t len, struct mb_error *err)
-{
-    struct zstd_pool *p = (struct zstd_pool *)t;
-    if (len != p->chunk)
-        return pool_write(t, *buf, len, err);
-    if (p->filled - p->emitted == p->n_jobs && pool_emit(p, 1, err) != 0)
-        return -1;
-    struct zjob *j = &p->jobs[p->filled % p->n_jobs];
-    if (j->in_len != 0)
-        return pool_write(t, *buf, len, err);
-    uint8_t *mine = j->in;
-    j->in = *buf;
-    j->in_len = len;
-    *buf = mine;
-    pool_queue(p);
-    return pool_emit(p, 0, err);
-}
-
-/* The last chunk, however short; an empty input still makes one (empty)
- * frame, so that the output is a zstd stream. */
-static int pool_finish(struct mb_transform *t, struct mb_error *err)
-{
-    struct zstd_pool *p = (struct zstd_pool *)t;
-    int partial = p->filled - p->emitted < p->n_jobs && p->jobs[p->filled % p->n_jobs].in_len > 0;
-    if (partial || p->filled == 0)
-        pool_queue(p);
     while (p->emitted < p->filled)
-        if (pool_emit(p, 1, err) != 0)
+        if (pool_emit(p, t, 1, what, err) != 0)
             return -1;
     return 0;
 }
 
-static void pool_destroy(struct mb_transform *t)
+/* Stops and joins the workers, frees the jobs' buffers; the contexts and
+ * their array are the owner's to free afterwards. */
+static void pool_stop(struct zpool *p)
 {
-    struct zstd_pool *p = (struct zstd_pool *)t;
-    if (!p)
-        return;
     pthread_mutex_lock(&p->mu);
     p->stop = 1;
     pthread_cond_broadcast(&p->queued);
@@ -280,19 +250,125 @@ static void pool_destroy(struct mb_transform *t)
         free(p->jobs[i].in);
         free(p->jobs[i].out);
     }
-    for (int i = 0; p->cctxs && p->cctxs[i]; i++)
-        ZSTD_freeCCtx(p->cctxs[i]);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->queued);
     pthread_cond_destroy(&p->done);
     free(p->jobs);
-    free(p->cctxs);
     free(p->threads);
-    free(p);
+}
+
+/* Two slots more than workers: one being filled, one done and waiting to
+ * be emitted while every worker is busy.  0, or -1 out of memory. */
+static int pool_init(struct zpool *p, int workers, zjob_fn *run)
+{
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->queued, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->run = run;
+    p->n_jobs = (size_t)workers + 2;
+    p->jobs = calloc(p->n_jobs, sizeof *p->jobs);
+    p->ctxs = calloc((size_t)workers + 1, sizeof *p->ctxs);
+    p->threads = calloc((size_t)workers, sizeof *p->threads);
+    return p->jobs && p->ctxs && p->threads ? 0 : -1;
+}
+
+/* Starts the workers once their contexts are in place; 0 if one started. */
+static int pool_start(struct zpool *p, int workers)
+{
+    while (p->n_threads < workers
+           && pthread_create(&p->threads[p->n_threads], NULL, pool_worker, p) == 0)
+        p->n_threads++;
+    return p->n_threads > 0 ? 0 : -1;
+}
+
+/* ---- parallel compression: independent frames on a pool of threads ----- */
+
+struct zstd_pool {
+    struct mb_transform base; /* first: the pipeline only sees this */
+    struct zpool pool;
+    size_t chunk; /* input bytes per frame */
+};
+
+static size_t compress_job(void *cctx, struct zjob *j)
+{
+    return ZSTD_compress2(cctx, j->out, j->out_cap, j->in, j->in_len);
+}
+
+static int cpool_emit(struct zstd_pool *c, int wait, struct mb_error *err)
+{
+    return pool_emit(&c->pool, &c->base, wait, "compression failed", err);
+}
+
+static int cpool_write(struct mb_transform *t, const uint8_t *buf, size_t len,
+                       struct mb_error *err)
+{
+    struct zstd_pool *c = (struct zstd_pool *)t;
+    while (len) {
+        if (pool_full(&c->pool) && cpool_emit(c, 1, err) != 0)
+            return -1;
+        struct zjob *j = pool_filling(&c->pool);
+        size_t n = c->chunk - j->in_len;
+        if (n > len)
+            n = len;
+        memcpy(j->in + j->in_len, buf, n);
+        j->in_len += n;
+        buf += n;
+        len -= n;
+        if (j->in_len == c->chunk) {
+            pool_queue(&c->pool);
+            if (cpool_emit(c, 0, err) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* A whole chunk from the caller: swapped with the empty slot's buffer
+ * instead of copied into it. */
+static int cpool_take(struct mb_transform *t, uint8_t **buf, size_t len, struct mb_error *err)
+{
+    struct zstd_pool *c = (struct zstd_pool *)t;
+    if (len != c->chunk)
+        return cpool_write(t, *buf, len, err);
+    if (pool_full(&c->pool) && cpool_emit(c, 1, err) != 0)
+        return -1;
+    struct zjob *j = pool_filling(&c->pool);
+    if (j->in_len != 0)
+        return cpool_write(t, *buf, len, err);
+    uint8_t *mine = j->in;
+    j->in = *buf;
+    j->in_len = len;
+    *buf = mine;
+    pool_queue(&c->pool);
+    return cpool_emit(c, 0, err);
+}
+
+/* The last chunk, however short; an empty input still makes one (empty)
+ * frame, so that the output is a zstd stream. */
+static int cpool_finish(struct mb_transform *t, struct mb_error *err)
+{
+    struct zstd_pool *c = (struct zstd_pool *)t;
+    struct zpool *p = &c->pool;
+    int partial = !pool_full(p) && pool_filling(p)->in_len > 0;
+    if (partial || p->filled == 0)
+        pool_queue(p);
+    return pool_drain(p, &c->base, "compression failed", err);
+}
+
+static void cpool_destroy(struct mb_transform *t)
+{
+    struct zstd_pool *c = (struct zstd_pool *)t;
+    if (!c)
+        return;
+    pool_stop(&c->pool);
+    for (int i = 0; c->pool.ctxs && c->pool.ctxs[i]; i++)
+        ZSTD_freeCCtx(c->pool.ctxs[i]);
+    free(c->pool.ctxs);
+    free(c);
 }
 
 static const struct mb_transform_ops zstd_pool_ops = {
-    MB_TRANSFORM_OPS_VERSION, "zstd", pool_write, pool_finish, pool_destroy, pool_take,
+    MB_TRANSFORM_OPS_VERSION, "zstd", cpool_write, cpool_finish, cpool_destroy, cpool_take,
 };
 
 /* A frame at least as long as the level's window (libzstd's table, for
@@ -305,46 +381,35 @@ static size_t chunk_size(int level)
 
 static struct mb_transform *pool_new(int level, int workers, struct mb_error *err)
 {
-    struct zstd_pool *p = calloc(1, sizeof *p);
-    if (!p) {
+    struct zstd_pool *c = calloc(1, sizeof *c);
+    if (!c) {
         mb_error_set(err, "zstd: out of memory");
         return NULL;
     }
-    p->base.ops = &zstd_pool_ops;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->queued, NULL);
-    pthread_cond_init(&p->done, NULL);
-    /* Two slots more than workers: one being filled, one done and waiting
-     * to be emitted while every worker is busy. */
-    p->n_jobs = (size_t)workers + 2;
-    p->chunk = chunk_size(level);
-    p->base.take_size = p->chunk;
-    p->out_cap = ZSTD_compressBound(p->chunk);
-    p->jobs = calloc(p->n_jobs, sizeof *p->jobs);
-    p->cctxs = calloc((size_t)workers + 1, sizeof *p->cctxs);
-    p->threads = calloc((size_t)workers, sizeof *p->threads);
-    int ok = p->jobs && p->cctxs && p->threads;
+    c->base.ops = &zstd_pool_ops;
+    c->chunk = chunk_size(level);
+    c->base.take_size = c->chunk;
+    struct zpool *p = &c->pool;
+    int ok = pool_init(p, workers, compress_job) == 0;
     for (size_t i = 0; ok && i < p->n_jobs; i++) {
-        p->jobs[i].in = malloc(p->chunk);
-        p->jobs[i].out = malloc(p->out_cap);
-        ok = p->jobs[i].in && p->jobs[i].out;
+        struct zjob *j = &p->jobs[i];
+        j->in_cap = c->chunk;
+        j->out_cap = ZSTD_compressBound(c->chunk);
+        ok = (j->in = malloc(j->in_cap)) && (j->out = malloc(j->out_cap));
     }
     for (int i = 0; ok && i < workers; i++)
-        ok = (p->cctxs[i] = cctx_new(level)) != NULL;
+        ok = (p->ctxs[i] = cctx_new(level)) != NULL;
     if (!ok) {
-        pool_destroy(&p->base);
+        cpool_destroy(&c->base);
         mb_error_set(err, "zstd: out of memory for %d workers", workers);
         return NULL;
     }
-    while (p->n_threads < workers
-           && pthread_create(&p->threads[p->n_threads], NULL, pool_worker, p) == 0)
-        p->n_threads++;
-    if (p->n_threads == 0) {
-        pool_destroy(&p->base);
+    if (pool_start(p, workers) != 0) {
+        cpool_destroy(&c->base);
         mb_error_set(err, "zstd: cannot start a compression thread");
         return NULL;
     }
-    return &p->base;
+    return &c->base;
 }
 
 static const struct mb_transform_ops zstd_compress_ops = {
