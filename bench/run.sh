@@ -165,7 +165,7 @@ PG_STARTED=0
 cleanup() {
     local rc=$?
     ((PG_STARTED)) && { "$HERE/pg-setup.sh" stop "$DATA" || true; }
-    [[ -n ${WORK:-} ]] && rm -rf "$WORK/out" "$WORK/restic" "$WORK/pipe.out"
+    [[ -n ${WORK:-} ]] && rm -rf "$WORK/out" "$WORK/restic" "$WORK/pipe.out" "$WORK/restore.out" "$WORK/restore-store"
     exit "$rc"
 }
 
@@ -209,6 +209,47 @@ bench_file() {
     moonbak_row "moonbak file, zstd 3, age" "$size" "$WORK/file-age.lua"
     write_job "$WORK/file-plain.lua" "$(file_source "$dump")" 3 0
     moonbak_row "moonbak file, zstd 3, no encryption" "$size" "$WORK/file-plain.lua"
+
+    bench_restore "$dump"
+}
+
+# ------------------------------------------------------- the restore runs ---
+
+prep_restore() { rm -f "$WORK/restore.out"; }
+
+# restored_ok NAME DUMP — the restored file is the dump, byte for byte (untimed).
+restored_ok() {
+    cmp -s "$WORK/restore.out" "$2" || die "$1: the restored file differs from the dump"
+    R_OUT[$1]=$(filesize "$WORK/restore.out")
+    rm -f "$WORK/restore.out"
+}
+
+# One backup of the dump (zstd 3, 2 workers, age), made untimed, restored by
+# the standard tools and by `moonbak restore --output`, which also checks the
+# sha256 of the stored and of the restored bytes and syncs the file before it
+# renames it into place.  Both rows count the dump's size as their MB.
+bench_restore() {
+    local dump=$1 size artifact job=$WORK/restore-job.lua saved_out=$OUT
+    size=$(filesize "$dump")
+    OUT=$WORK/restore-store
+    rm -rf "$OUT" && mkdir -p "$OUT"
+    write_job "$job" "$(file_source "$dump")" 3 1
+    OUT=$saved_out
+    "$MOONBAK" --state "$WORK/state" run "$job" >"$WORK/moonbak.log" 2>&1 ||
+        { cat "$WORK/moonbak.log" >&2; die "the backup to restore failed"; }
+    artifact=$(find "$WORK/restore-store" -type f -name '*.age')
+    [[ -s $artifact ]] || die "the backup to restore stored no artifact"
+
+    measure "age -d | zstd -d > file (shell)" "$size" prep_restore \
+        "set -o pipefail
+         age -d -i $(q "$WORK/key.txt") < $(q "$artifact") | zstd -q -d > $(q "$WORK/restore.out")" ||
+        die "the shell restore failed"
+    restored_ok "age -d | zstd -d > file (shell)" "$dump"
+
+    measure "moonbak restore --output" "$size" prep_restore \
+        "exec $(q "$MOONBAK") --state $(q "$WORK/state") restore $(q "$job") --identity $(q "$WORK/key.txt") --output $(q "$WORK/restore.out") >$(q "$WORK/moonbak.log") 2>&1" ||
+        { cat "$WORK/moonbak.log" >&2; die "moonbak restore failed"; }
+    restored_ok "moonbak restore --output" "$dump"
 }
 
 # ---------------------------------------------------------- the pg runs ---
@@ -335,6 +376,7 @@ report_targets() {
     echo "|---|---:|---:|---|"
     target "moonbak (file, zstd 3, age) ÷ shell pipeline, MB/s" "$(ratio_wall "$p" "$m")" "≥" 1.3
     target "moonbak (file, zstd 3, age) ÷ zstd -3 -T2 alone, MB/s" "$(ratio_wall "$z" "$m")" "≥" 0.9
+    target "moonbak restore --output ÷ age -d \\| zstd -d > file, MB/s" "$(ratio_wall "age -d | zstd -d > file (shell)" "moonbak restore --output")" "≥" 1.3
     if ((PG_ON)); then
         target "moonbak pg_dump job (zstd 1, $enc) ÷ pg_dump > /dev/null, time" "$(ratio_wall "moonbak pg_dump, zstd 1, $enc" "pg_dump > /dev/null")" "≤" 1.05
         target "moonbak pg_dump job (zstd 3, $enc) ÷ pg_dump > /dev/null, time" "$(ratio_wall "moonbak pg_dump, zstd 3, $enc" "pg_dump > /dev/null")" "≤" 1.10

@@ -70,12 +70,17 @@ static int transform_zstd(lua_State *L)
     return t->transform ? 1 : mb_lua_fail(L, &err);
 }
 
-/* transform.unzstd() -> Transform */
+/* transform.unzstd{ workers = cores } -> Transform | nil, message */
 static int transform_unzstd(lua_State *L)
 {
-    struct mb_lua_transform *t = push_transform(L);
+    lua_Integer workers = opt_field_integer(L, 1, "workers", default_workers());
     struct mb_error err = { { 0 } };
-    t->transform = mb_zstd_decompress_new(&err);
+    if (workers < INT_MIN || workers > INT_MAX) {
+        mb_error_set(&err, "zstd: workers %lld is out of range", (long long)workers);
+        return mb_lua_fail(L, &err);
+    }
+    struct mb_lua_transform *t = push_transform(L);
+    t->transform = mb_zstd_decompress_new((int)workers, &err);
     return t->transform ? 1 : mb_lua_fail(L, &err);
 }
 

@@ -55,6 +55,9 @@ static inline int mb_transform_emit(struct mb_transform *t, const uint8_t *buf, 
  * compress 2 MiB (or larger, at high levels) frames on that many threads. */
 #define MB_ZSTD_MAX_WORKERS 64
 struct mb_transform *mb_zstd_compress_new(int level, int workers, struct mb_error *err);
-struct mb_transform *mb_zstd_decompress_new(struct mb_error *err);
+/* Workers: 0 streams on the caller's thread; 1..MB_ZSTD_MAX_WORKERS
+ * decompress whole frames of up to 8 MiB of content on that many threads,
+ * in order (frames larger, of unknown size or skippable still stream). */
+struct mb_transform *mb_zstd_decompress_new(int workers, struct mb_error *err);
 
 #endif

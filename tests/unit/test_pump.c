@@ -37,7 +37,7 @@ static int chain_round_trip(size_t len, size_t chunk)
     const char *r[] = { recipient }, *id[] = { identity };
     uint8_t *data = test_data(len, (unsigned)len + 3);
     struct mb_transform *fwd[2] = { mb_zstd_compress_new(3, 2, &err), mb_age_encrypt_new(r, 1, NULL, &err) };
-    struct mb_transform *rev[2] = { mb_age_decrypt_new(id, 1, NULL, &err), mb_zstd_decompress_new(&err) };
+    struct mb_transform *rev[2] = { mb_age_decrypt_new(id, 1, NULL, &err), mb_zstd_decompress_new(0, &err) };
     struct mem_writer stored, plain;
     struct mb_pump_result r1, r2;
     int ok = run_pump(data, len, chunk, fwd, 2, &stored, &r1, &err) == 0
