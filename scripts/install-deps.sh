@@ -12,11 +12,14 @@ runtime="sqlite3 zstd age"
 # (Node.js, from npm, into build/npm), checks signatures with Debian's
 # botocore and reads back with the AWS CLI; the daemon's test speeds its
 # clock with faketime; the notifiers' test sends mail to aiosmtpd and
-# checks the metrics file with Prometheus' promtool
+# checks the metrics file with Prometheus' promtool; the package's test
+# builds the Debian package, runs lintian on it and systemd-analyze verify
+# on its unit
 test_only="postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
            openssh-server vsftpd nginx libnginx-mod-http-dav-ext
            nodejs npm python3-botocore awscli curl
-           faketime python3-aiosmtpd prometheus tmux"
+           faketime python3-aiosmtpd prometheus tmux
+           dpkg-dev debhelper lintian fakeroot systemd"
 # libFuzzer and the sanitizer runtimes come with Debian's clang
 fuzz_only="clang libclang-rt-14-dev"
 # A Node.js that brings its own npm (NodeSource's) conflicts with Debian's npm package.
