@@ -65,7 +65,7 @@ for f in examples/*.lua; do expected="$expected
 expected=$(echo "$expected" | LC_ALL=C sort)
 check "make install puts the binary, the unit, the examples (and man pages, completion when built) under PREFIX" \
     test "$(installed)" = "$expected" || diff <(echo "$expected") <(installed) | sed 's/^/# /'
-check "the installed binary runs" "$root/usr/bin/moonbak" version >/dev/null
+check "the installed binary runs" test -n "$("$root/usr/bin/moonbak" version)"
 check "the unit starts the installed binary (PREFIX=/usr)" \
     grep -qx 'ExecStart=/usr/bin/moonbak .* daemon .*' "$root/lib/systemd/system/moonbak.service"
 check "the examples are not executable" \
@@ -201,6 +201,6 @@ check "/etc/moonbak is gone" test ! -e /etc/moonbak
 check "no systemd link or helper state of the unit is left" \
     test -z "$(find /etc/systemd /var/lib/systemd -name '*moonbak*' 2>/dev/null)"
 check "the moonbak user stays (Debian policy: system users are not removed)" \
-    getent passwd moonbak >/dev/null
+    test -n "$(getent passwd moonbak)"
 
 finish
