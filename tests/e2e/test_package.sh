@@ -10,7 +10,7 @@
 # package does not depend on the build under test, so it is built once per
 # tests/run.sh (the sanitizer build's suite skips it).
 source "$(dirname "$0")/lib.sh"
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 unset MAKEFLAGS MAKELEVEL MFLAGS    # a nested `make check` must not pass its jobserver on
 
 if [ "$(id -u)" != 0 ]; then
