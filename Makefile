@@ -23,9 +23,25 @@ FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/test_fuzz_%)
 FUZZ_DEPS   := $(wildcard tests/fuzz/*.h src/*.h) src/main.c adapters/storage/webdav.c \
                adapters/storage/s3.c
 
-.PHONY: all deps demo check asan test test-fast unit fuzz bench bench-memory clean man
+# Where `make install` puts things (DESTDIR in front of each, for packages).
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/moonbak
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+# systemd reads units from /lib/systemd/system (Debian 12 packages put them
+# there) and from /usr/local/lib/systemd/system
+UNITDIR     ?= $(if $(filter /usr,$(PREFIX)),,$(PREFIX))/lib/systemd/system
+MAN_PAGES   := $(BUILD)/man/moonbak.1 $(BUILD)/man/moonbak-job.5
+COMPLETION  := completion/moonbak.bash
+EXAMPLES    := $(wildcard examples/*.lua)
+# `make deb` copies the tree there and leaves the .deb beside the copy
+DEB_DIR     ?= $(BUILD)/deb
 
-all: $(BIN)
+.PHONY: all deps demo check asan test test-fast unit fuzz bench bench-memory clean man \
+        install uninstall deb
+
+all: $(BIN) $(MAN_PAGES)
 
 $(BIN): $(BUILD)/src/main.o $(BUILD)/lua_bundle.o $(CORE_OBJ)
 	@echo "  LINK    $@"
@@ -65,15 +81,48 @@ $(BUILD)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_DEPS)
 
 unit: $(UNIT_BIN) $(FUZZ_REPLAY)
 
-# The man pages moonbak(1) and moonbak-job(5), made by the binary from the
-# tables its --help and job validation read (scripts/gen-man.lua).
-MAN_PAGES := $(BUILD)/man/moonbak.1 $(BUILD)/man/moonbak-job.5
-
+# The man pages moonbak(1) and moonbak-job(5) are made by the binary from the
+# tables its --help and job validation read (scripts/gen-man.lua; MAN_PAGES).
 man: $(MAN_PAGES)
 
 $(MAN_PAGES) &: $(BIN) scripts/gen-man.lua
 	@echo "  MAN     $(BUILD)/man"
+	@mkdir -p $(BUILD)/man
 	@./$(BIN) script scripts/gen-man.lua $(BUILD)/man >/dev/null
+
+# The binary carries the Lua library (scripts/embed-lua.sh): nothing else to
+# install for it.  The unit's ExecStart names BINDIR.
+install: all
+	install -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(UNITDIR)' '$(DESTDIR)$(DOCDIR)/examples'
+	install -m 0755 $(BIN) '$(DESTDIR)$(BINDIR)/moonbak'
+	sed 's|/usr/bin/moonbak|$(BINDIR)/moonbak|' systemd/moonbak.service > '$(DESTDIR)$(UNITDIR)/moonbak.service'
+	chmod 0644 '$(DESTDIR)$(UNITDIR)/moonbak.service'
+	install -m 0644 $(EXAMPLES) '$(DESTDIR)$(DOCDIR)/examples'
+	install -d '$(DESTDIR)$(MANDIR)/man1' '$(DESTDIR)$(MANDIR)/man5'
+	install -m 0644 $(BUILD)/man/moonbak.1 '$(DESTDIR)$(MANDIR)/man1/moonbak.1'
+	install -m 0644 $(BUILD)/man/moonbak-job.5 '$(DESTDIR)$(MANDIR)/man5/moonbak-job.5'
+	install -d '$(DESTDIR)$(BASHCOMPDIR)'
+	install -m 0644 $(COMPLETION) '$(DESTDIR)$(BASHCOMPDIR)/moonbak'
+
+# Exactly what install puts, and the directories that are moonbak's own.
+uninstall:
+	rm -f '$(DESTDIR)$(BINDIR)/moonbak' '$(DESTDIR)$(UNITDIR)/moonbak.service' \
+	    '$(DESTDIR)$(MANDIR)/man1/moonbak.1' '$(DESTDIR)$(MANDIR)/man5/moonbak-job.5' \
+	    '$(DESTDIR)$(BASHCOMPDIR)/moonbak' \
+	    $(EXAMPLES:examples/%='$(DESTDIR)$(DOCDIR)/examples/%')
+	rmdir '$(DESTDIR)$(DOCDIR)/examples' '$(DESTDIR)$(DOCDIR)' 2>/dev/null || true
+
+# The Debian package (debian/), built from a copy of the tree so that its
+# `make clean` leaves this one's build alone.
+deb:
+	@command -v dh >/dev/null || { echo "make deb needs dpkg-dev and debhelper" \
+	    "(scripts/install-deps.sh --test installs them)" >&2; exit 1; }
+	rm -rf '$(DEB_DIR)' && mkdir -p '$(DEB_DIR)/src'
+	tar -c --exclude-vcs --exclude=./build --exclude=./build-asan --exclude=./build-fuzz \
+	    --exclude=./$(BIN) . | tar -x -C '$(DEB_DIR)/src'
+	cd '$(DEB_DIR)/src' && dpkg-buildpackage -us -uc -b
+	rm -rf '$(DEB_DIR)/src'
+	@ls '$(DEB_DIR)'/*.deb
 
 # Installs what is missing (as root), once; idempotent.
 deps:

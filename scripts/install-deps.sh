@@ -13,11 +13,13 @@ runtime="sqlite3 zstd age"
 # botocore and reads back with the AWS CLI; the daemon's test speeds its
 # clock with faketime; the notifiers' test sends mail to aiosmtpd and
 # checks the metrics file with Prometheus' promtool; the help test reads the
-# man pages with man-db's man (and groff)
+# man pages with man-db's man (and groff); the package's test builds the
+# Debian package, runs lintian on it and systemd-analyze verify on its unit
 test_only="postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
            openssh-server vsftpd nginx libnginx-mod-http-dav-ext
            nodejs npm python3-botocore awscli curl
-           faketime python3-aiosmtpd prometheus tmux man-db groff-base"
+           faketime python3-aiosmtpd prometheus tmux man-db groff-base
+           dpkg-dev debhelper lintian fakeroot systemd"
 # libFuzzer and the sanitizer runtimes come with Debian's clang
 fuzz_only="clang libclang-rt-14-dev"
 # A Node.js that brings its own npm (NodeSource's) conflicts with Debian's npm package.
