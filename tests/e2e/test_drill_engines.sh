@@ -206,6 +206,71 @@ check "redis: ...and the live drill's server was left alone" bash -c "redis-cli 
 release live-redis; gone "$live"
 check "redis: the live drill then stops its server and removes its directory" \
     bash -c "! redis-cli -p $live_port PING >/dev/null 2>&1 && [ ! -e '$MOONBAK_STATE/tmp/$live_name' ]"
+
+# ---- the same engines through `moonbak drill` (the command, recording,
+# notification, the scratch gone, a SIGKILLed drill cleaned by the next) ----
+notified=$T/notified
+drill_job() { # drill_job NAME TYPE SOURCE-FIELDS CHECKS
+    cat > "$1.lua" <<JOB
+return { name = "$1", source = { type = "$2", $3 }, storage = { { type = "local", path = "$T/store" } },
+  drill = { checks = $4 },
+  notify = { function(e) local f = assert(io.open("$notified", "a")); f:write(e.job, " ", e.event, "\n"); f:close() end } }
+JOB
+}
+PGSRC="host = '$PG_HOST', port = $PG_PORT, user = '$PG_USER', password = '$PG_PASSWORD', database = 'shop'"
+MYSRC="host = '$MY_HOST', port = $MY_PORT, user = '$MY_USER', password = '$MY_PASSWORD', database = 'shop'"
+drill_job pgshop postgres "$PGSRC" '{ "select count(*) = 3 from items" }'
+drill_job pgbad postgres "$PGSRC" '{ "select count(*) > 1000 from items" }'
+drill_job pgslow postgres "$PGSRC" '{ "select pg_sleep(3600) is not null" }'
+drill_job myshop mariadb "$MYSRC" '{ { sql = "select count(*) from items", expect = 3 } }'
+drill_job mybad mariadb "$MYSRC" '{ { sql = "select count(*) from items", expect = 1000, name = "enough items" } }'
+drill_job myslow mariadb "$MYSRC" '{ "select sleep(3600) = 0" }'
+drill_job cache redis "host = '$REDIS_HOST', port = $REDIS_PORT, password = '$REDIS_PASSWORD'" '{ { command = { "GET", "key:7" }, expect = "value-7" } }'
+drill_job cachebad redis "host = '$REDIS_HOST', port = $REDIS_PORT, password = '$REDIS_PASSWORD'" '{ { command = { "GET", "key:7" }, expect = "nope" } }'
+for j in pgbad pgslow mybad myslow cachebad; do
+    mb run $j.lua
+    check "job $j backs up" [ $? -eq 0 ] || show_err
+done
+: > "$notified"
+for j in pgshop myshop cache; do
+    mb drill $j.lua
+    check "moonbak drill $j: a good backup passes (exit 0)" [ $? -eq 0 ] || { cat "$T/out"; show_err; }
+    mb history $j --json
+    check "moonbak drill $j: recorded as a drill with its restore time" \
+        json "$T/out" "local e = t[1]; assert(e.kind == 'drill' and e.status == 'success'); local m = e.metadata; assert(m.restore_seconds >= 0 and m.bytes > 0)"
+done
+for j in pgbad mybad cachebad; do
+    mb drill $j.lua
+    check "moonbak drill $j: a check the data fails fails the drill (exit 1)" [ $? -eq 1 ]
+    check "moonbak drill $j: ...and the error names the check" grep -q 'check ".*" failed' "$T/err" || show_err
+    check "moonbak drill $j: ...and it is notified as drill_failed" grep -qx "$j drill_failed" "$notified"
+done
+mb drill mybad.lua
+check "moonbak drill mybad: a check with a name is named by it" grep -q 'check "enough items" failed' "$T/err" || show_err
+check "no scratch database is left on PostgreSQL after the drills" [ "$(pg_scratch)" = 0 ]
+check "no scratch database is left on MariaDB after the drills" [ "$(my_scratch)" = 0 ]
+check "no scratch redis directory is left after the drills" \
+    bash -c "[ -z \"\$(ls '$MOONBAK_STATE/tmp' | grep '^moonbak_drill_')\" ]"
+
+# killed with SIGKILL in the middle of a check: its scratch database stays;
+# the next drill (of any job) removes it.  The check is seen running on the
+# server (waiting on that event, bounded), never after a fixed sleep.
+killed_drill() { # killed_drill JOB LABEL SCRATCH-FN RUNNING-FN
+    "$MOONBAK" drill "$1.lua" >"$T/killed.out" 2>"$T/killed.err" &
+    local pid=$!
+    local i
+    for i in $(seq 1200); do $4 && break; sleep 0.1; done
+    check "$2: the drill's check runs on the scratch database" $4
+    kill -9 $pid; wait $pid 2>/dev/null
+    check "$2: a drill killed with SIGKILL leaves its scratch database" [ "$($3)" = 1 ]
+    mb drill "$5.lua"
+    check "$2: the next drill passes" [ $? -eq 0 ] || show_err
+    check "$2: ...and removed what the dead drill left" [ "$($3)" = 0 ]
+}
+pg_sleeping() { [ "$(pg -c "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3600)%' AND datname LIKE 'moonbak\\_drill\\_%'")" -ge 1 ]; }
+my_sleeping() { [ "$(my -e "SELECT count(*) FROM information_schema.processlist WHERE info LIKE '%sleep(3600)%' AND db LIKE 'moonbak\\_drill\\_%'")" -ge 1 ]; }
+killed_drill pgslow "moonbak drill, postgres" pg_scratch pg_sleeping pgshop
+killed_drill myslow "moonbak drill, mariadb" my_scratch my_sleeping myshop
 check "no drill reported a sanitizer error (under make asan)" bash -c "! grep -q 'Sanitizer\|runtime error' '$T'/all.err '$T'/held.*.err"
 check "no password is in a drill's output" no_secret_in "$PG_PASSWORD" "$T"/out "$T"/err "$T"/held.*
 finish
