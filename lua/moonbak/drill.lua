@@ -108,17 +108,19 @@ end
 local truths = { ["true"] = true, t = true, ["1"] = true }
 local falsehoods = { ["false"] = true, f = true, ["0"] = true }
 
--- The verdict of an SQL check on the value it saw (the first column of
--- the first row) -> ok, detail (the value seen, and what was expected).
+-- The verdict of a check on the value it saw (the first column of the
+-- first row, a redis reply; false: no row, a nil reply) -> ok, detail (the value seen, and what was expected).
 -- Without expect: true, t or 1 passes; with it: the same text, or the
 -- same number (3 and 3.0); expect = true or false: as without, or its
 -- opposite.
 function M.judge(value, expect)
+  if value == false then return false, "no value (no row / nil)" end
   local seen = value == nil and "NULL" or tostring(value)
   local word = seen:lower()
   if expect == nil or expect == true then return truths[word] == true, seen end
   if expect == false then return falsehoods[word] == true, seen .. ", expected false" end
-  local want = tostring(expect)
+  -- 3 as given in a job or decoded from JSON (3.0) reads 3
+  local want = math.tointeger(expect) and tostring(math.tointeger(expect)) or tostring(expect)
   local a, b = tonumber(seen), tonumber(want)
   local ok = seen == want or (a ~= nil and b ~= nil and a == b)
   return ok, ok and seen or ("%s, expected %s"):format(seen, want)

@@ -10,6 +10,7 @@
 local backups = require "moonbak.backups"
 local cjson = require "cjson.safe"
 local crypto = require "moonbak.crypto"
+local drill = require "moonbak.drill"
 local scratch = require "moonbak.drills.scratch"
 local source = require "moonbak.source"
 local sys = require "moonbak.sys"
@@ -138,7 +139,7 @@ function M.check(d, c)
   if reply == nil then return false, err end
   if reply == false then return false, "(nil)" end
   if c.expect == nil then return reply ~= "" and reply ~= "0", reply end
-  return scratch.judge(reply, c.expect, {})
+  return drill.judge(reply, c.expect)
 end
 
 function M.cleanup(d)
@@ -150,7 +151,7 @@ function M.cleanup(d)
     s.process = nil
   end
   if s.dir then
-    local ok, err = scratch.remove_dir(s.dir)
+    local ok, err = sys.remove_tree(s.dir)
     if not ok then return nil, err end
     s.dir = nil
   end
@@ -205,7 +206,7 @@ function M.sweep(d)
       local record = read_record(dir)
       local ok, err = true, nil
       if record then ok, err = stop_recorded(record) end
-      if ok then ok, err = scratch.remove_dir(dir) end
+      if ok then ok, err = sys.remove_tree(dir) end
       if ok then removed[#removed + 1] = name else problems[#problems + 1] = err end
     end
   end

@@ -2,12 +2,11 @@
 -- into a scratch database d.name of d.spec's server, checked with queries,
 -- dropped.  An engine module is sql.engine { ... } with what differs.
 local backups = require "moonbak.backups"
+local drill = require "moonbak.drill"
 local scratch = require "moonbak.drills.scratch"
 local source = require "moonbak.source"
 
 local M = {}
-
-local truthy = { ["t"] = true, ["true"] = true, ["1"] = true }
 
 local function copy(t)
   local c = {}
@@ -46,7 +45,7 @@ function M.engine(engine)
   function E.check(d, c)
     local value, err = source.query(d.spec, d.name, c.sql)
     if value == nil then return false, err end
-    return scratch.judge(value, c.expect, truthy)
+    return drill.judge(value, c.expect)
   end
 
   function E.cleanup(d)
@@ -58,10 +57,10 @@ function M.engine(engine)
   end
 
   function E.sweep(d)
-    local prefix = scratch.parse(d.name)
     local removed, problems = {}, {}
-    if not prefix then return removed, { ("%s is not a drill's scratch name"):format(d.name) } end
-    local names, err = source.list_databases(d.spec, prefix)
+    local own = drill.parse_scratch(d.name)
+    if not own then return removed, { ("%s is not a drill's scratch name"):format(d.name) } end
+    local names, err = source.list_databases(d.spec, ("%s%s_"):format(drill.prefix, own.host))
     if not names then return removed, { err } end
     for _, name in ipairs(scratch.leftovers(d, names)) do
       local ok, derr = source.drop_database(d.spec, name)
