@@ -85,6 +85,17 @@ function lib.load_job(cfg, name, reads_only)
   return job
 end
 
+-- The job of an execution the daemon claimed for a fire time (a run, a
+-- drill): a job file that no longer loads fails that execution, saying
+-- why, and exits 2.
+function lib.load_claimed_job(cfg, file, claimed)
+  local job, err = mb.job.open(file, cfg.jobs_dir)
+  if job then return job end
+  local st <close> = lib.open_state(cfg)
+  st:finish_execution(claimed, "failed", "the job file could not be loaded: " .. tostring(err))
+  lib.exit_with(2, "%s", err)
+end
+
 -- A job whose storage settings may hold references (env "X", secret "y"),
 -- resolved for commands that read the storages directly.  These commands
 -- read the storages, not the state database: when it cannot be opened

@@ -146,17 +146,10 @@ end
 -- The source options to restore into: the job's source, with drill.server
 -- over it, the state's temporary directory, a command's env as lines.
 local function restore_spec(job, temp_root)
-  local spec = {}
-  for k, v in pairs(job.source) do spec[k] = v end
-  for k, v in pairs((job.drill or {}).server or {}) do spec[k] = v end
-  if type(spec.env) == "table" then
-    local lines = {}
-    for name, value in pairs(spec.env) do lines[#lines + 1] = name .. "=" .. tostring(value) end
-    table.sort(lines)
-    spec.env = lines
-  end
-  spec.temp_dir = temp_root
-  return spec
+  local source = {}
+  for k, v in pairs(job.source) do source[k] = v end
+  for k, v in pairs((job.drill or {}).server or {}) do source[k] = v end
+  return require("moonbak.preflight").source_spec(source, temp_root)
 end
 
 -- Why a drill failed, naming the checks that did.

@@ -175,4 +175,24 @@ mb --state "$T/nostate" --jobs "$D/jobs" verify shop
 check "with no usable state database verify still verifies (exit 0)" [ $? -eq 0 ] || show_err
 check "...and says it could not record" grep -q "warning: this verification is not recorded" "$T/err"
 
+# --- a drill schedule: the daemon runs moonbak drill for it, which takes
+# over the claimed execution (kind drill), restores the backup and runs the
+# job's check program on it ---
+D=$T/drills
+job "$D" lab "0 0 1 1 *" "echo drill-data" \
+    'drill = { schedule = "* * * * *", command = [[grep -q drill-data "$1"]] },'
+backup_at "$D" lab "2026-03-02 09:59:00"
+check "a backup for the drills, made by hand" [ $? -eq 0 ] || show_err
+start "$D" "@2026-03-02 10:00:10 $SPEED"
+wait_for "the drill of 10:01" counted "$D" "kind = 'drill' AND status = 'success'" -ge 1
+stop "$D"
+check "a drill fire time runs as an execution of kind drill, trigger schedule, with success" \
+    [ "$(sql "$D" "SELECT scheduled_for || ' ' || trigger || ' ' || status FROM executions WHERE kind = 'drill' ORDER BY id LIMIT 1")" = \
+      "2026-03-02T10:01:00Z schedule success" ]
+check "...it drilled the backup, recording the restore time and its check" \
+    [ "$(sql "$D" "SELECT (backup_id = (SELECT backup_id FROM catalog LIMIT 1)) || ' ' ||
+                          (json_extract(metadata, '$.restore_seconds') >= 0) || ' ' || json_extract(metadata, '$.checks[#-1].ok')
+                   FROM executions WHERE kind = 'drill' ORDER BY id LIMIT 1")" = "1 1 1" ]
+check "...no pending or running drill is left" [ "$(count "$D" "status IN ('pending', 'running')")" -eq 0 ]
+
 finish

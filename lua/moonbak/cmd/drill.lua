@@ -5,16 +5,6 @@ local sys = require "moonbak.sys"
 local lib = require "moonbak.clilib"
 local units = require "moonbak.units"
 
--- Started by the daemon for a drill's fire time: a job file that no
--- longer loads fails that execution, saying why (exit 2).
-local function load_claimed(cfg, file, claimed)
-  local job, err = mb.job.open(file, cfg.jobs_dir)
-  if job then return job end
-  local st <close> = lib.open_state(cfg)
-  st:finish_execution(claimed, "failed", "the job file could not be loaded: " .. tostring(err))
-  lib.exit_with(2, "%s", err)
-end
-
 local function identities(opts)
   if not opts.identity then return nil end
   local list, err = mb.artifact.read_identities(opts.identity)
@@ -68,7 +58,7 @@ end
 
 local function run(cfg, args, opts)
   local claimed = math.tointeger(tonumber(os.getenv("MOONBAK_EXECUTION") or ""))
-  local job = claimed and load_claimed(cfg, args[1], claimed) or lib.load_job(cfg, args[1])
+  local job = claimed and lib.load_claimed_job(cfg, args[1], claimed) or lib.load_job(cfg, args[1])
   sys.catch_interrupts() -- Ctrl-C or SIGTERM: the scratch is removed, the drill recorded cancelled
   local ok, r = drill_now(cfg, job, { backup = args[2], storage = opts.storage, identity = opts.identity,
                                        claimed = claimed, quiet = opts.quiet or opts.json })

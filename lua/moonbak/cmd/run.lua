@@ -3,16 +3,6 @@ local mb = require "moonbak"
 local sys = require "moonbak.sys"
 local lib = require "moonbak.clilib"
 
--- Started by the daemon: the execution it claimed for a fire time.  A job
--- file that no longer loads fails that execution, saying why (exit 2).
-local function load_claimed(cfg, file, claimed)
-  local job, err = mb.job.open(file, cfg.jobs_dir)
-  if job then return job end
-  local st <close> = lib.open_state(cfg)
-  st:finish_execution(claimed, "failed", "the job file could not be loaded: " .. tostring(err))
-  lib.exit_with(2, "%s", err)
-end
-
 -- Runs job now, recorded in the state database -> ok, ctx, seconds it took.
 -- opts: claimed (the execution the daemon claimed), quiet.  On a terminal:
 -- the progress line (stdout) and the log (stderr); errors always.
@@ -67,7 +57,7 @@ end
 
 local function run(cfg, args, opts)
   local claimed = math.tointeger(tonumber(os.getenv("MOONBAK_EXECUTION") or ""))
-  local job = claimed and load_claimed(cfg, args[1], claimed) or lib.load_job(cfg, args[1])
+  local job = claimed and lib.load_claimed_job(cfg, args[1], claimed) or lib.load_job(cfg, args[1])
   sys.catch_interrupts() -- Ctrl-C cancels cleanly: uploads aborted, execution recorded
   local ok, ctx, took = run_now(cfg, job, { claimed = claimed, quiet = opts.quiet })
   local r = outcome(job, ctx, took)
