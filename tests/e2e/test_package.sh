@@ -119,7 +119,7 @@ packaged="/usr/bin/moonbak /lib/systemd/system/moonbak.service /etc/moonbak/jobs
 for f in $packaged; do
     check "the package holds $f" grep -qx "$f" "$T/files"
 done
-check "/usr/bin/moonbak is the version packaged" test "$(/usr/bin/moonbak version)" = "moonbak $upstream"
+check "/usr/bin/moonbak is the version packaged" test "$(/usr/bin/moonbak version | head -n 1)" = "moonbak $upstream"
 check "a system user moonbak, group moonbak, home /var/lib/moonbak, no login shell" \
     bash -c 'IFS=: read -r _ _ uid _ _ home shell < <(getent passwd moonbak) &&
              [ "$uid" -lt 1000 ] && [ "$home" = /var/lib/moonbak ] && [ "$shell" = /usr/sbin/nologin ] &&
