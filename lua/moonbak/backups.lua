@@ -234,7 +234,7 @@ local function catalog_copy(state, job, meta, to_name, execution_id)
       job = job.name, backup_id = meta.backup_id, storage = to_name, path = meta.path,
       size = meta.size, logical_size = meta.logical_size, sha256 = meta.sha256,
       plain_sha256 = meta.plain_sha256, execution_id = known and known.job == job.name and id or nil,
-      created_at = meta.finished_at, locked = meta.locked,
+      created_at = meta.finished_at, locked = meta.locked, lock_reason = meta.lock_reason,
     }
   end)
   if ok then return nil end

@@ -96,6 +96,20 @@ function lib.load_claimed_job(cfg, file, claimed)
   lib.exit_with(2, "%s", err)
 end
 
+-- The job's lock on this state, for a command that changes what the
+-- storages hold (copy, prune, lock): never beside a run of the job or
+-- another such command, whose files it could take for leftovers or whose
+-- sidecars it could write over.  Busy: exit 1, naming who holds it.
+function lib.lock_job(st, job)
+  local lock, err, holder = st:lock_job(job.name)
+  if lock then return lock end
+  if holder then
+    lib.exit_with(1, "job %s is busy: a run, a copy, a prune or a lock holds it (%s)", job.name,
+                  holder ~= "" and (holder:gsub("%s+$", "")) or "starting")
+  end
+  lib.exit_with(1, "job %s: %s", job.name, err)
+end
+
 -- A job whose storage settings may hold references (env "X", secret "y"),
 -- resolved for commands that read the storages directly.  These commands
 -- read the storages, not the state database: when it cannot be opened

@@ -110,6 +110,28 @@ check "prune --dry-run --json says which rules keep each backup" json "$T/out" "
       elseif d.backup_id == '$newest' then assert(d.keep and d.reasons[1] == 'newest' and d.reasons[2] == 'keep_last')
       else assert(not d.keep and #d.reasons == 0) end
     end"
+# while something holds the job (a copy under way: what it wrote is not a
+# leftover), prune and lock wait their turn: they refuse, and change nothing
+cat > hold.lua <<'LUA'
+local st = assert(require("moonbak.state").open(os.getenv("MOONBAK_STATE")))
+local lock = assert(st:lock_job("app"))
+io.open(arg[1], "w"):close()          -- held: the test may go on
+io.open(arg[2]):read("l")             -- until it says go
+lock:release()
+LUA
+mkfifo go
+"$MOONBAK" script hold.lua "$T/held" "$T/go" &
+holder=$!
+for _ in $(seq 600); do [ -e held ] && break; sleep 0.1; done
+check "a holder of the job's lock is there" [ -e held ]
+mb prune app
+check "prune refuses while the job is held (exit 1), naming it busy" [ $? -eq 1 ] && grep -q "job app is busy" "$T/err" || show_err
+check "...and removes nothing" [ "$(ls a/app b/app | grep -c 'meta.json$')" = 6 ]
+mb lock app "$newest"
+check "lock refuses too while the job is held" [ $? -eq 1 ] && grep -q "job app is busy" "$T/err" || show_err
+mb prune app --dry-run
+check "prune --dry-run still explains (it changes nothing)" [ $? -eq 0 ] || show_err
+echo go > go; wait $holder
 mb prune app
 check "prune keeps the locked backup and the newest" [ "$(ls a/app b/app | grep -c 'meta.json$')" = 4 -a -e "a/app/$oldest.sqlite3.zst" ] || show_err
 check "...and the catalog follows" [ "$(sqlite3 "$MOONBAK_STATE/moonbak.db" "SELECT count(*) FROM catalog")" = 4 ]

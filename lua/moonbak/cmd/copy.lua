@@ -15,18 +15,6 @@ local function storage_named(job, name, option)
                   table.concat(names, ", "))
 end
 
--- One copy at a time, and never beside a run of the job on this state:
--- a run's sweep must not take a copy under way for a leftover.
-local function lock_job(st, job)
-  local lock, err, holder = st:lock_job(job.name)
-  if lock then return lock end
-  if holder then
-    lib.exit_with(1, "job %s is busy: a run or a copy holds it (%s)", job.name,
-                  holder ~= "" and (holder:gsub("%s+$", "")) or "starting")
-  end
-  lib.exit_with(1, "job %s: %s", job.name, err)
-end
-
 -- The backups to copy from storage from: the one named, the newest, or
 -- (--all) every one, oldest first.
 local function sources(job, id, from, all)
@@ -89,7 +77,8 @@ local function run(cfg, args, opts)
   storage_named(job, opts.from, "from")
   local to_spec = storage_named(job, opts.to, "to")
   local st <close> = lib.open_state(cfg)
-  local lock = lock_job(st, job)
+  -- one copy at a time, and never beside a run, a prune or a lock of the job
+  local lock = lib.lock_job(st, job)
   sys.catch_interrupts()
   local list, problems = sources(job, args[2], opts.from, opts.all)
   for _, p in ipairs(problems) do lib.eprint("FAILED  %s", p) end

@@ -22,6 +22,10 @@ local function set_lock(locked)
   return function(cfg, args, opts)
     if not args[2] then lib.usage_error("missing BACKUP (see moonbak backups %s)", args[1] or "JOB") end
     local job = lib.load_resolved_job(cfg, args[1])
+    -- never beside a run's retention or a prune of the job, which could
+    -- remove the backup between the reading of its sidecar and its rewrite
+    local st <close> = lib.open_state(cfg)
+    local lock <close> = lib.lock_job(st, job)
     local results, err = mb.backups.set_lock(job, args[2], { locked = locked, reason = opts.reason,
                                                              at = mb.state.timestamp() })
     if not results then lib.exit_with(1, "%s", err) end

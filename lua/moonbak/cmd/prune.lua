@@ -38,6 +38,8 @@ local function run(cfg, args, opts)
   local job = lib.load_resolved_job(cfg, args[1])
   local st <close> = lib.open_state(cfg)
   local dry_run, json = opts["dry-run"], opts.json
+  -- what a copy under way has written is not a leftover: never beside one
+  local lock <close> = not dry_run and lib.lock_job(st, job) or nil
   local removed, failures, decisions = {}, {}, {}
   local said = {}
   local function say(message)
